@@ -1,0 +1,31 @@
+# Everything a fresh machine needs: `make run` and `make test` create .venv and install.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run once check test lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Until the daemon lands (issue 3), `run` is one pass over the shipped config.
+run: $(STAMP)
+	$(BIN)/aggregator --config config.toml run --once
+
+check: $(STAMP)
+	$(BIN)/aggregator --config config.toml check
+
+lint: $(STAMP)
+	$(BIN)/ruff check aggregator tests
+	$(BIN)/ruff format --check aggregator tests
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,230 @@
+"""Arguments -> one function per command -> exit codes. Wiring only: the work is in stages."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aggregator import __version__
+from aggregator.config import load
+from aggregator.errors import AggregatorError, ConfigError, LockedError
+from aggregator.model import Config, PullOutcome
+from aggregator.pipeline import PassResult, run_pass
+from aggregator.store import Lock, Store
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _setup_logging(args.log_format, args.verbose)
+    config_path = Path(args.config or os.environ.get("AGGREGATOR_CONFIG") or "config.toml")
+    try:
+        return int(args.func(args, config_path))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        n = len(exc.problems)
+        print(f"{config_path}: {n} problem{'s' if n != 1 else ''}", file=sys.stderr)
+        return EXIT_CONFIG
+    except LockedError as exc:
+        print(f"aggregator: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except AggregatorError as exc:
+        print(f"aggregator: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("aggregator: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="aggregator",
+        description="Pull news feeds, drop duplicates, tag and republish curated feeds.",
+    )
+    p.add_argument("--config", help="config file (default: $AGGREGATOR_CONFIG, then ./config.toml)")
+    p.add_argument("--log-format", choices=("plain", "json"), default="plain")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    p.add_argument("--version", action="version", version=f"aggregator {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = sub.add_parser("check", help="validate the config and report every problem")
+    check.set_defaults(func=cmd_check)
+
+    run = sub.add_parser("run", help="pull, process and publish")
+    run.add_argument("--once", action="store_true", help="one pass, then exit (for cron)")
+    run.set_defaults(func=cmd_run)
+
+    status = sub.add_parser("status", help="a table of sources and their last pull")
+    status.set_defaults(func=cmd_status)
+    return p
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_check(args: argparse.Namespace, path: Path) -> int:
+    config = load(path)
+    print(
+        f"{path}: OK ({len(config.sources)} sources, {len(config.tags)} tags, "
+        f"{len(config.feeds)} feeds)"
+    )
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace, path: Path) -> int:
+    config = load(path)
+    if not args.once:
+        print(
+            "aggregator: the scheduling daemon is not built yet; running one pass "
+            "(use `run --once` from cron meanwhile)",
+            file=sys.stderr,
+        )
+    with Lock(config.settings.database):
+        store = Store(config.settings.database)
+        try:
+            result = _run_with_progress(config, store)
+        finally:
+            store.close()
+    _print_summary(config, result)
+    return EXIT_FAILED if result.all_failed else EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, path: Path) -> int:
+    config = load(path)
+    if not config.settings.database.exists():
+        print("no pulls yet (the database does not exist)")
+        return EXIT_OK
+    store = Store(config.settings.database)
+    try:
+        rows = {r["name"]: r for r in store.source_rows()}
+        table = [("source", "last pull", "result", "http", "items", "failures")]
+        for s in config.sources:
+            r = rows.get(s.name)
+            if r is None:
+                table.append((s.name, "never", "-", "-", "-", "-"))
+                continue
+            result = (
+                "ok" if not r["last_error_kind"] else f"{r['last_error_kind']}: {r['last_error']}"
+            )
+            if not s.enabled:
+                result = "disabled; " + result
+            table.append((
+                s.name,
+                _when(r["last_pull"]),
+                result[:70],
+                str(r["last_status"] or "-"),
+                str(r["last_items"]),
+                str(r["consecutive_failures"]),
+            ))  # fmt: skip
+        _print_table(table)
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- output
+
+
+def _run_with_progress(config: Config, store: Store) -> PassResult:
+    enabled = [s for s in config.sources if s.enabled]
+    if not sys.stderr.isatty():
+        return asyncio.run(run_pass(config, store))
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[bold]pulling"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        transient=True,
+    ) as progress:
+        task = progress.add_task("", total=len(enabled))
+
+        def advance(o: PullOutcome) -> None:
+            what = "ok" if o.ok else f"failed: {o.error_kind}"
+            progress.update(task, advance=1, description=f"{o.source} {what}")
+
+        return asyncio.run(run_pass(config, store, on_outcome=advance))
+
+
+def _print_summary(config: Config, result: PassResult) -> None:
+    table = [("source", "result", "new", "updated", "duplicate", "unchanged", "ms")]
+    for o in sorted(result.outcomes, key=lambda o: o.source):
+        if not o.ok:
+            what = f"FAILED {o.error_kind}: {o.error}"
+        elif o.not_modified:
+            what = "not modified"
+        else:
+            what = "ok" + (" (malformed, recovered)" if o.warning else "")
+        table.append((
+            o.source, what[:80], str(o.new), str(o.updated), str(o.duplicate), str(o.unchanged),
+            str(round(o.elapsed * 1000)),
+        ))  # fmt: skip
+    _print_table(table)
+    failed = sum(not o.ok for o in result.outcomes)
+    written = sum(len(p.written) for p in result.published)
+    feeds = ", ".join(f"{p.feed} ({p.items})" for p in result.published) or "nothing changed"
+    print(
+        f"\n{len(result.outcomes)} sources, {failed} failed; "
+        f"{sum(o.new for o in result.outcomes)} new items; "
+        f"published: {feeds}; {written} files written in {config.settings.output_dir}; "
+        f"{result.elapsed:.1f}s"
+    )
+
+
+def _print_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for n, row in enumerate(rows):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "never"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+# ---------------------------------------------------------------- logging
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        data |= getattr(record, "fields", {})
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False)
+
+
+def _setup_logging(fmt: str, verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
+        formatter.converter = time.gmtime
+        handler.setFormatter(formatter)
+    root = logging.getLogger("aggregator")
+    root.handlers[:] = [handler]
+    # On a terminal the progress bar and the summary say it all; logs keep warnings.
+    quiet = sys.stderr.isatty() and fmt == "plain" and not verbose
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+    root.propagate = False

@@ -1,0 +1,491 @@
+"""Read `config.toml` into typed `Config`, reporting every problem at once with its place.
+
+tomllib gives values without positions, so `_locate` scans the text for table headers and
+`key =` lines to name the line of each key path. Validation never stops at the first
+problem: editors fix a file in one go.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aggregator.errors import ConfigError
+from aggregator.model import Config, CuratedFeed, Dedupe, Settings, Source, TagRule
+from aggregator.units import parse_duration, parse_size
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
+URL = re.compile(r"^https?://[^\s/?#@]+(:\d+)?([/?#]\S*)?$", re.IGNORECASE)
+
+Path_ = tuple[str | int, ...]
+
+
+def load(path: str | Path) -> Config:
+    """The config at `path`, or ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text: {exc}"]) from exc
+    return parse(text, path)
+
+
+def parse(text: str, path: Path) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        where = f"{path.name}:{m.group(1)}" if m else path.name
+        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise ConfigError([f"{where}: TOML syntax error: {msg}"]) from None
+    v = _Validator(path, _locate(text))
+    config = v.config(data)
+    if v.problems:
+        raise ConfigError(v.problems)
+    assert config is not None
+    return config
+
+
+# ---------------------------------------------------------------- where keys are
+
+
+def _split_key(key: str) -> list[str]:
+    parts = re.findall(r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\'|([A-Za-z0-9_-]+)', key)
+    return [a or b or c for a, b, c in parts]
+
+
+def _locate(text: str) -> dict[Path_, int]:
+    """Line number of each table and key path (array-of-tables indexed from 0)."""
+    lines: dict[Path_, int] = {}
+    counts: dict[tuple[str, ...], int] = {}
+    table: Path_ = ()
+    depth = 0  # open brackets/braces of a multi-line value
+    in_string = ""
+    for n, line in enumerate(text.splitlines(), 1):
+        if in_string:
+            if in_string in line:
+                in_string = ""
+            continue
+        if depth:
+            depth += _bracket_balance(line)
+            continue
+        s = line.strip()
+        if m := re.match(r"^\[\[\s*([^\]]+?)\s*\]\]", s):
+            name = tuple(_split_key(m.group(1)))
+            counts[name] = counts.get(name, -1) + 1
+            table = (*name, counts[name])
+            lines.setdefault(table, n)
+        elif m := re.match(r"^\[\s*([^\]]+?)\s*\]", s):
+            table = tuple(_split_key(m.group(1)))
+            lines.setdefault(table, n)
+        elif m := re.match(r'^((?:"[^"]*"|\'[^\']*\'|[A-Za-z0-9_.\s-])+?)\s*=\s*(.*)$', s):
+            key = (*table, *_split_key(m.group(1)))
+            lines.setdefault(key, n)
+            value = m.group(2)
+            for quote in ('"""', "'''"):
+                if value.startswith(quote) and value.count(quote) == 1:
+                    in_string = quote
+            if not in_string:
+                depth = max(0, _bracket_balance(value))
+    return lines
+
+
+def _bracket_balance(text: str) -> int:
+    text = re.sub(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'', "", text)
+    text = text.split("#", 1)[0]
+    return text.count("[") + text.count("{") - text.count("]") - text.count("}")
+
+
+def _show(path: Path_) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+# ---------------------------------------------------------------- validation
+
+AGGREGATOR_KEYS = {
+    "database",
+    "output_dir",
+    "base_url",
+    "interval",
+    "retention",
+    "user_agent",
+    "timeout",
+    "max_feed_size",
+    "concurrency",
+    "per_host",
+    "listen",
+    "hub",
+    "allow_private_networks",
+}
+SOURCE_KEYS = {
+    "name",
+    "url",
+    "title",
+    "tags",
+    "language",
+    "interval",
+    "cron",
+    "priority",
+    "enabled",
+}
+TAG_KEYS = {"keywords", "patterns", "exclude", "categories", "implies"}
+FEED_KEYS = {
+    "name",
+    "title",
+    "description",
+    "any_tags",
+    "all_tags",
+    "none_tags",
+    "languages",
+    "sources",
+    "max_items",
+    "content",
+}
+
+
+class _Validator:
+    def __init__(self, path: Path, lines: dict[Path_, int]):
+        self.path = path
+        self.lines = lines
+        self.problems: list[str] = []
+
+    def err(self, where: Path_, message: str) -> None:
+        line = None
+        for i in range(len(where), 0, -1):
+            if (line := self.lines.get(where[:i])) is not None:
+                break
+        place = f"{self.path.name}:{line}" if line else self.path.name
+        self.problems.append(f"{place}: {_show(where)}: {message}")
+
+    # typed getters: record a problem and return the default when the value is wrong
+
+    def table(self, data: dict, key: str, where: Path_ = ()) -> dict:
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            self.err((*where, key), "must be a table")
+            return {}
+        return value
+
+    def unknown(self, data: dict, allowed: set[str], where: Path_) -> None:
+        for key in data:
+            if key not in allowed:
+                hint = _closest(key, allowed)
+                self.err(
+                    (*where, key), "unknown key" + (f" (did you mean {hint!r}?)" if hint else "")
+                )
+
+    def get(self, data: dict, key: str, kind: type | tuple, where: Path_, default: Any) -> Any:
+        if key not in data:
+            return default
+        value = data[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            names = " or ".join(_kind_name(k) for k in kinds)
+            self.err((*where, key), f"must be {names}, got {value!r}")
+            return default
+        return value
+
+    def strings(self, data: dict, key: str, where: Path_) -> tuple[str, ...]:
+        value = self.get(data, key, list, where, [])
+        out = []
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item.strip():
+                self.err((*where, key, i), f"must be a non-empty string, got {item!r}")
+            else:
+                out.append(item)
+        return tuple(out)
+
+    def converted(
+        self, data: dict, key: str, where: Path_, default: Any, convert: Callable[[Any], Any]
+    ) -> Any:
+        if key not in data:
+            return default
+        try:
+            return convert(data[key])
+        except ValueError as exc:
+            self.err((*where, key), str(exc))
+            return default
+
+    def url(self, data: dict, key: str, where: Path_, default: str, required: bool = False) -> str:
+        if key not in data:
+            if required:
+                self.err((*where, key), "missing (an http(s) URL is required)")
+            return default
+        value = data[key]
+        if not isinstance(value, str) or not URL.match(value):
+            self.err((*where, key), f"not an http(s) URL: {value!r}")
+            return default
+        return value
+
+    # sections
+
+    def config(self, data: dict) -> Config | None:
+        self.unknown(data, {"aggregator", "disclaimer", "dedupe", "sources", "tags", "feeds"}, ())
+        settings = self.settings(self.table(data, "aggregator"))
+        disclaimers, default_language = self.disclaimer(self.table(data, "disclaimer"))
+        dedupe = self.dedupe(self.table(data, "dedupe"))
+        raw_sources = self.get(data, "sources", list, (), [])
+        sources = tuple(
+            s
+            for i, raw in enumerate(raw_sources)
+            if (s := self.source(raw, ("sources", i), i, settings)) is not None
+        )
+        tags = self.tags(self.table(data, "tags"))
+        raw_feeds = self.get(data, "feeds", list, (), [])
+        feeds = tuple(
+            f for i, raw in enumerate(raw_feeds) if (f := self.feed(raw, ("feeds", i))) is not None
+        )
+        self.unique(raw_sources, "sources")
+        self.unique(raw_feeds, "feeds")
+        self.references(sources, tags, feeds)
+        return Config(
+            path=self.path,
+            settings=settings,
+            disclaimers=disclaimers,
+            default_language=default_language,
+            dedupe=dedupe,
+            sources=sources,
+            tags=tags,
+            feeds=feeds,
+        )
+
+    def settings(self, data: dict) -> Settings:
+        w: Path_ = ("aggregator",)
+        self.unknown(data, AGGREGATOR_KEYS, w)
+        base = self.path.parent
+        concurrency = self.get(data, "concurrency", int, w, 16)
+        if concurrency < 1:
+            self.err((*w, "concurrency"), "must be at least 1")
+            concurrency = 16
+        per_host = self.get(data, "per_host", int, w, 2)
+        if per_host < 1:
+            self.err((*w, "per_host"), "must be at least 1")
+            per_host = 2
+        base_url = self.url(data, "base_url", w, "http://localhost:8080/")
+        if not base_url.endswith("/"):
+            base_url += "/"
+        listen = self.get(data, "listen", str, w, "127.0.0.1:8080")
+        if listen and not re.match(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$", listen):
+            self.err(
+                (*w, "listen"), f'must be "host:port" or "" to turn the server off, got {listen!r}'
+            )
+        hub = self.url(data, "hub", w, "") if data.get("hub") else ""
+        return Settings(
+            database=base / self.get(data, "database", str, w, "aggregator.db"),
+            output_dir=base / self.get(data, "output_dir", str, w, "feeds"),
+            base_url=base_url,
+            interval=self.converted(data, "interval", w, 900.0, parse_duration),
+            retention=self.converted(data, "retention", w, 30 * 86400.0, parse_duration),
+            user_agent=self.get(data, "user_agent", str, w, Settings.user_agent)
+            or Settings.user_agent,
+            timeout=self.converted(data, "timeout", w, 20.0, parse_duration),
+            max_feed_size=self.converted(data, "max_feed_size", w, 10_000_000, parse_size),
+            concurrency=concurrency,
+            per_host=per_host,
+            listen=listen,
+            hub=hub,
+            allow_private_networks=self.get(data, "allow_private_networks", bool, w, False),
+        )
+
+    def disclaimer(self, data: dict) -> tuple[dict[str, str], str]:
+        w: Path_ = ("disclaimer",)
+        default = self.get(data, "default", str, w, "en")
+        texts: dict[str, str] = {}
+        for key, value in data.items():
+            if key == "default":
+                continue
+            if not LANGUAGE.match(key):
+                self.err((*w, key), "unknown key (expected `default` or a language code like `en`)")
+            elif not isinstance(value, str) or not value.strip():
+                self.err((*w, key), "must be a non-empty string")
+            else:
+                texts[key] = " ".join(value.split())
+        if not texts:
+            self.err(w, 'needs at least one disclaimer text, e.g. en = "..."')
+        elif default not in texts:
+            self.err((*w, "default"), f"names {default!r}, which has no text here")
+        return texts, default
+
+    def dedupe(self, data: dict) -> Dedupe:
+        w: Path_ = ("dedupe",)
+        self.unknown(data, {"window", "similarity"}, w)
+        similarity = self.get(data, "similarity", (float, int), w, 0.8)
+        if not 0 <= similarity <= 1:
+            self.err((*w, "similarity"), f"must be between 0 and 1, got {similarity}")
+            similarity = 0.8
+        return Dedupe(
+            window=self.converted(data, "window", w, 72 * 3600.0, parse_duration),
+            similarity=float(similarity),
+        )
+
+    def source(self, raw: Any, w: Path_, order: int, settings: Settings) -> Source | None:
+        if not isinstance(raw, dict):
+            self.err(w, "must be a table ([[sources]])")
+            return None
+        self.unknown(raw, SOURCE_KEYS, w)
+        name = self.name(raw, w)
+        url = self.url(raw, "url", w, "", required=True)
+        cron = self.get(raw, "cron", str, w, "")
+        if cron:
+            cron = self.converted(raw, "cron", w, "", _check_cron)
+        if cron and "interval" in raw:
+            self.err((*w, "cron"), "give either interval or cron, not both")
+        language = self.get(raw, "language", str, w, "").lower()
+        if language and not LANGUAGE.match(language):
+            self.err((*w, "language"), f"not a language code: {language!r}")
+        tags = self.strings(raw, "tags", w)
+        for i, tag in enumerate(tags):
+            if not NAME.match(tag):
+                self.err((*w, "tags", i), f"not a tag name ([a-z0-9-]): {tag!r}")
+        return Source(
+            name=name,
+            url=url,
+            title=self.get(raw, "title", str, w, "").strip(),
+            tags=tags,
+            language=language.split("-")[0],
+            interval=self.converted(raw, "interval", w, None, parse_duration),
+            cron=cron,
+            priority=self.get(raw, "priority", int, w, 0),
+            enabled=self.get(raw, "enabled", bool, w, True),
+            order=order,
+        )
+
+    def name(self, raw: dict, w: Path_) -> str:
+        if "name" not in raw:
+            self.err((*w, "name"), "missing (a unique name of [a-z0-9-] is required)")
+            return ""
+        name = raw["name"]
+        if not isinstance(name, str) or not NAME.match(name):
+            self.err((*w, "name"), f"must be lower-case letters, digits and '-', got {name!r}")
+            return ""
+        return name
+
+    def tags(self, data: dict) -> tuple[TagRule, ...]:
+        rules = []
+        for name, raw in data.items():
+            w: Path_ = ("tags", name)
+            if not NAME.match(name):
+                self.err(w, f"not a tag name ([a-z0-9-]): {name!r}")
+            if not isinstance(raw, dict):
+                self.err(w, "must be a table ([tags.NAME])")
+                continue
+            self.unknown(raw, TAG_KEYS, w)
+            patterns = self.strings(raw, "patterns", w)
+            for i, pattern in enumerate(patterns):
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    self.err((*w, "patterns", i), f"regular expression does not compile: {exc}")
+            rule = TagRule(
+                name=name,
+                keywords=self.strings(raw, "keywords", w),
+                patterns=patterns,
+                exclude=self.strings(raw, "exclude", w),
+                categories=self.strings(raw, "categories", w),
+                implies=self.strings(raw, "implies", w),
+            )
+            rules.append(rule)
+        return tuple(rules)
+
+    def feed(self, raw: Any, w: Path_) -> CuratedFeed | None:
+        if not isinstance(raw, dict):
+            self.err(w, "must be a table ([[feeds]])")
+            return None
+        self.unknown(raw, FEED_KEYS, w)
+        name = self.name(raw, w)
+        title = self.get(raw, "title", str, w, "").strip()
+        if not title:
+            self.err((*w, "title"), "missing (readers show it as the feed's name)")
+        max_items = self.get(raw, "max_items", int, w, 50)
+        if max_items < 1:
+            self.err((*w, "max_items"), "must be at least 1")
+            max_items = 50
+        content = self.get(raw, "content", str, w, "summary")
+        if content not in ("summary", "full"):
+            self.err((*w, "content"), f'must be "summary" or "full", got {content!r}')
+            content = "summary"
+        languages = tuple(lang.lower() for lang in self.strings(raw, "languages", w))
+        for i, lang in enumerate(languages):
+            if not LANGUAGE.match(lang):
+                self.err((*w, "languages", i), f"not a language code: {lang!r}")
+        return CuratedFeed(
+            name=name,
+            title=title or name,
+            description=self.get(raw, "description", str, w, "").strip(),
+            any_tags=self.strings(raw, "any_tags", w),
+            all_tags=self.strings(raw, "all_tags", w),
+            none_tags=self.strings(raw, "none_tags", w),
+            languages=tuple(lang.split("-")[0] for lang in languages),
+            sources=self.strings(raw, "sources", w),
+            max_items=max_items,
+            content=content,
+        )
+
+    def unique(self, raws: list, section: str) -> None:
+        seen: dict[str, int] = {}
+        for i, raw in enumerate(raws):
+            name = raw.get("name") if isinstance(raw, dict) else None
+            if not isinstance(name, str):
+                continue
+            if name in seen:
+                self.err(
+                    (section, i, "name"), f"duplicate name {name!r} (also {section}[{seen[name]}])"
+                )
+            else:
+                seen[name] = i
+
+    def references(
+        self, sources: tuple[Source, ...], tags: tuple[TagRule, ...], feeds: tuple[CuratedFeed, ...]
+    ) -> None:
+        known = {t.name for t in tags} | {tag for s in sources for tag in s.tags}
+        for t in tags:
+            for i, implied in enumerate(t.implies):
+                if implied not in known:
+                    self.err(("tags", t.name, "implies", i), f"unknown tag {implied!r}")
+        names = {s.name for s in sources}
+        for n, f in enumerate(feeds):
+            for key in ("any_tags", "all_tags", "none_tags"):
+                for i, tag in enumerate(getattr(f, key)):
+                    if tag not in known:
+                        hint = _closest(tag, known)
+                        extra = f" (did you mean {hint!r}?)" if hint else ""
+                        self.err(("feeds", n, key, i), f"unknown tag {tag!r}{extra}")
+            for i, source in enumerate(f.sources):
+                if source not in names:
+                    self.err(("feeds", n, "sources", i), f"unknown source {source!r}")
+
+
+def _check_cron(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a cron expression string, got {value!r}")
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"not a cron expression ({exc}): {value!r}") from None
+    return value
+
+
+def _kind_name(kind: type) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+            list: "an array", dict: "a table"}.get(kind, kind.__name__)  # fmt: skip
+
+
+def _closest(word: str, options: set[str]) -> str | None:
+    import difflib
+
+    found = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.75)
+    return found[0] if found else None

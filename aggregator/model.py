@@ -1,0 +1,210 @@
+"""Frozen dataclasses every stage shares, named for their place in the flow.
+
+Config side: `Settings`, `Source`, `TagRule`, `CuratedFeed`, `Config`.
+Item side:   `Fetched` -> `ParsedFeed`/`ParsedEntry` -> `Item` (+ `TagMatch`) -> `PullOutcome`.
+Datetimes are always timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+# ---------------------------------------------------------------- config
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: Path
+    output_dir: Path
+    base_url: str = "http://localhost:8080/"
+    interval: float = 900.0
+    retention: float = 30 * 86400.0
+    user_agent: str = "aggregator/0.1 (+https://example.org)"
+    timeout: float = 20.0
+    max_feed_size: int = 10_000_000
+    concurrency: int = 16
+    per_host: int = 2
+    listen: str = "127.0.0.1:8080"
+    hub: str = ""
+    allow_private_networks: bool = False
+
+
+@dataclass(frozen=True)
+class Dedupe:
+    window: float = 72 * 3600.0
+    similarity: float = 0.8
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    url: str
+    title: str = ""
+    tags: tuple[str, ...] = ()
+    language: str = ""
+    interval: float | None = None
+    cron: str = ""
+    priority: int = 0
+    enabled: bool = True
+    order: int = 0  # place in the config; the last tie-breaker between copies of a story
+
+
+@dataclass(frozen=True)
+class TagRule:
+    name: str
+    keywords: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    implies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CuratedFeed:
+    name: str
+    title: str
+    description: str = ""
+    any_tags: tuple[str, ...] = ()
+    all_tags: tuple[str, ...] = ()
+    none_tags: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    max_items: int = 50
+    content: str = "summary"
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    settings: Settings
+    disclaimers: dict[str, str]
+    default_language: str
+    dedupe: Dedupe
+    sources: tuple[Source, ...]
+    tags: tuple[TagRule, ...]
+    feeds: tuple[CuratedFeed, ...]
+
+    def source(self, name: str) -> Source | None:
+        return next((s for s in self.sources if s.name == name), None)
+
+
+# ---------------------------------------------------------------- items
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What the store remembers of a source between pulls."""
+
+    name: str
+    etag: str = ""
+    last_modified: str = ""
+    feed_title: str = ""
+    feed_link: str = ""
+    consecutive_failures: int = 0
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One HTTP answer: a body (status 200) or not-modified (status 304)."""
+
+    url: str  # final URL, after redirects
+    status: int
+    body: bytes = b""
+    content_type: str = ""
+    etag: str = ""
+    last_modified: str = ""
+    elapsed: float = 0.0
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+@dataclass(frozen=True)
+class ParsedEntry:
+    guid: str
+    link: str
+    title: str
+    summary: str  # HTML (plain text is escaped by the parser stage)
+    content: str  # HTML
+    base: str  # base URL for relative links in summary/content
+    published: datetime | None
+    updated: datetime | None
+    authors: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    language: str = ""
+    title_is_html: bool = False  # the title holds markup and entities (normalize strips them)
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    format: str  # "rss20", "atom10", "json11", ... (feedparser's names; "json1x" for JSON Feed)
+    title: str
+    link: str
+    language: str
+    entries: tuple[ParsedEntry, ...]
+    warning: str = ""  # set when the document was malformed but still yielded entries
+    title_is_html: bool = False
+
+
+@dataclass(frozen=True)
+class TagMatch:
+    """One tag and why: `rule` is keyword/pattern/category/implied/source, `matched` the text."""
+
+    tag: str
+    rule: str
+    matched: str
+
+
+@dataclass(frozen=True)
+class Item:
+    """A normalized entry of one source."""
+
+    source: str
+    key: str  # identity within the source (guid, else link, else a hash)
+    uid: str  # stable public id: urn:uuid derived from (source, key)
+    link: str
+    canonical: str
+    title: str
+    summary_html: str
+    summary_text: str
+    content_html: str
+    content_text: str
+    published: datetime
+    updated: datetime
+    authors: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    language: str = ""
+    content_hash: str = ""
+    tags: tuple[TagMatch, ...] = ()
+    story: str = ""  # uid of the story this copy belongs to (its own uid when first)
+
+    @property
+    def tag_names(self) -> frozenset[str]:
+        return frozenset(t.tag for t in self.tags)
+
+
+@dataclass(frozen=True)
+class PullOutcome:
+    """What one pull of one source did, for the summary, the log and `status`."""
+
+    source: str
+    ok: bool
+    status: int | None = None
+    error_kind: str = ""
+    error: str = ""
+    new: int = 0
+    updated: int = 0
+    duplicate: int = 0
+    unchanged: int = 0
+    skipped: int = 0  # too old or pruned before
+    not_modified: bool = False
+    elapsed: float = 0.0
+    warning: str = ""
+    changed_stories: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.new or self.updated or self.duplicate)

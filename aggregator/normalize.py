@@ -1,0 +1,115 @@
+"""`ParsedEntry` -> `Item`: stable ids, absolute and canonical links, clean text, sane dates."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from aggregator.model import Item, ParsedEntry, ParsedFeed, Source
+from aggregator.sanitize import clean_html, clean_text, html_to_text, plain_title
+from aggregator.urls import absolute, canonical, is_web_url
+
+EARLIEST = datetime(1995, 1, 1, tzinfo=UTC)  # before feeds existed: a broken date
+FUTURE_SLACK = timedelta(days=1)
+MAX_TITLE = 500
+MAX_HTML = 200_000
+MAX_FIELD = 200
+UID_NAMESPACE = uuid.UUID("6f1c2d8e-3b1a-4c57-9d0e-2a7b5e9f4c10")
+
+
+def item_uid(source: str, key: str) -> str:
+    """The public id of an item: the same (source, key) always gives the same id."""
+    return "urn:uuid:" + str(uuid.uuid5(UID_NAMESPACE, f"{source}\n{key}"))
+
+
+def normalize_feed(parsed: ParsedFeed, source: Source, now: datetime) -> list[Item]:
+    """Every entry of one document; distinct entries sharing a guid keep distinct keys."""
+    items: list[Item] = []
+    seen: dict[str, str] = {}  # key -> content hash of the entry that took it
+    for entry in parsed.entries:
+        item = normalize_entry(entry, parsed, source, now)
+        if item is None:
+            continue
+        if item.key in seen:
+            if seen[item.key] == item.content_hash:
+                continue  # the same entry twice in one document
+            key = f"{item.key}#{_digest(item.link, item.title)[:12]}"
+            if key in seen:
+                continue
+            item = _rekey(item, key)
+        seen[item.key] = item.content_hash
+        items.append(item)
+    return items
+
+
+def normalize_entry(
+    entry: ParsedEntry, feed: ParsedFeed, source: Source, now: datetime
+) -> Item | None:
+    """One clean item, or None when the entry has nothing to show (no title, link or text)."""
+    base = entry.base or source.url
+    link = absolute(entry.link, base)
+    if not is_web_url(link):
+        link = entry.guid if is_web_url(entry.guid) else ""
+    canon = canonical(link) if link else ""
+    summary_html = clean_html(entry.summary[:MAX_HTML], base)
+    content_html = clean_html(entry.content[:MAX_HTML], base)
+    summary_text = html_to_text(summary_html)
+    content_text = html_to_text(content_html)
+    title = plain_title(entry.title, markup=entry.title_is_html)[:MAX_TITLE].strip()
+    if not title:
+        words = (summary_text or content_text).split()
+        title = " ".join(words[:12]) + ("…" if len(words) > 12 else "")
+    if not (title or link):
+        return None
+    published = _sane(entry.published, now) or _sane(entry.updated, now) or now
+    updated = max(_sane(entry.updated, now) or published, published)
+    guid = clean_text(entry.guid)[:1000]
+    # Without guid or link, the title and the feed's own date (never the clock) identify it.
+    raw_date = entry.published or entry.updated
+    key = guid or canon or "hash:" + _digest(title, raw_date.isoformat() if raw_date else "")
+    authors = tuple(
+        a for a in (clean_text(" ".join(x.split()))[:MAX_FIELD] for x in entry.authors) if a
+    )
+    categories = tuple(
+        dict.fromkeys(
+            c for c in (plain_title(x, markup=False)[:MAX_FIELD] for x in entry.categories) if c
+        )
+    )[:30]
+    language = entry.language or feed.language or source.language
+    content_hash = _digest(title, link, summary_html, content_html, "|".join(categories))
+    return Item(
+        source=source.name,
+        key=key,
+        uid=item_uid(source.name, key),
+        link=link,
+        canonical=canon,
+        title=title,
+        summary_html=summary_html,
+        summary_text=summary_text,
+        content_html=content_html,
+        content_text=content_text,
+        published=published,
+        updated=updated,
+        authors=authors,
+        categories=categories,
+        language=language,
+        content_hash=content_hash,
+    )
+
+
+def _rekey(item: Item, key: str) -> Item:
+    from dataclasses import replace
+
+    return replace(item, key=key, uid=item_uid(item.source, key))
+
+
+def _sane(value: datetime | None, now: datetime) -> datetime | None:
+    """A date a reader can trust: None before 1995 or more than a day in the future."""
+    if value is None or value < EARLIEST or value > now + FUTURE_SLACK:
+        return None
+    return value.astimezone(UTC).replace(microsecond=0)
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()

@@ -1,0 +1,216 @@
+"""Body bytes + final URL -> `ParsedFeed`: feedparser for XML, a small adapter for JSON Feed.
+
+Walls around feedparser (see design/pitfalls.md): it only ever gets a file object (a `str`
+or `bytes` that looks like a path would be opened, a URL fetched); the final URL goes in as
+content-location so relative links resolve; DOCTYPEs declaring entities are cut before it
+sees them (its lenient parser expands them without bound). Its own sanitizer and URI
+resolution are off: `sanitize` does both, after, with an allow-list.
+"""
+
+from __future__ import annotations
+
+import calendar
+import html
+import io
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+
+from aggregator.errors import ParseError
+from aggregator.model import ParsedEntry, ParsedFeed
+
+_DOCTYPE_SUBSET = re.compile(rb"<!DOCTYPE[^>\[]*\[.*?\]\s*>", re.DOTALL | re.IGNORECASE)
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def parse(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
+    """The feed in `body`; ParseError when it holds no feed at all."""
+    head = body[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if "json" in content_type.lower() or head.startswith(b"{"):
+        return parse_json_feed(body, url)
+    return _parse_xml(body, url, content_type)
+
+
+def _parse_xml(body: bytes, url: str, content_type: str) -> ParsedFeed:
+    if b"<!ENTITY" in body[:65536].upper():
+        body = _DOCTYPE_SUBSET.sub(b"", body, count=1)
+    headers = {"content-location": url}
+    if content_type:
+        headers["content-type"] = content_type
+    d = feedparser.parse(
+        io.BytesIO(body),
+        response_headers=headers,
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+    if not d.get("version") and not d.entries:
+        reason = str(d.get("bozo_exception") or "no RSS, Atom or JSON Feed document found")
+        raise ParseError(f"not a feed: {_short(reason)}")
+    feed = d.get("feed", {})
+    language = _lang(feed.get("language", ""))
+    entries = tuple(_xml_entry(e, url, language) for e in d.entries)
+    warning = ""
+    if d.get("bozo"):
+        warning = f"malformed document, {len(entries)} entries recovered: " + _short(
+            str(d.get("bozo_exception", ""))
+        )
+    return ParsedFeed(
+        format=d.get("version") or "unknown",
+        title=feed.get("title", ""),
+        title_is_html=_is_html(feed.get("title_detail")),
+        link=feed.get("link", ""),
+        language=language,
+        entries=entries,
+        warning=warning,
+    )
+
+
+def _xml_entry(e: Any, url: str, feed_language: str) -> ParsedEntry:
+    summary_detail = e.get("summary_detail") or {}
+    contents = e.get("content") or []
+    content = max(contents, key=lambda c: len(c.get("value", "")), default=None)
+    summary = _html(summary_detail, e.get("summary", ""))
+    content_html = _html(content, content.get("value", "")) if content else ""
+    if summary and content_html and summary == content_html:
+        summary = ""  # RSS puts the same text in both; keep it once, as content
+    base = (content or summary_detail).get("base") or url
+    language = _lang((content or {}).get("language") or summary_detail.get("language") or "")
+    authors = tuple(
+        name
+        for a in e.get("authors") or []
+        if (name := (a.get("name") or a.get("email") or "").strip())
+    )
+    if not authors and e.get("author"):
+        authors = (e["author"].strip(),)
+    categories = tuple(
+        t["term"].strip() for t in e.get("tags") or [] if (t.get("term") or "").strip()
+    )
+    return ParsedEntry(
+        guid=(e.get("id") or e.get("guid") or "").strip(),
+        link=(e.get("link") or "").strip(),
+        title=e.get("title", ""),
+        title_is_html=_is_html(e.get("title_detail")),
+        summary=summary,
+        content=content_html,
+        base=base,
+        published=_struct(e.get("published_parsed")) or _struct(e.get("created_parsed")),
+        updated=_struct(e.get("updated_parsed")),
+        authors=authors,
+        categories=categories,
+        language=language if language != feed_language else "",
+    )
+
+
+def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
+    """JSON Feed 1.0 and 1.1 (feedparser does not read it)."""
+    try:
+        doc = json.loads(body.decode("utf-8-sig", errors="replace"))
+    except ValueError as exc:
+        raise ParseError(f"not a feed: invalid JSON ({exc})") from None
+    version = doc.get("version", "") if isinstance(doc, dict) else ""
+    if not isinstance(version, str) or not version.startswith("https://jsonfeed.org/version/"):
+        raise ParseError("not a feed: JSON without a jsonfeed.org version")
+    items = doc.get("items")
+    if not isinstance(items, list):
+        raise ParseError("not a feed: JSON Feed without an items array")
+    language = _lang(_str(doc.get("language")))
+    entries = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        authors = item.get("authors") or (
+            [item["author"]] if isinstance(item.get("author"), dict) else []
+        )
+        text = _str(item.get("content_text"))
+        content = _str(item.get("content_html")) or (_as_html(text) if text else "")
+        entries.append(
+            ParsedEntry(
+                guid=_str(item.get("id")).strip(),
+                link=_str(item.get("url") or item.get("external_url")).strip(),
+                title=_str(item.get("title")),
+                summary=html.escape(_str(item.get("summary")), quote=False),
+                content=content,
+                base=url,
+                published=_iso(item.get("date_published")),
+                updated=_iso(item.get("date_modified")),
+                authors=tuple(
+                    _str(a.get("name")).strip()
+                    for a in authors
+                    if isinstance(a, dict) and _str(a.get("name")).strip()
+                ),
+                categories=tuple(
+                    _str(t).strip() for t in item.get("tags") or [] if _str(t).strip()
+                ),
+                language=_lang(_str(item.get("language"))),
+            )
+        )
+    return ParsedFeed(
+        format="json" + version.rsplit("/", 1)[-1].replace(".", ""),
+        title=_str(doc.get("title")),
+        link=_str(doc.get("home_page_url")),
+        language=language,
+        entries=tuple(entries),
+    )
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _is_html(detail: Any) -> bool:
+    """Whether a text field holds markup (normalize strips it) or plain text."""
+    return (detail or {}).get("type", "text/plain") in _HTML_TYPES
+
+
+def _html(detail: Any, value: str) -> str:
+    """An HTML field; text/plain content is escaped so it is shown, not interpreted."""
+    kind = (detail or {}).get("type", "text/html")
+    if kind in _HTML_TYPES:
+        return value or ""
+    return _as_html(value or "")
+
+
+def _as_html(text: str) -> str:
+    """Plain text shown as HTML paragraphs."""
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    return "".join(
+        "<p>" + html.escape(p, quote=False).replace("\n", "<br>") + "</p>" for p in paragraphs
+    )
+
+
+def _struct(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def _iso(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def _lang(value: str) -> str:
+    """`fr-FR` -> `fr`, `EN_us` -> `en`; "" when it is not a language code."""
+    m = re.match(r"^\s*([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]+)*\s*$", value or "")
+    return m.group(1).lower() if m else ""
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

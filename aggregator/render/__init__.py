@@ -1,0 +1,122 @@
+"""Bytes for the published files. Pure: a `FeedDoc` in, the same bytes out for the same doc.
+
+`prepare()` turns selected stories into a `FeedDoc` (the disclaimer applied, dates from the
+items, never the clock); `rss`, `atom` and `jsonfeed` serialize it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aggregator.model import Config, CuratedFeed
+from aggregator.render.disclaimer import disclaimer_for, with_disclaimer_html, with_disclaimer_text
+from aggregator.select import Story
+
+EMPTY_FEED_DATE = datetime(2000, 1, 1, tzinfo=UTC)  # an empty feed still needs a stable date
+FEED_NAMESPACE = uuid.UUID("0b7d4a52-8f63-4e1e-9a55-5d6c3e0f2a91")
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    title: str
+    link: str
+    published: datetime
+    updated: datetime
+    html: str  # sanitized, ends with the disclaimer
+    text: str  # plain, ends with the disclaimer
+    summary: str  # plain-text summary for JSON Feed (without disclaimer)
+    authors: tuple[str, ...]
+    tags: tuple[str, ...]
+    language: str
+    source_title: str
+    source_url: str
+
+
+@dataclass(frozen=True)
+class FeedDoc:
+    name: str
+    id: str  # stable Atom id, independent of where it is served
+    title: str
+    description: str  # ends with the disclaimer
+    base_url: str
+    home_url: str
+    language: str  # "" when the feed mixes languages
+    updated: datetime
+    entries: tuple[Entry, ...]
+    content: str  # "summary" or "full"
+    hub: str = ""
+
+    def url(self, suffix: str) -> str:
+        return f"{self.base_url}{self.name}.{suffix}"
+
+
+def prepare(
+    feed: CuratedFeed,
+    stories: list[Story],
+    config: Config,
+    source_titles: Mapping[str, str],
+    source_links: Mapping[str, str],
+) -> FeedDoc:
+    """The curated feed as a document, every entry carrying its language's disclaimer."""
+    entries = []
+    for story in stories:
+        item = story.item
+        language = item.language or config.default_language
+        disclaimer = disclaimer_for(language, config.disclaimers, config.default_language)
+        if feed.content == "full":
+            body_html = item.content_html or item.summary_html
+            body_text = item.content_text or item.summary_text
+        else:
+            body_html = item.summary_html or item.content_html
+            body_text = item.summary_text or item.content_text
+        src = config.source(item.source)
+        source_url = source_links.get(item.source) or (src.url if src else "")
+        entries.append(
+            Entry(
+                id=story.id,
+                title=item.title,
+                link=item.canonical or item.link,
+                published=item.published,
+                updated=item.updated,
+                html=with_disclaimer_html(body_html, disclaimer),
+                text=with_disclaimer_text(body_text, disclaimer),
+                summary=_first_words(item.summary_text or item.content_text, 60),
+                authors=item.authors,
+                tags=story.tags,
+                language=language,
+                source_title=(src.title if src and src.title else "")
+                or source_titles.get(item.source, "")
+                or item.source,
+                source_url=source_url,
+            )
+        )
+    languages = {e.language for e in entries} | set(feed.languages)
+    language = languages.pop() if len(languages) == 1 else ""
+    feed_disclaimer = disclaimer_for(
+        language or config.default_language, config.disclaimers, config.default_language
+    )
+    description = " ".join(filter(None, (feed.description or feed.title, feed_disclaimer)))
+    updated = max((e.updated for e in entries), default=EMPTY_FEED_DATE)
+    base = config.settings.base_url
+    return FeedDoc(
+        name=feed.name,
+        id="urn:uuid:" + str(uuid.uuid5(FEED_NAMESPACE, feed.name)),
+        title=feed.title,
+        description=description,
+        base_url=base,
+        home_url=base,
+        language=language,
+        updated=updated,
+        entries=tuple(entries),
+        content=feed.content,
+        hub=config.settings.hub,
+    )
+
+
+def _first_words(text: str, count: int) -> str:
+    words = text.split()
+    return " ".join(words[:count]) + ("…" if len(words) > count else "")

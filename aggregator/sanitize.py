@@ -1,0 +1,110 @@
+"""The HTML allow-list and text cleaning: the last transform item text goes through.
+
+Everything a source sends is hostile: HTML is re-sanitized with nh3 (ammonia) whatever
+feedparser did, relative links are resolved against the entry's base while cleaning, and
+every string is reduced to characters XML can hold so one bad item never breaks a feed.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+
+import nh3
+
+ALLOWED_TAGS = (nh3.ALLOWED_TAGS - {"map", "area", "center", "acronym"}) | {"figure", "figcaption"}
+ALLOWED_ATTRIBUTES = {
+    **{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()},
+    "a": {"href", "hreflang", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "*": {"lang", "dir"},
+}
+URL_SCHEMES = {"http", "https", "mailto"}
+
+# XML 1.0 characters minus the C0 controls; C1 controls are handled in clean_text.
+_NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_C1 = re.compile("[\x80-\x9f]")
+_TAG = re.compile(r"<[^>]*>")
+_BLOCK_END = re.compile(
+    r"<br\s*/?>|</(?:p|div|li|h[1-6]|blockquote|pre|tr|figure|figcaption|dt|dd|table|ul|ol)\s*>",
+    re.IGNORECASE,
+)
+
+
+def _c1_to_cp1252(match: re.Match[str]) -> str:
+    # Text that was cp1252 read as latin-1 carries C1 controls where quotes and dashes were.
+    return bytes([ord(match.group())]).decode("cp1252", errors="replace").replace("\ufffd", "")
+
+
+def clean_text(text: str) -> str:
+    """`text` with C1 controls mapped back to cp1252 and characters XML cannot hold dropped."""
+    if not text:
+        return ""
+    text = _C1.sub(_c1_to_cp1252, text)
+    return _NOT_XML.sub("", text)
+
+
+def clean_html(fragment: str, base: str = "") -> str:
+    """Allow-listed HTML with relative links resolved against `base` (dropped without one)."""
+    fragment = clean_text(fragment)
+    if not fragment.strip():
+        return ""
+    relative: object = (
+        ("rewrite_with_base", base) if base.startswith(("http://", "https://")) else "deny"
+    )
+    try:
+        out = nh3.clean(
+            fragment,
+            tags=ALLOWED_TAGS,
+            attributes=ALLOWED_ATTRIBUTES,
+            url_schemes=URL_SCHEMES,
+            url_relative=relative,
+            strip_comments=True,
+            link_rel="noopener noreferrer",
+        )
+    except (ValueError, TypeError):  # a base URL ammonia refuses: drop relative links instead
+        out = nh3.clean(
+            fragment,
+            tags=ALLOWED_TAGS,
+            attributes=ALLOWED_ATTRIBUTES,
+            url_schemes=URL_SCHEMES,
+            url_relative="deny",
+        )
+    return out.strip()
+
+
+def html_to_text(fragment: str) -> str:
+    """Readable plain text of (sanitized) HTML: one line per block, spaces collapsed."""
+    if not fragment:
+        return ""
+    text = _BLOCK_END.sub("\n", fragment)
+    text = html.unescape(_TAG.sub("", text))
+    lines = (" ".join(line.split()) for line in text.splitlines())
+    return clean_text("\n".join(line for line in lines if line))
+
+
+def plain_title(text: str, markup: bool = True) -> str:
+    """A title as plain text: markup dropped, entities decoded once, whitespace collapsed.
+
+    `markup` says the text is HTML (tags and entities to resolve); plain text is kept as is.
+    """
+    if markup:
+        text = html.unescape(_TAG.sub("", text))
+    return clean_text(" ".join(text.split()))
+
+
+def text_key(text: str) -> str:
+    """A loose form for finding one text inside another: accents, case, spacing ignored."""
+    text = unicodedata.normalize("NFKD", html.unescape(text))
+    text = "".join(c for c in text if not unicodedata.combining(c)).replace("’", "'")
+    return " ".join(text.casefold().split())
+
+
+def boilerplate_probe(text: str) -> str:
+    """The first sentence (at most 80 characters) of a boilerplate text, as a `text_key`.
+
+    Enough to recognise a disclaimer a site already appends, even when the rest differs.
+    """
+    key = text_key(text)
+    return re.split(r"(?<=[.!?])\s", key, maxsplit=1)[0][:80]

@@ -1,0 +1,394 @@
+"""The only SQL: schema and migrations, items and stories, source state, tombstones.
+
+SQLite in WAL mode with synchronous=FULL: a commit survives a crash or power loss, and a
+reader (`status`) never blocks the writer. Each source's pull is one transaction, so a
+crash leaves either all of a pull or none of it. Pruned items leave tombstones (their
+keys), so an old item still listed by its feed never comes back as new.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aggregator.dedupe import Known
+from aggregator.errors import AggregatorError
+from aggregator.model import Item, PullOutcome, SourceState, TagMatch
+
+MIGRATIONS: list[str] = [
+    # 1: first release
+    """
+    CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE sources(
+        name TEXT PRIMARY KEY,
+        url TEXT NOT NULL DEFAULT '',
+        etag TEXT NOT NULL DEFAULT '',
+        last_modified TEXT NOT NULL DEFAULT '',
+        feed_title TEXT NOT NULL DEFAULT '',
+        feed_link TEXT NOT NULL DEFAULT '',
+        last_pull REAL,
+        last_ok REAL,
+        last_status INTEGER,
+        last_error_kind TEXT NOT NULL DEFAULT '',
+        last_error TEXT NOT NULL DEFAULT '',
+        last_new INTEGER NOT NULL DEFAULT 0,
+        last_items INTEGER NOT NULL DEFAULT 0,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        next_pull REAL
+    );
+    CREATE TABLE items(
+        uid TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        key TEXT NOT NULL,
+        story TEXT NOT NULL,
+        link TEXT NOT NULL,
+        canonical TEXT NOT NULL,
+        title TEXT NOT NULL,
+        summary_html TEXT NOT NULL,
+        summary_text TEXT NOT NULL,
+        content_html TEXT NOT NULL,
+        content_text TEXT NOT NULL,
+        authors TEXT NOT NULL,
+        categories TEXT NOT NULL,
+        language TEXT NOT NULL,
+        published REAL NOT NULL,
+        updated REAL NOT NULL,
+        first_seen REAL NOT NULL,
+        content_hash TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        UNIQUE(source, key)
+    );
+    CREATE INDEX items_canonical ON items(canonical) WHERE canonical != '';
+    CREATE INDEX items_story ON items(story);
+    CREATE INDEX items_published ON items(published);
+    CREATE TABLE tombstones(key TEXT PRIMARY KEY, pruned REAL NOT NULL);
+    """,
+]
+
+
+class StoreError(AggregatorError):
+    """The database cannot be used (corrupt, not SQLite, from a newer version)."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A copy read back from the store, with its bookkeeping."""
+
+    item: Item
+    first_seen: datetime
+
+
+def _ts(dt: datetime) -> float:
+    return dt.timestamp()
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+class Store:
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.db = sqlite3.connect(path, timeout=5.0, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA busy_timeout = 5000")
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = FULL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot use database {path}: {exc}") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"database {self.path} has schema {version}, newer than this version knows "
+                f"({len(MIGRATIONS)}): upgrade aggregator"
+            )
+        for number in range(version, len(MIGRATIONS)):
+            with self.transaction():
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {number + 1}")
+
+    # ------------------------------------------------------------ meta
+
+    def meta(self, key: str) -> str:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else ""
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    # ------------------------------------------------------------ sources
+
+    def source_state(self, name: str) -> SourceState:
+        row = self.db.execute("SELECT * FROM sources WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return SourceState(name=name)
+        return SourceState(
+            name=name,
+            etag=row["etag"],
+            last_modified=row["last_modified"],
+            feed_title=row["feed_title"],
+            feed_link=row["feed_link"],
+            consecutive_failures=row["consecutive_failures"],
+        )
+
+    def feed_titles(self) -> dict[str, str]:
+        return {r[0]: r[1] for r in self.db.execute("SELECT name, feed_title FROM sources")}
+
+    def record_pull(
+        self,
+        outcome: PullOutcome,
+        url: str,
+        now: datetime,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        feed_title: str | None = None,
+        feed_link: str | None = None,
+    ) -> None:
+        """Remember a pull's result; validators and titles are kept when not given."""
+        self.db.execute(
+            "INSERT OR IGNORE INTO sources(name, url) VALUES (?, ?)", (outcome.source, url)
+        )
+        self.db.execute(
+            """UPDATE sources SET url = ?, last_pull = ?, last_status = ?,
+                 last_error_kind = ?, last_error = ?,
+                 last_ok = CASE WHEN ? THEN ? ELSE last_ok END,
+                 last_new = ?, last_items = CASE WHEN ? THEN ? ELSE last_items END,
+                 consecutive_failures = CASE WHEN ? THEN 0 ELSE consecutive_failures + 1 END,
+                 etag = coalesce(?, etag), last_modified = coalesce(?, last_modified),
+                 feed_title = coalesce(?, feed_title), feed_link = coalesce(?, feed_link)
+               WHERE name = ?""",
+            (
+                url,
+                _ts(now),
+                outcome.status,
+                outcome.error_kind,
+                outcome.error,
+                outcome.ok,
+                _ts(now),
+                outcome.new,
+                outcome.ok and not outcome.not_modified,
+                outcome.new + outcome.updated + outcome.duplicate + outcome.unchanged,
+                outcome.ok,
+                etag,
+                last_modified,
+                feed_title,
+                feed_link,
+                outcome.source,
+            ),
+        )
+
+    def source_rows(self) -> list[sqlite3.Row]:
+        return list(self.db.execute("SELECT * FROM sources ORDER BY name"))
+
+    # ------------------------------------------------------------ items
+
+    def known_by_key(self, source: str, key: str) -> Known | None:
+        row = self.db.execute(
+            "SELECT uid, source, key, canonical, content_hash, story FROM items "
+            "WHERE source = ? AND key = ?",
+            (source, key),
+        ).fetchone()
+        return Known(*row) if row else None
+
+    def known_by_url(self, canonical: str) -> Known | None:
+        if not canonical:
+            return None
+        row = self.db.execute(
+            "SELECT uid, source, key, canonical, content_hash, story FROM items "
+            "WHERE canonical = ? ORDER BY first_seen, uid LIMIT 1",
+            (canonical,),
+        ).fetchone()
+        return Known(*row) if row else None
+
+    def is_tombstoned(self, source: str, key: str, canonical: str) -> bool:
+        keys = [_key_tomb(source, key)] + ([_url_tomb(canonical)] if canonical else [])
+        marks = ",".join("?" * len(keys))
+        sql = f"SELECT 1 FROM tombstones WHERE key IN ({marks}) LIMIT 1"
+        return self.db.execute(sql, keys).fetchone() is not None
+
+    def insert_item(self, item: Item, now: datetime) -> None:
+        self.db.execute(
+            """INSERT INTO items(uid, source, key, story, link, canonical, title, summary_html,
+                 summary_text, content_html, content_text, authors, categories, language,
+                 published, updated, first_seen, content_hash, tags)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+            (
+                item.uid,
+                item.source,
+                item.key,
+                item.story,
+                *self._fields(item),
+                _ts(now),
+                item.content_hash,
+                _tags_json(item.tags),
+            ),
+        )
+
+    def update_item(self, uid: str, item: Item) -> None:
+        """Replace the content of the stored copy `uid`, keeping its id, story and first-seen."""
+        self.db.execute(
+            """UPDATE items SET link = ?, canonical = ?, title = ?, summary_html = ?,
+                 summary_text = ?, content_html = ?, content_text = ?, authors = ?,
+                 categories = ?, language = ?, published = ?, updated = ?,
+                 content_hash = ?, tags = ?
+               WHERE uid = ?""",
+            (*self._fields(item), item.content_hash, _tags_json(item.tags), uid),
+        )
+
+    @staticmethod
+    def _fields(item: Item) -> tuple:
+        return (
+            item.link,
+            item.canonical,
+            item.title,
+            item.summary_html,
+            item.summary_text,
+            item.content_html,
+            item.content_text,
+            json.dumps(item.authors, ensure_ascii=False),
+            json.dumps(item.categories, ensure_ascii=False),
+            item.language,
+            _ts(item.published),
+            _ts(item.updated),
+        )
+
+    def set_tags(self, uid: str, tags: Iterable[TagMatch]) -> None:
+        self.db.execute("UPDATE items SET tags = ? WHERE uid = ?", (_tags_json(tags), uid))
+
+    def items(self, since: datetime | None = None) -> list[Stored]:
+        """Every stored copy (published after `since`), oldest first."""
+        sql = "SELECT * FROM items"
+        args: tuple = ()
+        if since is not None:
+            sql += " WHERE published >= ?"
+            args = (_ts(since),)
+        rows = self.db.execute(sql + " ORDER BY published, uid", args)
+        return [Stored(_item(r), _dt(r["first_seen"])) for r in rows]
+
+    def item_by_url(self, canonical: str) -> list[Stored]:
+        rows = self.db.execute("SELECT * FROM items WHERE canonical = ?", (canonical,))
+        return [Stored(_item(r), _dt(r["first_seen"])) for r in rows]
+
+    def count_items(self) -> int:
+        return self.db.execute("SELECT count(*) FROM items").fetchone()[0]
+
+    def prune(self, cutoff: datetime, now: datetime) -> int:
+        """Drop copies published before `cutoff`, leaving their keys as tombstones.
+
+        Tombstones older than four times the retention go too: by then the item is too old
+        to be taken in again anyway (normalize keeps its feed date).
+        """
+        old = self.db.execute(
+            "SELECT source, key, canonical FROM items WHERE published < ?", (_ts(cutoff),)
+        ).fetchall()
+        if not old:
+            return 0
+        tombs = [(_key_tomb(s, k), _ts(now)) for s, k, _ in old]
+        tombs += [(_url_tomb(c), _ts(now)) for _, _, c in old if c]
+        self.db.executemany("INSERT OR REPLACE INTO tombstones(key, pruned) VALUES (?, ?)", tombs)
+        self.db.execute("DELETE FROM items WHERE published < ?", (_ts(cutoff),))
+        horizon = _ts(now) - 4 * (_ts(now) - _ts(cutoff))
+        self.db.execute("DELETE FROM tombstones WHERE pruned < ?", (horizon,))
+        return len(old)
+
+
+def _key_tomb(source: str, key: str) -> str:
+    return f"k:{source}\n{key}"
+
+
+def _url_tomb(canonical: str) -> str:
+    return f"u:{canonical}"
+
+
+def _tags_json(tags: Iterable[TagMatch]) -> str:
+    return json.dumps([[t.tag, t.rule, t.matched] for t in tags], ensure_ascii=False)
+
+
+def _item(row: sqlite3.Row) -> Item:
+    return Item(
+        source=row["source"],
+        key=row["key"],
+        uid=row["uid"],
+        link=row["link"],
+        canonical=row["canonical"],
+        title=row["title"],
+        summary_html=row["summary_html"],
+        summary_text=row["summary_text"],
+        content_html=row["content_html"],
+        content_text=row["content_text"],
+        published=_dt(row["published"]),
+        updated=_dt(row["updated"]),
+        authors=tuple(json.loads(row["authors"])),
+        categories=tuple(json.loads(row["categories"])),
+        language=row["language"],
+        content_hash=row["content_hash"],
+        tags=tuple(TagMatch(*t) for t in json.loads(row["tags"])),
+        story=row["story"],
+    )
+
+
+class Lock:
+    """One writer per database: an exclusive lock on `<database>.lock`, held while open.
+
+    The kernel drops the lock when the process dies, even by SIGKILL, so a crash never
+    leaves a stale lock behind.
+    """
+
+    def __init__(self, database: Path):
+        import fcntl
+        import os
+
+        self.path = database.with_name(database.name + ".lock")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a+")  # noqa: SIM115 - held for the lock's lifetime
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._file.seek(0)
+            holder = self._file.read().strip()
+            self._file.close()
+            from aggregator.errors import LockedError
+
+            who = f" by process {holder}" if holder.isdigit() else ""
+            raise LockedError(
+                f"database {database} is in use{who}: lock {self.path} is held "
+                "(another `aggregator run` is running)"
+            ) from None
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(str(os.getpid()))
+        self._file.flush()
+
+    def release(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> Lock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -1,0 +1,127 @@
+"""Canonical URLs: the same article reached through different tracking links is one key."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+# Query parameters that only say where a click came from (Miniflux's list, plus common ones).
+TRACKING_PARAMS = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "yclid",
+        "twclid",
+        "ttclid",
+        "li_fat_id",
+        "igshid",
+        "mc_cid",
+        "mc_eid",
+        "mkt_tok",
+        "xtor",
+        "xtref",
+        "_hsenc",
+        "_hsmi",
+        "hsctatracking",
+        "oly_anon_id",
+        "oly_enc_id",
+        "vero_id",
+        "vero_conv",
+        "rb_clickid",
+        "s_cid",
+        "ncid",
+        "cmpid",
+        "ref_src",
+        "ref_url",
+        "__twitter_impression",
+        "_ga",
+        "_gl",
+        "wt_mc",
+        "wt.mc_id",
+        "at_medium",
+        "at_campaign",
+        "guccounter",
+        "guce_referrer",
+        "guce_referrer_sig",
+        "spm",
+        "sr_share",
+        "ito",
+        "itm_source",
+        "itm_medium",
+        "itm_campaign",
+        "pk_campaign",
+        "pk_kwd",
+        "pk_source",
+        "pk_medium",
+        "mtm_campaign",
+        "mtm_source",
+        "mtm_medium",
+        "mtm_keyword",
+        "campaign_id",
+    }
+)
+TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "itm_", "at_", "hsa_", "oly_", "vero_")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def is_tracking_param(name: str) -> bool:
+    low = name.lower()
+    return low in TRACKING_PARAMS or low.startswith(TRACKING_PREFIXES)
+
+
+def absolute(url: str, base: str) -> str:
+    """`url` resolved against `base`; whitespace inside the URL is dropped as browsers do."""
+    url = re.sub(r"[\s\x00-\x1f]+", "", url or "")
+    if not url:
+        return ""
+    try:
+        return urljoin(base or "", url)
+    except ValueError:
+        return url
+
+
+def is_web_url(url: str) -> bool:
+    """An http(s) URL with a host and no credentials: the only links we republish."""
+    try:
+        parts = urlsplit(url)
+        return (
+            parts.scheme in ("http", "https")
+            and bool(parts.hostname)
+            and not (parts.username or parts.password)
+        )
+    except ValueError:
+        return False
+
+
+def canonical(url: str) -> str:
+    """Lower-case scheme and host, no default port, no fragment, no tracking parameters.
+
+    Path case and the order of the remaining parameters are kept: servers may care.
+    Returns "" for anything that is not an http(s) URL.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return ""
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    if scheme not in DEFAULT_PORTS or not host:
+        return ""
+    with contextlib.suppress(UnicodeError):
+        host = host.encode("idna").decode("ascii")
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    path = parts.path or "/"
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not is_tracking_param(k)
+    ]
+    return urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), ""))
