@@ -47,7 +47,7 @@ def parse(text: str, path: Path) -> Config:
     v = _Validator(path, _locate(text))
     config = v.config(data)
     if v.problems:
-        raise ConfigError(v.problems)
+        raise ConfigError(sorted(v.problems, key=_line_of))
     assert config is not None
     return config
 
@@ -465,6 +465,11 @@ class _Validator:
             for i, source in enumerate(f.sources):
                 if source not in names:
                     self.err(("feeds", n, "sources", i), f"unknown source {source!r}")
+
+
+def _line_of(problem: str) -> int:
+    m = re.match(r"^[^:]*:(\d+):", problem)
+    return int(m.group(1)) if m else 0
 
 
 def _check_cron(value: Any) -> str:

@@ -127,6 +127,12 @@ class Tagger:
         source: str = "",
     ) -> tuple[TagMatch, ...]:  # fmt: skip
         """Tags for `text` (title, summary and content) and the entry's own categories."""
+        if self.boilerplate:
+            text = "\n".join(
+                line
+                for line in text.splitlines()
+                if not any(p in text_key(line) for p in self.boilerplate)
+            )
         folded = fold(text)
         item_categories = {_category_key(c): c for c in categories}
         matches: dict[str, list[TagMatch]] = {}
@@ -157,12 +163,6 @@ class Tagger:
 
     def tag(self, item: Item, source_tags: tuple[str, ...] = ()) -> tuple[TagMatch, ...]:
         text = "\n".join((item.title, item.summary_text, item.content_text))
-        if self.boilerplate:
-            text = "\n".join(
-                line
-                for line in text.splitlines()
-                if not any(p in text_key(line) for p in self.boilerplate)
-            )
         return self.tag_text(text, item.categories, source_tags, item.source)
 
     def _imply(self, matches: dict[str, list[TagMatch]], vetoed: set[str]) -> None:

@@ -1,0 +1,77 @@
+"""Stages import only stages before them: the package reads along the path of an item."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parent.parent / "aggregator"
+
+# Each module with the modules it may import (besides itself). Pure stages never import
+# I/O modules; only pipeline and cli wire stages together.
+ORDER = [
+    "errors",
+    "model",
+    "units",
+    "config",
+    "urls",
+    "sanitize",
+    "parse",
+    "normalize",
+    "dedupe",
+    "tagging",
+    "fetch",
+    "store",
+    "select",
+    "render",
+    "publish",
+    "pipeline",
+    "cli",
+]
+PURE = {
+    "units",
+    "config",
+    "urls",
+    "sanitize",
+    "parse",
+    "normalize",
+    "dedupe",
+    "tagging",
+    "select",
+    "render",
+}
+IO = {"fetch", "store", "publish", "pipeline", "cli"}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.startswith("aggregator.")
+        ):
+            names.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("aggregator."):
+                    names.add(alias.name.split(".")[1])
+    return names
+
+
+def _stage(path: Path) -> str:
+    rel = path.relative_to(PKG)
+    return rel.parts[0].removesuffix(".py")
+
+
+def test_imports_follow_the_data():
+    for path in PKG.rglob("*.py"):
+        stage = _stage(path)
+        if stage in ("__init__", "__main__"):
+            continue
+        assert stage in ORDER, f"{stage} has no place in the order: add it to ORDER"
+        for imported in _imports(path) - {stage}:
+            assert ORDER.index(imported) < ORDER.index(stage), f"{stage} imports {imported}"
+            if stage in PURE:
+                assert imported not in IO, f"pure {stage} imports I/O {imported}"

@@ -1,0 +1,398 @@
+"""`aggregator run --once` end to end: real HTTP server, real SQLite, the CLI in a subprocess,
+published files parsed back."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import feedparser
+import tomlkit
+from conftest import ROOT, FeedServer, rss, run_cli, seed_item, write_config
+
+from aggregator.store import Lock
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+EN = "Not investment advice. Do your own research."
+FR = "Cet article ne constitue pas un conseil en investissement. Faites vos propres recherches."
+
+TAGS = """
+[tags.ai]
+keywords = ["AI", "IA", "artificial intelligence", "intelligence artificielle"]
+[tags.crypto]
+keywords = ["crypto", "bitcoin"]
+[tags.openai]
+keywords = ["OpenAI", "ChatGPT"]
+implies = ["ai"]
+"""
+FEEDS = """
+[[feeds]]
+name = "all"
+title = "Everything"
+description = "All stories."
+max_items = 100
+
+[[feeds]]
+name = "ai"
+title = "AI"
+any_tags = ["ai"]
+content = "full"
+"""
+
+
+def _src(name: str, url: str, **extra: object) -> str:
+    lines = [f'[[sources]]\nname = "{name}"\nurl = "{url}"']
+    for k, v in extra.items():
+        lines.append(f"{k} = {json.dumps(v)}")
+    return "\n".join(lines) + "\n"
+
+
+def _parse(path: Path) -> feedparser.FeedParserDict:
+    assert path.exists(), path
+    return feedparser.parse(path.read_bytes())
+
+
+def test_pass_publishes_every_format_with_tags_ids_and_disclaimer(server: FeedServer, tmp_path):
+    fr = server.add("/fr.rss", rss([seed_item()], title="Crypto FR", language="fr-FR"))
+    en = server.add(
+        "/en.rss",
+        rss(
+            [
+                {
+                    "title": "ChatGPT gets memory",
+                    "link": "https://ai.example/memory?utm_source=x&fbclid=1",
+                    "guid": "en-1",
+                    "date": NOW - timedelta(hours=2),
+                    "description": "<p>OpenAI adds memory to <b>ChatGPT</b>.</p><script>x()</script>",
+                },
+                {
+                    "title": "Bitcoin &amp; the macro picture",
+                    "link": "https://ai.example/btc",
+                    "guid": "en-2",
+                    "date": NOW - timedelta(hours=1),
+                    "description": "Bitcoin moves with rates.",
+                },
+            ]
+        ),
+    )
+    js = server.add(
+        "/j.json",
+        (Path(__file__).parent / "fixtures/feed11.json").read_bytes(),
+        content_type="application/feed+json",
+    )
+    config = write_config(
+        tmp_path,
+        _src("crypto-fr", fr, title="Crypto FR", tags=["crypto"])
+        + _src("ai-en", en, language="en")
+        + _src("json", js)
+        + TAGS
+        + FEEDS,
+    )
+    result = run_cli("--config", str(config), "run", "--once")
+    assert result.returncode == 0, result.stderr
+    assert "crypto-fr" in result.stdout and "ai-en" in result.stdout
+
+    out = tmp_path / "out"
+    for suffix in ("rss", "atom", "json"):
+        assert (out / f"all.{suffix}").exists()
+    rss_doc, atom_doc = _parse(out / "all.rss"), _parse(out / "all.atom")
+    assert rss_doc.version == "rss20" and not rss_doc.bozo
+    assert atom_doc.version == "atom10" and not atom_doc.bozo
+    jf = json.loads((out / "all.json").read_text())
+    assert jf["version"] == "https://jsonfeed.org/version/1.1"
+    assert len(rss_doc.entries) == len(atom_doc.entries) == len(jf["items"]) == 5
+
+    # newest first; ids identical across formats; canonical links
+    titles = [e.title for e in rss_doc.entries]
+    assert titles[0] == "Bitcoin & the macro picture"  # entities decoded once, newest first
+    dates = [e.published_parsed for e in rss_doc.entries]
+    assert dates == sorted(dates, reverse=True)
+    assert [e.id for e in rss_doc.entries] == [e.id for e in atom_doc.entries]
+    assert [e.id for e in rss_doc.entries] == [i["id"] for i in jf["items"]]
+    links = {e.title: e.link for e in rss_doc.entries}
+    assert links["ChatGPT gets memory"] == "https://ai.example/memory"
+    assert links["Solana ETF gets a decision date"] == "https://json.example/solana-etf"
+    assert "Bitcoin & the macro picture" in titles  # entities decoded once
+
+    # every item ends with the disclaimer of its language, once; no script survives
+    for item in jf["items"]:
+        expected = FR if item["language"] == "fr" else EN
+        assert item["content_html"].endswith(f"<p>{expected}</p>")
+        assert item["content_text"].endswith(expected)
+        assert item["content_html"].count(expected[:30]) == 1
+        assert "<script" not in item["content_html"]
+    for entry in atom_doc.entries:
+        assert entry.summary.rstrip().endswith("</p>")
+    assert EN in rss_doc.feed.description
+
+    # the seed item: tagged, French, with its source's title; its own disclaimer not doubled
+    seed = next(i for i in jf["items"] if i["language"] == "fr")
+    assert {"ai", "openai", "crypto"} <= set(seed["tags"])
+    assert seed["_source"]["title"] == "Crypto FR"
+    rss_seed = next(e for e in rss_doc.entries if e.id == seed["id"])
+    assert rss_seed.source.title == "Crypto FR"
+    assert {t.term for t in rss_seed.tags} == set(seed["tags"])
+
+    # the ai feed (content = "full") has only ai-tagged stories, full content in Atom
+    ai = _parse(out / "ai.atom")
+    assert {e.title for e in ai.entries} == {"ChatGPT gets memory", seed["title"]}
+    assert all(e.content[0].type == "text/html" for e in ai.entries)
+
+
+def test_second_pass_is_conditional_and_leaves_files_untouched(server: FeedServer, tmp_path):
+    url = server.add(
+        "/a.rss",
+        rss(
+            [
+                {
+                    "title": "Bitcoin at a high",
+                    "link": "https://x.example/1",
+                    "guid": "1",
+                    "date": NOW,
+                }
+            ]
+        ),
+    )
+    config = write_config(tmp_path, _src("a", url) + TAGS + FEEDS)
+    assert run_cli("--config", str(config), "run", "--once").returncode == 0
+    files = sorted((tmp_path / "out").iterdir())
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in files}
+    time.sleep(0.05)
+
+    second = run_cli("--config", str(config), "run", "--once")
+    assert second.returncode == 0, second.stderr
+    assert "not modified" in second.stdout
+    hits = server.hits("/a.rss")
+    assert len(hits) == 2 and hits[1].get("if-none-match", "").startswith('"')
+    assert hits[1].get("if-modified-since") == "Sat, 21 Nov 2026 10:00:00 GMT"
+    after = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in files}
+    assert after == before
+
+    # a 200 with the same body (no validators) changes nothing either
+    server.routes["/a.rss"].validators = False
+    assert run_cli("--config", str(config), "run", "--once").returncode == 0
+    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in files} == before
+
+
+def test_same_story_from_several_sources_is_published_once(server: FeedServer, tmp_path):
+    early = NOW - timedelta(hours=3)
+    low = server.add(
+        "/low.rss",
+        rss(
+            [
+                {
+                    "title": "OpenAI raises funds (copy)",
+                    "guid": "low-1",
+                    "link": "https://news.example/openai-funds?utm_source=low&utm_medium=rss",
+                    "date": early,
+                    "description": "Copy from the small site.",
+                }
+            ],
+            title="Small Site",
+        ),
+    )
+    server.add("/high.rss", rss([], title="Big Wire"))
+    high = server.url("/high.rss")
+    config = write_config(
+        tmp_path,
+        _src("low", low, priority=0) + _src("high", high, priority=5) + TAGS + FEEDS,
+    )
+    assert run_cli("--config", str(config), "run", "--once").returncode == 0
+    first = json.loads((tmp_path / "out/all.json").read_text())["items"]
+    assert len(first) == 1
+    story_id = first[0]["id"]
+
+    # the wire publishes the same article later, with other tracking parameters
+    server.add(
+        "/high.rss",
+        rss(
+            [
+                {
+                    "title": "OpenAI raises funds",
+                    "guid": "wire-9",
+                    "link": "https://NEWS.example:443/openai-funds?fbclid=abc#comments",
+                    "date": early + timedelta(hours=1),
+                    "description": "The wire's copy.",
+                }
+            ],
+            title="Big Wire",
+        ),
+    )
+    result = run_cli("--config", str(config), "run", "--once")
+    assert result.returncode == 0
+    assert " 1 " in next(line for line in result.stdout.splitlines() if line.startswith("high"))
+    items = json.loads((tmp_path / "out/all.json").read_text())["items"]
+    assert len(items) == 1
+    assert items[0]["id"] == story_id  # readers see no new item
+    assert items[0]["title"] == "OpenAI raises funds"  # the higher priority copy stands
+    assert items[0]["_source"]["title"] == "Big Wire"
+    assert items[0]["url"] == "https://news.example/openai-funds"
+
+
+def test_changed_item_is_updated_in_place(server: FeedServer, tmp_path):
+    item = {
+        "title": "Draft title",
+        "link": "https://x.example/a",
+        "guid": "g1",
+        "date": NOW,
+        "description": "First version about bitcoin.",
+    }
+    url = server.add("/a.rss", rss([item]))
+    config = write_config(tmp_path, _src("a", url) + TAGS + FEEDS)
+    assert run_cli("--config", str(config), "run", "--once").returncode == 0
+    first = json.loads((tmp_path / "out/all.json").read_text())["items"]
+    server.add("/a.rss", rss([item | {"title": "Final title", "description": "Now about AI."}]))
+    result = run_cli("--config", str(config), "run", "--once")
+    assert result.returncode == 0
+    row = next(line for line in result.stdout.splitlines() if line.startswith("a "))
+    assert row.split()[2:5] == ["0", "1", "0"]  # new, updated, duplicate
+    items = json.loads((tmp_path / "out/all.json").read_text())["items"]
+    assert len(items) == 1 and items[0]["id"] == first[0]["id"]
+    assert items[0]["title"] == "Final title" and items[0]["tags"] == ["ai"]
+
+
+def test_duplicate_guids_in_one_document_keep_distinct_items(server: FeedServer, tmp_path):
+    url = server.add(
+        "/d.rss",
+        rss(
+            [
+                {"title": "One", "link": "https://d.example/1", "guid": "same", "date": NOW},
+                {"title": "Two", "link": "https://d.example/2", "guid": "same", "date": NOW},
+                {"title": "One", "link": "https://d.example/1", "guid": "same", "date": NOW},
+            ]
+        ),
+    )
+    config = write_config(tmp_path, _src("d", url) + TAGS + FEEDS)
+    assert run_cli("--config", str(config), "run", "--once").returncode == 0
+    items = json.loads((tmp_path / "out/all.json").read_text())["items"]
+    assert sorted(i["title"] for i in items) == ["One", "Two"]
+    assert len({i["id"] for i in items}) == 2
+
+
+def _unused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _drip(handler) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/rss+xml")
+    handler.end_headers()
+    try:
+        for _ in range(60):
+            handler.wfile.write(b" ")
+            handler.wfile.flush()
+            time.sleep(0.5)
+    except OSError:
+        pass
+
+
+def test_failing_sources_are_recorded_and_the_others_published(server: FeedServer, tmp_path):
+    from conftest import Route
+
+    good = server.add(
+        "/good.rss",
+        rss([{"title": "Bitcoin holds", "guid": "g", "link": "https://g.example/1", "date": NOW}]),
+    )
+    server.add("/gone", "", status=404)
+    server.add("/boom", "", status=500)
+    server.add(
+        "/page",
+        (Path(__file__).parent / "fixtures/page.html").read_bytes(),
+        content_type="text/html",
+    )
+    server.routes["/slow"] = Route(handler=_drip)
+    config = write_config(
+        tmp_path,
+        _src("good", good)
+        + _src("gone", server.url("/gone"))
+        + _src("boom", server.url("/boom"))
+        + _src("page", server.url("/page"))
+        + _src("slow", server.url("/slow"))
+        + _src("refused", f"http://127.0.0.1:{_unused_port()}/feed")
+        + TAGS
+        + FEEDS,
+        timeout="2s",
+    )
+    started = time.monotonic()
+    result = run_cli("--config", str(config), "run", "--once")
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert elapsed < 15  # the drip is cut at the 2 s deadline, not after 30 s
+    out = result.stdout
+    for name, kind in [
+        ("gone", "http_404"),
+        ("boom", "http_500"),
+        ("page", "not_a_feed"),
+        ("slow", "timeout"),
+        ("refused", "refused"),
+    ]:
+        line = next(row for row in out.splitlines() if row.startswith(name + " "))
+        assert f"FAILED {kind}" in line, line
+    items = json.loads((tmp_path / "out/all.json").read_text())["items"]
+    assert [i["title"] for i in items] == ["Bitcoin holds"]
+
+    status = run_cli("--config", str(config), "status")
+    assert status.returncode == 0
+    assert "http_404" in status.stdout and "timeout" in status.stdout
+
+
+def test_exit_codes(server: FeedServer, tmp_path):
+    config = write_config(
+        tmp_path, _src("dead", f"http://127.0.0.1:{_unused_port()}/") + TAGS + FEEDS
+    )
+    failed = run_cli("--config", str(config), "run", "--once")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[aggregator]\ninterval = "soon"\n')
+    invalid = run_cli("--config", str(bad), "run", "--once")
+    assert invalid.returncode == 2
+    assert "bad.toml:2: aggregator.interval: not a duration" in invalid.stderr
+
+    url = server.add("/a.rss", rss([]))
+    config = write_config(tmp_path, _src("a", url) + TAGS + FEEDS)
+    with Lock(tmp_path / "agg.db"):
+        locked = run_cli("--config", str(config), "run", "--once")
+    assert locked.returncode == 1
+    assert "agg.db.lock" in locked.stderr
+    assert run_cli("--config", str(config), "run", "--once").returncode == 0
+
+
+def test_shipped_config_tags_the_seed_article(server: FeedServer, tmp_path):
+    """The seed, as an item of a French crypto site, lands in ai-x-crypto with the French
+    disclaimer, tagged ai, openai, meta, talent and crypto by the shipped rules."""
+    doc = tomlkit.parse((ROOT / "config.toml").read_text(encoding="utf-8"))
+    url = server.add("/feed/", rss([seed_item()], title="Crypto FR", language="fr-FR"))
+    doc["aggregator"]["allow_private_networks"] = True
+    doc["aggregator"]["database"] = str(tmp_path / "seed.db")
+    doc["aggregator"]["output_dir"] = str(tmp_path / "feeds")
+    doc["aggregator"]["retention"] = "3650d"
+    shipped = doc["sources"]
+    french_crypto = next(s for s in shipped if s.get("language") == "fr" and "crypto" in s["tags"])
+    french_crypto["url"] = url
+    for source in shipped:
+        if source is not french_crypto:
+            source["enabled"] = False
+    config = tmp_path / "config.toml"
+    config.write_text(tomlkit.dumps(doc), encoding="utf-8")
+
+    result = run_cli("--config", str(config), "run", "--once")
+    assert result.returncode == 0, result.stdout + result.stderr
+    jf = json.loads((tmp_path / "feeds/ai-x-crypto.json").read_text())
+    assert len(jf["items"]) == 1
+    item = jf["items"][0]
+    assert {"ai", "openai", "meta", "talent", "crypto"} <= set(item["tags"])
+    fr = doc["disclaimer"]["fr"]
+    assert item["language"] == "fr"
+    assert item["content_html"].endswith(f"<p>{fr}</p>")
+    assert item["content_text"].count(fr[:40]) == 1
+    assert "AVIS DE NON RESPONSABILITÉ" not in item["content_text"]
+    assert item["url"] == "https://crypto-fr.example/openai-fermeture/"
+    for name in ("ai-x-crypto.rss", "ai-x-crypto.atom"):
+        parsed = _parse(tmp_path / "feeds" / name)
+        assert not parsed.bozo and len(parsed.entries) == 1

@@ -1,0 +1,92 @@
+"""The store on real SQLite files: migrations, identity, pruning with tombstones, the lock."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from aggregator.errors import LockedError
+from aggregator.model import Item
+from aggregator.pipeline import _store_item
+from aggregator.store import MIGRATIONS, Lock, Store, StoreError
+
+NOW = datetime(2026, 11, 27, tzinfo=UTC)
+
+
+def item(key: str, published: datetime, source: str = "s", canonical: str = "") -> Item:
+    return Item(
+        source=source,
+        key=key,
+        uid=f"uid-{source}-{key}",
+        link=canonical,
+        canonical=canonical,
+        title=key,
+        summary_html="",
+        summary_text="",
+        content_html="",
+        content_text="",
+        published=published,
+        updated=published,
+        content_hash=key,
+    )
+
+
+def test_schema_version_and_reopen(tmp_path):
+    store = Store(tmp_path / "a.db")
+    version = store.db.execute("PRAGMA user_version").fetchone()[0]
+    assert version == len(MIGRATIONS)
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.close()
+    Store(tmp_path / "a.db").close()  # migrating twice is a no-op
+
+
+def test_newer_or_corrupt_database_is_a_clear_error(tmp_path):
+    path = tmp_path / "new.db"
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA user_version = 99")
+    con.close()
+    with pytest.raises(StoreError, match="newer than this version"):
+        Store(path)
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="cannot use database"):
+        Store(junk)
+
+
+def test_prune_leaves_tombstones_so_old_items_never_return(tmp_path):
+    store = Store(tmp_path / "a.db")
+    cutoff = NOW - timedelta(days=30)
+    with store.transaction():
+        assert _store_item(store, item("old", NOW - timedelta(days=20)), cutoff, NOW) == "new"
+        assert _store_item(store, item("fresh", NOW), cutoff, NOW) == "new"
+    later = NOW + timedelta(days=15)
+    with store.transaction():
+        assert store.prune(later - timedelta(days=30), later) == 1
+    assert [s.item.key for s in store.items()] == ["fresh"]
+    with store.transaction():  # the feed still lists it: skipped, not new
+        kind = _store_item(store, item("old", NOW - timedelta(days=20)), cutoff, later)
+    assert kind == "skipped"
+    with store.transaction():  # items older than the retention are not taken in at all
+        kind = _store_item(store, item("ancient", NOW - timedelta(days=60)), cutoff, NOW)
+    assert kind == "skipped" and store.count_items() == 1
+
+
+def test_same_canonical_link_from_another_source_joins_the_story(tmp_path):
+    store = Store(tmp_path / "a.db")
+    cutoff = NOW - timedelta(days=30)
+    url = "https://x.example/story"
+    with store.transaction():
+        assert _store_item(store, item("a", NOW, "one", url), cutoff, NOW) == "new"
+        assert _store_item(store, item("b", NOW, "two", url), cutoff, NOW) == "duplicate"
+        assert _store_item(store, item("a", NOW, "one", url), cutoff, NOW) == "unchanged"
+    stories = {s.item.story for s in store.items()}
+    assert stories == {"uid-one-a"}
+
+
+def test_one_writer_per_database(tmp_path):
+    db = tmp_path / "a.db"
+    with Lock(db), pytest.raises(LockedError, match=r"a\.db\.lock"):
+        Lock(db)
+    Lock(db).release()  # free again once released

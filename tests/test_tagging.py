@@ -1,0 +1,120 @@
+from pathlib import Path
+
+import pytest
+
+from aggregator.config import load
+from aggregator.model import TagRule
+from aggregator.tagging import Tagger, fold, is_acronym
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tags(rules, text, categories=(), source_tags=()):
+    return {m.tag for m in Tagger(tuple(rules)).tag_text(text, categories, source_tags, "src")}
+
+
+AI = TagRule("ai", keywords=("AI", "IA", "intelligence artificielle"))
+TALENT = TagRule("talent", keywords=("debauchage", "talent war"))
+META = TagRule("meta", keywords=("Meta",), exclude=("meta-analysis",))
+SEC = TagRule("regulation", keywords=("SEC", "ETF"))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("L'IA générative progresse", {"ai"}),
+        ("L’IA générative progresse", {"ai"}),
+        ("J'ai vu un film, j'ai aimé", set()),
+        ("AI labs hire", {"ai"}),
+        ("Said the chair", set()),
+        ("Une intelligence artificielle", {"ai"}),
+        ("INTELLIGENCE ARTIFICIELLE", {"ai"}),
+        ("Intélligence Artificielle", {"ai"}),
+        ("FAIR and OpenAI", set()),  # AI inside a word is not AI
+    ],
+)
+def test_acronyms_match_only_in_capitals_and_whole_words(text, expected):
+    assert tags([AI], text) == expected
+
+
+def test_accents_and_case_are_ignored_for_ordinary_keywords():
+    assert tags([TALENT], "Le débauchage orchestré par Meta") == {"talent"}
+    assert tags([TALENT], "LE DÉBAUCHAGE") == {"talent"}
+    assert tags([TALENT], "The Talent   War heats up") == {"talent"}  # phrase across spaces
+    assert tags([TALENT], "talented people") == set()
+
+
+def test_meta_is_not_metavers_and_exclude_vetoes():
+    assert tags([META], "Meta mise sur Llama") == {"meta"}
+    assert tags([META], "Le métavers est de retour") == set()
+    assert tags([META], "A meta-analysis of Meta studies") == set()
+
+
+def test_sec_is_not_sec():
+    assert tags([SEC], "The SEC delays an ETF") == {"regulation"}
+    assert tags([SEC], "Un vin sec et un temps sec") == set()
+
+
+def test_patterns_categories_implies_and_source_tags():
+    openai = TagRule("openai", patterns=(r"\bGPT-\d",), categories=("OpenAI",), implies=("ai",))
+    ai = TagRule("ai", keywords=("AI",), implies=("tech",))
+    tech = TagRule("tech")
+    rules = [openai, ai, tech]
+    assert tags(rules, "gpt-5 is out") == {"openai", "ai", "tech"}
+    assert tags(rules, "nothing here", categories=("openai",)) == {"openai", "ai", "tech"}
+    assert tags(rules, "nothing", source_tags=("crypto",)) == {"crypto"}
+
+
+def test_star_matches_word_endings():
+    rule = TagRule("stablecoins", keywords=("stablecoin*",))
+    assert tags([rule], "New stablecoins rules") == {"stablecoins"}
+    assert tags([rule], "Stablecoin") == {"stablecoins"}
+    assert tags([rule], "unstablecoin") == set()
+
+
+def test_reasons_name_the_rule_and_the_text_as_written():
+    tagger = Tagger((TALENT, TagRule("openai", keywords=("OpenAI",), implies=("ai",)), AI))
+    matches = tagger.tag_text("Le débauchage chez OpenAI", (), ("crypto",), "journal")
+    assert ("talent", "keyword", "débauchage") in {(m.tag, m.rule, m.matched) for m in matches}
+    reasons = {(m.tag, m.rule, m.matched) for m in matches}
+    assert ("ai", "implied", "openai") in reasons
+    assert ("crypto", "source", "journal") in reasons
+
+
+def test_boilerplate_lines_are_not_read():
+    rule = TagRule("regulation", keywords=("régulations",))
+    disclaimer = "Cet article est publié à titre indicatif. Respectez les régulations locales."
+    tagger = Tagger((rule,), (disclaimer,))
+    from datetime import UTC, datetime
+
+    from aggregator.model import Item
+
+    now = datetime.now(UTC)
+    item = Item(
+        source="s",
+        key="k",
+        uid="u",
+        link="",
+        canonical="",
+        title="Titre",
+        summary_html="",
+        summary_text="",
+        content_html="",
+        content_text="Texte.\n" + disclaimer,
+        published=now,
+        updated=now,
+    )
+    assert tagger.tag(item) == ()
+
+
+def test_fold_and_acronym_helpers():
+    assert fold("Débauchage œuvre") == "Debauchage oeuvre"
+    assert is_acronym("SEC") and is_acronym("GPT-4") and not is_acronym("OpenAI")
+
+
+def test_shipped_rules_compile_and_tag_the_seed():
+    config = load(ROOT / "config.toml")
+    text = (Path(__file__).parent / "fixtures/seed_fr.txt").read_text(encoding="utf-8")
+    found = {m.tag for m in Tagger(config.tags, tuple(config.disclaimers.values())).tag_text(text)}
+    assert {"ai", "openai", "meta", "talent", "crypto"} <= found
+    assert "regulation" not in found  # only the disclaimer speaks of regulations
