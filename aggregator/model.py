@@ -102,6 +102,7 @@ class SourceState:
     last_modified: str = ""
     feed_title: str = ""
     feed_link: str = ""
+    body_hash: str = ""  # of the last document parsed: the same bytes again are not re-parsed
     consecutive_failures: int = 0
 
 

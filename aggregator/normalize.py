@@ -98,6 +98,17 @@ def normalize_entry(
     )
 
 
+def feed_title(parsed: ParsedFeed) -> str:
+    """The document's own title as plain text (shown when a source sets no `title`)."""
+    return plain_title(parsed.title, markup=parsed.title_is_html)[:MAX_TITLE]
+
+
+def feed_link(parsed: ParsedFeed, url: str) -> str:
+    """The document's home page, when it is a web link."""
+    link = absolute(parsed.link, url)
+    return link if is_web_url(link) else ""
+
+
 def _rekey(item: Item, key: str) -> Item:
     from dataclasses import replace
 

@@ -23,7 +23,7 @@ from aggregator.dedupe import decide
 from aggregator.errors import FetchError, ParseError
 from aggregator.fetch import Fetcher
 from aggregator.model import Config, Fetched, Item, ParsedFeed, PullOutcome, Source
-from aggregator.normalize import normalize_feed
+from aggregator.normalize import feed_link, feed_title, normalize_feed
 from aggregator.parse import parse
 from aggregator.publish import Published, publish
 from aggregator.store import Store
@@ -70,9 +70,15 @@ async def pull_source(
         fetched = await fetcher.fetch(source.url, state)
     except FetchError as exc:
         return _failed(store, source, exc.kind, str(exc), exc.status, started, clock)
-    if fetched.not_modified:
+    body_hash = hashlib.sha256(fetched.body).hexdigest() if not fetched.not_modified else ""
+    if fetched.not_modified or body_hash == state.body_hash:
+        # 304, or a server without validators sending the same bytes: nothing to parse.
         outcome = PullOutcome(
-            source.name, ok=True, status=304, not_modified=True, elapsed=time.monotonic() - started
+            source.name,
+            ok=True,
+            status=fetched.status,
+            not_modified=True,
+            elapsed=time.monotonic() - started,
         )
         with store.transaction():
             store.record_pull(
@@ -114,8 +120,9 @@ async def pull_source(
             now,
             etag=fetched.etag,
             last_modified=fetched.last_modified,
-            feed_title=parsed.title,
-            feed_link=parsed.link,
+            feed_title=feed_title(parsed),
+            feed_link=feed_link(parsed, fetched.url),
+            body_hash=body_hash,
         )
     return outcome
 

@@ -31,6 +31,7 @@ MIGRATIONS: list[str] = [
         last_modified TEXT NOT NULL DEFAULT '',
         feed_title TEXT NOT NULL DEFAULT '',
         feed_link TEXT NOT NULL DEFAULT '',
+        body_hash TEXT NOT NULL DEFAULT '',
         last_pull REAL,
         last_ok REAL,
         last_status INTEGER,
@@ -152,6 +153,7 @@ class Store:
             last_modified=row["last_modified"],
             feed_title=row["feed_title"],
             feed_link=row["feed_link"],
+            body_hash=row["body_hash"],
             consecutive_failures=row["consecutive_failures"],
         )
 
@@ -168,6 +170,7 @@ class Store:
         last_modified: str | None = None,
         feed_title: str | None = None,
         feed_link: str | None = None,
+        body_hash: str | None = None,
     ) -> None:
         """Remember a pull's result; validators and titles are kept when not given."""
         self.db.execute(
@@ -180,7 +183,8 @@ class Store:
                  last_new = ?, last_items = CASE WHEN ? THEN ? ELSE last_items END,
                  consecutive_failures = CASE WHEN ? THEN 0 ELSE consecutive_failures + 1 END,
                  etag = coalesce(?, etag), last_modified = coalesce(?, last_modified),
-                 feed_title = coalesce(?, feed_title), feed_link = coalesce(?, feed_link)
+                 feed_title = coalesce(?, feed_title), feed_link = coalesce(?, feed_link),
+                 body_hash = coalesce(?, body_hash)
                WHERE name = ?""",
             (
                 url,
@@ -198,6 +202,7 @@ class Store:
                 last_modified,
                 feed_title,
                 feed_link,
+                body_hash,
                 outcome.source,
             ),
         )
