@@ -13,8 +13,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Until the daemon lands (issue 3), `run` is one pass over the shipped config.
+# The daemon on the shipped config: scheduled pulls, the feeds served on its `listen`.
 run: $(STAMP)
+	$(BIN)/aggregator --config config.toml run
+
+once: $(STAMP)
 	$(BIN)/aggregator --config config.toml run --once
 
 check: $(STAMP)

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from pathlib import Path
 from aggregator import __version__
 from aggregator.config import load
 from aggregator.errors import AggregatorError, ConfigError, LockedError
-from aggregator.model import Config, PullOutcome
+from aggregator.model import Config, PullOutcome, Source
 from aggregator.pipeline import PassResult, run_pass
 from aggregator.store import Lock, Store
 
@@ -64,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--once", action="store_true", help="one pass, then exit (for cron)")
     run.set_defaults(func=cmd_run)
 
+    serve = sub.add_parser("serve", help="serve the output folder only")
+    serve.add_argument("--listen", help='host:port (default: the config\'s "listen")')
+    serve.set_defaults(func=cmd_serve)
+
     status = sub.add_parser("status", help="a table of sources and their last pull")
     status.set_defaults(func=cmd_status)
     return p
@@ -83,20 +88,45 @@ def cmd_check(args: argparse.Namespace, path: Path) -> int:
 
 def cmd_run(args: argparse.Namespace, path: Path) -> int:
     config = load(path)
-    if not args.once:
-        print(
-            "aggregator: the scheduling daemon is not built yet; running one pass "
-            "(use `run --once` from cron meanwhile)",
-            file=sys.stderr,
-        )
     with Lock(config.settings.database):
         store = Store(config.settings.database)
         try:
+            if not args.once:
+                from aggregator.daemon import Daemon
+
+                return asyncio.run(Daemon(path, config, store).run())
             result = _run_with_progress(config, store)
         finally:
             store.close()
     _print_summary(config, result)
     return EXIT_FAILED if result.all_failed else EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace, path: Path) -> int:
+    config = load(path)
+    listen = args.listen or config.settings.listen or "127.0.0.1:8080"
+
+    async def serve_until_stopped() -> int:
+        import signal
+
+        from aggregator import serve
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        runner = await serve.start(
+            config.settings.output_dir,
+            listen,
+            lambda: {"status": "ok"},
+            max_age=int(min(config.settings.interval, 3600)),
+        )
+        print(f"serving {config.settings.output_dir} on http://{listen}/", file=sys.stderr)
+        await stop.wait()
+        await runner.cleanup()
+        return EXIT_OK
+
+    return asyncio.run(serve_until_stopped())
 
 
 def cmd_status(args: argparse.Namespace, path: Path) -> int:
@@ -107,29 +137,38 @@ def cmd_status(args: argparse.Namespace, path: Path) -> int:
     store = Store(config.settings.database)
     try:
         rows = {r["name"]: r for r in store.source_rows()}
-        table = [("source", "last pull", "result", "http", "items", "failures")]
+        table = [_STATUS_HEADER]
         for s in config.sources:
-            r = rows.get(s.name)
-            if r is None:
-                table.append((s.name, "never", "-", "-", "-", "-"))
-                continue
-            result = (
-                "ok" if not r["last_error_kind"] else f"{r['last_error_kind']}: {r['last_error']}"
-            )
-            if not s.enabled:
-                result = "disabled; " + result
-            table.append((
-                s.name,
-                _when(r["last_pull"]),
-                result[:70],
-                str(r["last_status"] or "-"),
-                str(r["last_items"]),
-                str(r["consecutive_failures"]),
-            ))  # fmt: skip
+            table.append(_status_row(s, rows.get(s.name)))
         _print_table(table)
     finally:
         store.close()
     return EXIT_OK
+
+
+_STATUS_HEADER = ("source", "last pull", "result", "http", "items", "fails", "next pull", "why")
+
+
+def _status_row(source: Source, r: sqlite3.Row | None) -> tuple[str, ...]:
+    if r is None:
+        return (source.name, "never", "-", "-", "-", "-", "soon", "first pull")
+    result = "ok" if not r["last_error_kind"] else f"{r['last_error_kind']}: {r['last_error']}"
+    if r["redirect_url"] and r["redirect_count"] >= 3:
+        result += f"; moved to {r['redirect_url']}"
+    why = r["next_reason"] or "-"
+    nxt = _when(r["next_pull"]) if r["next_pull"] is not None else "-"
+    if not source.enabled:
+        result, nxt, why = "disabled; " + result, "-", "disabled"
+    return (
+        source.name,
+        _when(r["last_pull"]),
+        result[:70],
+        str(r["last_status"] or "-"),
+        str(r["last_items"]),
+        str(r["consecutive_failures"]),
+        nxt,
+        why[:60],
+    )
 
 
 # ---------------------------------------------------------------- output
@@ -167,10 +206,17 @@ def _print_summary(config: Config, result: PassResult) -> None:
             what = "not modified"
         else:
             what = "ok" + (" (malformed, recovered)" if o.warning else "")
-        table.append((
-            o.source, what[:80], str(o.new), str(o.updated), str(o.duplicate), str(o.unchanged),
-            str(round(o.elapsed * 1000)),
-        ))  # fmt: skip
+        table.append(
+            (
+                o.source,
+                what[:80],
+                str(o.new),
+                str(o.updated),
+                str(o.duplicate),
+                str(o.unchanged),
+                str(round(o.elapsed * 1000)),
+            )
+        )
     _print_table(table)
     failed = sum(not o.ok for o in result.outcomes)
     written = sum(len(p.written) for p in result.published)

@@ -485,8 +485,14 @@ def _check_cron(value: Any) -> str:
 
 
 def _kind_name(kind: type) -> str:
-    return {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-            list: "an array", dict: "a table"}.get(kind, kind.__name__)  # fmt: skip
+    return {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        list: "an array",
+        dict: "a table",
+    }.get(kind, kind.__name__)
 
 
 def _closest(word: str, options: set[str]) -> str | None:

@@ -28,9 +28,10 @@ class ConfigError(AggregatorError):
 class FetchError(AggregatorError):
     """A pull that did not bring a body; `kind` is a short stable class like `timeout`."""
 
-    def __init__(self, kind: str, message: str, status: int | None = None):
+    def __init__(self, kind: str, message: str, status: int | None = None, retry_after: str = ""):
         self.kind = kind
         self.status = status
+        self.retry_after = retry_after  # the raw Retry-After header of a 429/503
         super().__init__(message)
 
 

@@ -170,17 +170,26 @@ class Fetcher:
         async with self.client.stream("GET", url, headers=headers) as response:
             etag = _header(response, "etag")
             last_modified = _header(response, "last-modified")
+            moved_to = ""
+            if response.history and all(r.status_code in (301, 308) for r in response.history):
+                moved_to = str(response.url)
             if response.status_code == 304:
                 return Fetched(
                     url=str(response.url),
                     status=304,
+                    moved_to=moved_to,
                     etag=etag or (state.etag if state else ""),
                     last_modified=last_modified or (state.last_modified if state else ""),
                     elapsed=time.monotonic() - started,
                 )
             if response.status_code != 200:
                 code = response.status_code
-                raise FetchError(f"http_{code}", f"HTTP {code} {response.reason_phrase}", code)
+                raise FetchError(
+                    f"http_{code}",
+                    f"HTTP {code} {response.reason_phrase}",
+                    code,
+                    retry_after=_header(response, "retry-after"),
+                )
             body = await self._read_capped(response)
             return Fetched(
                 url=str(response.url),
@@ -190,6 +199,7 @@ class Fetcher:
                 etag=etag,
                 last_modified=last_modified,
                 elapsed=time.monotonic() - started,
+                moved_to=moved_to,
             )
 
     async def _read_capped(self, response: httpx.Response) -> bytes:
@@ -250,9 +260,14 @@ def _classify(exc: BaseException) -> FetchError:
         )
     if any(isinstance(e, socket.gaierror) for e in chain) or any(
         s in text
-        for s in ("Name or service not known", "nodename nor servname", "name resolution",
-                  "No address associated", "cannot resolve")
-    ):  # fmt: skip
+        for s in (
+            "Name or service not known",
+            "nodename nor servname",
+            "name resolution",
+            "No address associated",
+            "cannot resolve",
+        )
+    ):
         return FetchError("dns", f"cannot resolve host: {_last_words(exc)}")
     if any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in text.lower():
         return FetchError("refused", "connection refused")

@@ -104,6 +104,11 @@ class SourceState:
     feed_link: str = ""
     body_hash: str = ""  # of the last document parsed: the same bytes again are not re-parsed
     consecutive_failures: int = 0
+    next_pull: datetime | None = None
+    gone_print: str = ""  # the config entry (schedule.source_print) that answered 410
+    redirect_url: str = ""  # where 301/308s lead, and how many pulls in a row they did
+    redirect_count: int = 0
+    redirect_print: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,7 @@ class Fetched:
     etag: str = ""
     last_modified: str = ""
     elapsed: float = 0.0
+    moved_to: str = ""  # final URL when every redirect on the way was permanent (301/308)
 
     @property
     def not_modified(self) -> bool:
@@ -205,6 +211,10 @@ class PullOutcome:
     elapsed: float = 0.0
     warning: str = ""
     changed_stories: frozenset[str] = field(default_factory=frozenset)
+    url: str = ""  # the URL pulled (a moved source's new address)
+    retry_after: float | None = None
+    next_pull: datetime | None = None
+    next_reason: str = ""
 
     @property
     def changed(self) -> bool:

@@ -62,7 +62,8 @@ def normalize_entry(
         title = " ".join(words[:12]) + ("…" if len(words) > 12 else "")
     if not (title or link):
         return None
-    published = _sane(entry.published, now) or _sane(entry.updated, now) or now
+    seen = now.replace(microsecond=0)
+    published = _sane(entry.published, now) or _sane(entry.updated, now) or seen
     updated = max(_sane(entry.updated, now) or published, published)
     guid = clean_text(entry.guid)[:1000]
     # Without guid or link, the title and the feed's own date (never the clock) identify it.

@@ -1,8 +1,10 @@
 """The only place that knows the order of the stages.
 
-    pull_source:  fetch -> (304: done) -> parse -> normalize -> tag -> dedupe -> store
-    run_pass:     pull every enabled source, bounded and concurrently; re-tag stored items
-                  when the rules changed; prune past retention; publish when anything did.
+    pull_source:  (gone? skip) -> fetch -> (304 or same bytes: done) -> parse -> normalize
+                  -> tag -> dedupe -> store, then the next pull time from `schedule`
+    run_pass:     every enabled source once, bounded and concurrently, then `refresh`
+    refresh:      re-tag stored items when the rules changed, prune past retention, and
+                  publish when anything changed (the daemon calls it, debounced)
 
 A source that fails becomes a `PullOutcome` with its error; nothing one source does can stop
 the others. CPU work (parse, normalize, tag) runs in a worker thread so the event loop keeps
@@ -14,15 +16,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from aggregator import schedule
 from aggregator.dedupe import decide
 from aggregator.errors import FetchError, ParseError
 from aggregator.fetch import Fetcher
-from aggregator.model import Config, Fetched, Item, ParsedFeed, PullOutcome, Source
+from aggregator.model import Config, Fetched, Item, ParsedFeed, PullOutcome, Source, SourceState
 from aggregator.normalize import feed_link, feed_title, normalize_feed
 from aggregator.parse import parse
 from aggregator.publish import Published, publish
@@ -30,12 +34,12 @@ from aggregator.store import Store
 from aggregator.tagging import Tagger, compile_rules
 
 log = logging.getLogger("aggregator.pull")
-
 Clock = Callable[[], datetime]
+_rng = random.Random()
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,10 @@ class PassResult:
         return bool(self.outcomes) and not any(o.ok for o in self.outcomes)
 
 
+def tagger_for(config: Config) -> Tagger:
+    return compile_rules(config.tags, tuple(config.disclaimers.values()))
+
+
 def _prepare(
     fetched: Fetched, source: Source, tagger: Tagger, now: datetime
 ) -> tuple[ParsedFeed, list[Item]]:
@@ -60,17 +68,53 @@ def _prepare(
     return parsed, [replace(i, tags=tagger.tag(i, source.tags)) for i in items]
 
 
+def effective_url(source: Source, state: SourceState) -> str:
+    """The config's URL, or where it moved after enough permanent redirects in a row."""
+    if (
+        state.redirect_url
+        and state.redirect_count >= schedule.PERMANENT_REDIRECTS_TO_MOVE
+        and state.redirect_print == schedule.source_print(source)
+    ):
+        return state.redirect_url
+    return source.url
+
+
+def is_gone(source: Source, state: SourceState) -> bool:
+    return bool(state.gone_print) and state.gone_print == schedule.source_print(source)
+
+
 async def pull_source(
     source: Source, fetcher: Fetcher, store: Store, tagger: Tagger, config: Config, clock: Clock
 ) -> PullOutcome:
-    """One pull of one source, recorded in the store whatever happens."""
+    """One pull of one source, recorded in the store (with its next pull) whatever happens."""
     state = store.source_state(source.name)
+    if is_gone(source, state):
+        return PullOutcome(
+            source.name,
+            ok=False,
+            status=410,
+            error_kind="gone",
+            error="HTTP 410 Gone: not pulled until its config entry changes",
+        )
+    url = effective_url(source, state)
     started = time.monotonic()
     try:
-        fetched = await fetcher.fetch(source.url, state)
+        fetched = await fetcher.fetch(url, state)
     except FetchError as exc:
-        return _failed(store, source, exc.kind, str(exc), exc.status, started, clock)
-    body_hash = hashlib.sha256(fetched.body).hexdigest() if not fetched.not_modified else ""
+        retry = schedule.parse_retry_after(exc.retry_after, clock()) if exc.retry_after else None
+        outcome = PullOutcome(
+            source.name,
+            ok=False,
+            status=exc.status,
+            error_kind=exc.kind,
+            error=str(exc),
+            elapsed=time.monotonic() - started,
+            url=url,
+            retry_after=retry,
+        )
+        return _finish(store, config, source, state, outcome, clock())
+    _follow_moves(store, source, state, url, fetched)
+    body_hash = "" if fetched.not_modified else hashlib.sha256(fetched.body).hexdigest()
     if fetched.not_modified or body_hash == state.body_hash:
         # 304, or a server without validators sending the same bytes: nothing to parse.
         outcome = PullOutcome(
@@ -79,22 +123,35 @@ async def pull_source(
             status=fetched.status,
             not_modified=True,
             elapsed=time.monotonic() - started,
+            url=url,
         )
-        with store.transaction():
-            store.record_pull(
-                outcome, source.url, clock(), etag=fetched.etag, last_modified=fetched.last_modified
-            )
-        return outcome
+        return _finish(store, config, source, state, outcome, clock(), fetched=fetched)
     now = clock()
     try:
         parsed, items = await asyncio.to_thread(_prepare, fetched, source, tagger, now)
     except ParseError as exc:
-        return _failed(store, source, exc.kind, str(exc), fetched.status, started, clock)
+        outcome = PullOutcome(
+            source.name,
+            ok=False,
+            status=fetched.status,
+            error_kind=exc.kind,
+            error=str(exc),
+            elapsed=time.monotonic() - started,
+            url=url,
+        )
+        return _finish(store, config, source, state, outcome, clock())
     except Exception as exc:  # a parser bug on one hostile document must not end the pass
         log.exception("parsing %s failed", source.name)
-        return _failed(
-            store, source, "parse_error", f"{type(exc).__name__}: {exc}", 200, started, clock
+        outcome = PullOutcome(
+            source.name,
+            ok=False,
+            status=fetched.status,
+            error_kind="parse_error",
+            error=f"{type(exc).__name__}: {exc}",
+            elapsed=time.monotonic() - started,
+            url=url,
         )
+        return _finish(store, config, source, state, outcome, clock())
 
     counts = {"new": 0, "updated": 0, "duplicate": 0, "unchanged": 0, "skipped": 0}
     changed: set[str] = set()
@@ -112,18 +169,85 @@ async def pull_source(
             elapsed=time.monotonic() - started,
             warning=parsed.warning,
             changed_stories=frozenset(changed),
+            url=url,
             **counts,
         )
-        store.record_pull(
+        return _finish(
+            store,
+            config,
+            source,
+            state,
             outcome,
-            source.url,
             now,
-            etag=fetched.etag,
-            last_modified=fetched.last_modified,
-            feed_title=feed_title(parsed),
-            feed_link=feed_link(parsed, fetched.url),
+            fetched=fetched,
+            parsed=parsed,
             body_hash=body_hash,
         )
+
+
+def _follow_moves(
+    store: Store, source: Source, state: SourceState, url: str, fetched: Fetched
+) -> None:
+    """Count permanent redirects in a row to one target; a source that stops moving resets."""
+    print_ = schedule.source_print(source)
+    with store.transaction():
+        if fetched.moved_to:
+            same = fetched.moved_to == state.redirect_url and state.redirect_print == print_
+            count = state.redirect_count + 1 if same else 1
+            store.set_redirect(source.name, fetched.moved_to, count, print_)
+            if count == schedule.PERMANENT_REDIRECTS_TO_MOVE:
+                log.warning(
+                    "%s: moved permanently to %s: pulling it from now on (config.toml still "
+                    "says %s)",
+                    source.name,
+                    fetched.moved_to,
+                    source.url,
+                )
+        elif url == source.url and state.redirect_count:
+            store.set_redirect(source.name, "", 0, "")
+
+
+def _finish(
+    store: Store,
+    config: Config,
+    source: Source,
+    state: SourceState,
+    outcome: PullOutcome,
+    now: datetime,
+    *,
+    fetched: Fetched | None = None,
+    parsed: ParsedFeed | None = None,
+    body_hash: str | None = None,
+) -> PullOutcome:
+    """Record the pull and when the next one is due, in one transaction with the items."""
+    failures = 0 if outcome.ok else state.consecutive_failures + 1
+    nxt = schedule.after_pull(
+        source,
+        config.settings.interval,
+        ok=outcome.ok,
+        failures=failures,
+        status=outcome.status,
+        retry_after=outcome.retry_after,
+        now=now,
+        rng=_rng,
+    )
+    outcome = replace(outcome, next_pull=nxt.at, next_reason=nxt.reason)
+    with store.transaction():
+        store.record_pull(
+            outcome,
+            outcome.url or source.url,
+            now,
+            etag=fetched.etag if fetched else None,
+            last_modified=fetched.last_modified if fetched else None,
+            feed_title=feed_title(parsed) if parsed else None,
+            feed_link=feed_link(parsed, fetched.url) if parsed and fetched else None,
+            body_hash=body_hash,
+        )
+        store.set_next_pull(source.name, nxt.at, nxt.reason)
+        if outcome.status == 410:
+            store.set_gone(source.name, schedule.source_print(source))
+        elif state.gone_print:
+            store.set_gone(source.name, "")
     return outcome
 
 
@@ -140,24 +264,6 @@ def _store_item(store: Store, item: Item, cutoff: datetime, now: datetime) -> st
     elif decision.kind in ("new", "duplicate"):
         store.insert_item(replace(item, story=decision.story), now)
     return decision.kind
-
-
-def _failed(
-    store: Store,
-    source: Source,
-    kind: str,
-    message: str,
-    status: int | None,
-    started: float,
-    clock: Clock,
-) -> PullOutcome:
-    outcome = PullOutcome(
-        source.name, ok=False, status=status, error_kind=kind, error=message,
-        elapsed=time.monotonic() - started,
-    )  # fmt: skip
-    with store.transaction():
-        store.record_pull(outcome, source.url, clock())
-    return outcome
 
 
 def retag(store: Store, config: Config, tagger: Tagger) -> int:
@@ -179,26 +285,75 @@ def _fingerprint(*parts: object) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
-async def run_pass(
-    config: Config,
-    store: Store,
-    clock: Clock = utcnow,
-    on_outcome: Callable[[PullOutcome], None] | None = None,
-) -> PassResult:
-    """Pull every enabled source once, then publish if anything changed."""
-    started = time.monotonic()
-    tagger = compile_rules(config.tags, tuple(config.disclaimers.values()))
+def expected_files(config: Config) -> list:
+    return [
+        config.settings.output_dir / f"{f.name}.{suffix}"
+        for f in config.feeds
+        for suffix in ("rss", "atom", "json")
+    ]
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    retagged: int
+    pruned: int
+    published: tuple[Published, ...]
+
+
+def refresh(config: Config, store: Store, changed: bool, clock: Clock = utcnow) -> Refreshed:
+    """After pulls (or a config change): re-tag, prune, and publish when anything changed."""
+    tagger = tagger_for(config)
     rules_print = _fingerprint(
         config.tags, config.disclaimers, [(s.name, s.tags) for s in config.sources]
     )
     retagged = 0
     if store.meta("rules") != rules_print:
         retagged = retag(store, config, tagger)
-        store.set_meta("rules", rules_print)
+        with store.transaction():
+            store.set_meta("rules", rules_print)
+        log.info("tag rules changed: %d stored items re-tagged", retagged)
+    now = clock()
+    with store.transaction():
+        pruned = store.prune(now - timedelta(seconds=config.settings.retention), now)
+    output_print = _fingerprint(
+        config.settings.base_url,
+        config.settings.hub,
+        config.disclaimers,
+        config.default_language,
+        config.sources,
+        config.feeds,
+    )
+    needed = (
+        changed
+        or retagged
+        or pruned
+        or store.meta("output") != output_print
+        or not all(p.exists() for p in expected_files(config))
+    )
+    published: tuple[Published, ...] = ()
+    if needed:
+        published = tuple(publish(store, config))
+        with store.transaction():
+            store.set_meta("output", output_print)
+        written = [p.name for r in published for p in r.written]
+        if written:
+            log.info("published %s", ", ".join(written), extra={"fields": {"written": written}})
+    return Refreshed(retagged, pruned, published)
+
+
+async def run_pass(
+    config: Config,
+    store: Store,
+    clock: Clock = utcnow,
+    on_outcome: Callable[[PullOutcome], None] | None = None,
+) -> PassResult:
+    """Pull every enabled source once, then refresh (publish if anything changed)."""
+    started = time.monotonic()
+    tagger = tagger_for(config)
 
     async def one(source: Source) -> PullOutcome:
         outcome = await pull_source(source, fetcher, store, tagger, config, clock)
-        _log(outcome)
+        log_outcome(outcome)
         if on_outcome:
             on_outcome(outcome)
         return outcome
@@ -206,34 +361,13 @@ async def run_pass(
     enabled = [s for s in config.sources if s.enabled]
     async with Fetcher(config.settings) as fetcher:
         outcomes = await asyncio.gather(*(one(s) for s in enabled))
-
-    now = clock()
-    with store.transaction():
-        pruned = store.prune(now - timedelta(seconds=config.settings.retention), now)
-    output_print = _fingerprint(config.settings.base_url, config.settings.hub, config.disclaimers,
-                                config.default_language, config.sources, config.feeds)  # fmt: skip
-    expected = [
-        config.settings.output_dir / f"{f.name}.{suffix}"
-        for f in config.feeds
-        for suffix in ("rss", "atom", "json")
-    ]
-    needed = (
-        retagged
-        or pruned
-        or any(o.changed for o in outcomes)
-        or store.meta("output") != output_print
-        or not all(p.exists() for p in expected)
-    )
-    published: list[Published] = []
-    if needed:
-        published = publish(store, config)
-        store.set_meta("output", output_print)
+    done = refresh(config, store, any(o.changed for o in outcomes), clock)
     return PassResult(
-        tuple(outcomes), tuple(published), retagged, pruned, time.monotonic() - started
+        tuple(outcomes), done.published, done.retagged, done.pruned, time.monotonic() - started
     )
 
 
-def _log(o: PullOutcome) -> None:
+def log_outcome(o: PullOutcome) -> None:
     fields = {
         "source": o.source,
         "status": o.status,
@@ -242,15 +376,30 @@ def _log(o: PullOutcome) -> None:
         "updated": o.updated,
         "duplicate": o.duplicate,
         "unchanged": o.unchanged,
+        "not_modified": o.not_modified,
+        "next_pull": o.next_pull.isoformat() if o.next_pull else None,
     }
     if o.ok:
-        what = "not modified" if o.not_modified else (
-            f"{o.new} new, {o.updated} updated, {o.duplicate} duplicate, {o.unchanged} unchanged"
-        )  # fmt: skip
-        log.info("%s: %s (HTTP %s, %d ms)", o.source, what, o.status, fields["duration_ms"],
-                 extra={"fields": fields})  # fmt: skip
+        what = f"{o.new} new, {o.updated} updated, {o.duplicate} duplicate, {o.unchanged} same"
+        if o.not_modified:
+            what = "not modified"
+        log.info(
+            "%s: %s (HTTP %s, %d ms)",
+            o.source,
+            what,
+            o.status,
+            fields["duration_ms"],
+            extra={"fields": fields},
+        )
         if o.warning:
             log.warning("%s: %s", o.source, o.warning, extra={"fields": {"source": o.source}})
     else:
         fields |= {"error": o.error_kind, "message": o.error}
-        log.warning("%s: failed: %s: %s", o.source, o.error_kind, o.error, extra={"fields": fields})
+        log.warning(
+            "%s: failed: %s: %s (next: %s)",
+            o.source,
+            o.error_kind,
+            o.error,
+            o.next_reason or "-",
+            extra={"fields": fields},
+        )

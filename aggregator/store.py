@@ -69,6 +69,14 @@ MIGRATIONS: list[str] = [
     CREATE INDEX items_published ON items(published);
     CREATE TABLE tombstones(key TEXT PRIMARY KEY, pruned REAL NOT NULL);
     """,
+    # 2: the daemon's failure policy (why the next pull is when it is; gone; moved)
+    """
+    ALTER TABLE sources ADD COLUMN next_reason TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sources ADD COLUMN gone_print TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sources ADD COLUMN redirect_url TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sources ADD COLUMN redirect_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sources ADD COLUMN redirect_print TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 
@@ -110,6 +118,10 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        """One atomic unit; nested uses join the transaction already open."""
+        if self.db.in_transaction:
+            yield
+            return
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -155,6 +167,11 @@ class Store:
             feed_link=row["feed_link"],
             body_hash=row["body_hash"],
             consecutive_failures=row["consecutive_failures"],
+            next_pull=_dt(row["next_pull"]) if row["next_pull"] is not None else None,
+            gone_print=row["gone_print"],
+            redirect_url=row["redirect_url"],
+            redirect_count=row["redirect_count"],
+            redirect_print=row["redirect_print"],
         )
 
     def feed_titles(self) -> dict[str, str]:
@@ -205,6 +222,29 @@ class Store:
                 body_hash,
                 outcome.source,
             ),
+        )
+
+    def _ensure_source(self, name: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO sources(name) VALUES (?)", (name,))
+
+    def set_next_pull(self, name: str, at: datetime | None, reason: str) -> None:
+        self._ensure_source(name)
+        self.db.execute(
+            "UPDATE sources SET next_pull = ?, next_reason = ? WHERE name = ?",
+            (_ts(at) if at else None, reason, name),
+        )
+
+    def set_gone(self, name: str, print_: str) -> None:
+        """Mark the source gone for this config entry (`print_`), or not gone with ""."""
+        self._ensure_source(name)
+        self.db.execute("UPDATE sources SET gone_print = ? WHERE name = ?", (print_, name))
+
+    def set_redirect(self, name: str, url: str, count: int, print_: str) -> None:
+        self._ensure_source(name)
+        self.db.execute(
+            "UPDATE sources SET redirect_url = ?, redirect_count = ?, redirect_print = ? "
+            "WHERE name = ?",
+            (url, count, print_, name),
         )
 
     def source_rows(self) -> list[sqlite3.Row]:

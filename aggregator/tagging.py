@@ -123,9 +123,12 @@ class Tagger:
         self.by_name = {r.name: r for r in self.rules}
 
     def tag_text(
-        self, text: str, categories: tuple[str, ...] = (), source_tags: tuple[str, ...] = (),
+        self,
+        text: str,
+        categories: tuple[str, ...] = (),
+        source_tags: tuple[str, ...] = (),
         source: str = "",
-    ) -> tuple[TagMatch, ...]:  # fmt: skip
+    ) -> tuple[TagMatch, ...]:
         """Tags for `text` (title, summary and content) and the entry's own categories."""
         if self.boilerplate:
             text = "\n".join(

@@ -14,6 +14,7 @@ ORDER = [
     "model",
     "units",
     "config",
+    "schedule",
     "urls",
     "sanitize",
     "parse",
@@ -26,11 +27,14 @@ ORDER = [
     "render",
     "publish",
     "pipeline",
+    "serve",
+    "daemon",
     "cli",
 ]
 PURE = {
     "units",
     "config",
+    "schedule",
     "urls",
     "sanitize",
     "parse",

@@ -1,0 +1,314 @@
+"""`aggregator run`: scheduled pulls, debounced publishing, live config, clean stops.
+
+Wiring only. APScheduler (3.x, AsyncIOScheduler) runs one date-triggered job per source,
+re-armed after each pull at the time `schedule` decides (interval or cron, backoff,
+Retry-After, or never for a 410), and kept in the database so a restart resumes instead
+of pulling everything at once. A job per source id never runs twice at once; the
+Fetcher's semaphores bound pulls in flight. Everything runs on one event loop thread, so
+the store is only touched from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import random
+import signal
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+
+from aggregator import schedule, serve
+from aggregator.config import load
+from aggregator.errors import ConfigError
+from aggregator.fetch import Fetcher
+from aggregator.model import Config, Source
+from aggregator.pipeline import (
+    Clock,
+    is_gone,
+    log_outcome,
+    pull_source,
+    refresh,
+    tagger_for,
+    utcnow,
+)
+from aggregator.store import Store
+
+log = logging.getLogger("aggregator.daemon")
+
+PUBLISH_DEBOUNCE = 2.0  # seconds: pulls finishing close together publish once
+STOP_GRACE = 5.0  # seconds in-flight pulls get to finish on SIGTERM before being cancelled
+WATCH_EVERY = 1.0  # seconds between looks at config.toml
+FETCH_SETTINGS = (
+    "timeout",
+    "concurrency",
+    "per_host",
+    "user_agent",
+    "max_feed_size",
+    "allow_private_networks",
+)
+
+
+class Daemon:
+    def __init__(self, path: Path, config: Config, store: Store, clock: Clock = utcnow):
+        self.path = path
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.rng = random.Random()
+        self.inflight: set[asyncio.Task] = set()
+        self.stopping = asyncio.Event()
+        self.reload_asked = asyncio.Event()
+        self.dirty = False
+        self._stamp = self._file_stamp()
+        self._digest = self._file_digest()
+
+    # ------------------------------------------------------------ life
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_stop, sig)
+        loop.add_signal_handler(signal.SIGHUP, self.reload_asked.set)
+        self.fetcher = Fetcher(self.config.settings)
+        self.scheduler = AsyncIOScheduler(
+            event_loop=loop,
+            timezone="UTC",
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self.scheduler.start()
+        runner = None
+        if self.config.settings.listen:
+            runner = await serve.start(
+                self.config.settings.output_dir,
+                self.config.settings.listen,
+                self.health,
+                max_age=int(min(self.config.settings.interval, 3600)),
+            )
+        log.info(
+            "daemon started: %d sources, %d feeds, database %s",
+            len(self.config.sources),
+            len(self.config.feeds),
+            self.config.settings.database,
+        )
+        refresh(self.config, self.store, False, self.clock)  # files missing or config changed
+        for source in self.config.sources:
+            self._schedule_start(source)
+        watcher = asyncio.create_task(self._watch())
+        await self.stopping.wait()
+
+        log.info("stopping: no new pulls; %d in flight", len(self.inflight))
+        self.scheduler.shutdown(wait=False)
+        watcher.cancel()
+        if self.inflight:
+            _, pending = await asyncio.wait(self.inflight, timeout=STOP_GRACE)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self.dirty:
+            refresh(self.config, self.store, True, self.clock)
+        await self.fetcher.__aexit__(None, None, None)
+        if runner is not None:
+            await runner.cleanup()
+        log.info("stopped cleanly")
+        return 0
+
+    def _on_stop(self, sig: signal.Signals) -> None:
+        log.info("%s received", sig.name)
+        self.stopping.set()
+
+    # ------------------------------------------------------------ pulls
+
+    def _schedule_start(self, source: Source) -> None:
+        if not source.enabled:
+            return
+        state = self.store.source_state(source.name)
+        if is_gone(source, state):
+            log.info("%s: gone (HTTP 410), not scheduled until its entry changes", source.name)
+            return
+        nxt = schedule.on_start(
+            source, self.config.settings.interval, state.next_pull, self.clock(), self.rng
+        )
+        self._arm(source.name, nxt.at, nxt.reason)
+
+    def _arm(self, name: str, at: datetime | None, reason: str) -> None:
+        with self.store.transaction():
+            self.store.set_next_pull(name, at, reason)
+        if at is None:
+            self._disarm(name)
+            return
+        self.scheduler.add_job(
+            self._pull,
+            DateTrigger(run_date=at),
+            args=(name,),
+            id=f"pull:{name}",
+            replace_existing=True,
+        )
+
+    def _disarm(self, name: str) -> None:
+        with contextlib.suppress(Exception):
+            self.scheduler.remove_job(f"pull:{name}")
+
+    async def _pull(self, name: str) -> None:
+        source = self.config.source(name)
+        if source is None or not source.enabled or self.stopping.is_set():
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self.inflight.add(task)
+        try:
+            outcome = await pull_source(
+                source, self.fetcher, self.store, tagger_for(self.config), self.config, self.clock
+            )
+        except Exception:  # a bug in one pull must not stop the daemon: retry later
+            log.exception("%s: pull crashed", name)
+            self._arm(name, self.clock() + timedelta(seconds=60), "retry after an internal error")
+            return
+        finally:
+            self.inflight.discard(task)
+        log_outcome(outcome)
+        current = self.config.source(name)
+        if current is not None and current.enabled and not self.stopping.is_set():
+            if schedule.source_print(current) == schedule.source_print(source):
+                if outcome.next_pull is None:
+                    self._disarm(name)
+                else:
+                    self.scheduler.add_job(
+                        self._pull,
+                        DateTrigger(run_date=outcome.next_pull),
+                        args=(name,),
+                        id=f"pull:{name}",
+                        replace_existing=True,
+                    )
+            else:  # the entry changed while this pull ran: start afresh
+                self._schedule_start(current)
+        if outcome.changed:
+            self._publish_soon()
+
+    def _publish_soon(self) -> None:
+        self.dirty = True
+        if self.scheduler.get_job("publish") is None and not self.stopping.is_set():
+            at = self.clock() + timedelta(seconds=PUBLISH_DEBOUNCE)
+            self.scheduler.add_job(self._publish, DateTrigger(run_date=at), id="publish")
+
+    async def _publish(self) -> None:
+        self.dirty = False
+        try:
+            refresh(self.config, self.store, True, self.clock)
+        except OSError as exc:  # full disk, read-only folder: keep the old files, retry
+            log.error("publishing failed: %s; retrying in 30s", exc)
+            self.dirty = True
+            at = self.clock() + timedelta(seconds=30)
+            self.scheduler.add_job(
+                self._publish, DateTrigger(run_date=at), id="publish", replace_existing=True
+            )
+
+    # ------------------------------------------------------------ live config
+
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def _file_digest(self) -> str:
+        try:
+            return hashlib.sha256(self.path.read_bytes()).hexdigest()
+        except OSError:
+            return ""
+
+    async def _watch(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(WATCH_EVERY):
+                    await self.reload_asked.wait()
+            forced = self.reload_asked.is_set()
+            self.reload_asked.clear()
+            stamp = self._file_stamp()
+            if forced or stamp != self._stamp:
+                self._stamp = stamp
+                digest = self._file_digest()
+                if forced or digest != self._digest:
+                    self._digest = digest
+                    self.reload("SIGHUP" if forced else "config.toml changed")
+
+    def reload(self, why: str) -> None:
+        """Swap in the config on disk, or keep the last good one when it is invalid."""
+        try:
+            new = load(self.path)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("config refused: %s", problem)
+            log.error(
+                "%s: %d problem(s); still running with the last good config",
+                self.path,
+                len(exc.problems),
+            )
+            return
+        old = self.config
+        if (
+            new.settings.database != old.settings.database
+            or new.settings.listen != old.settings.listen
+        ):
+            log.warning("database and listen changes take effect at the next restart")
+            new = _keep(new, old, ("database", "listen"))
+        if any(getattr(new.settings, k) != getattr(old.settings, k) for k in FETCH_SETTINGS):
+            previous, self.fetcher = self.fetcher, Fetcher(new.settings)
+            asyncio.get_running_loop().call_later(
+                old.settings.timeout + 1,
+                lambda: asyncio.ensure_future(previous.__aexit__(None, None, None)),
+            )
+        self.config = new
+        before = {s.name: s for s in old.sources if s.enabled}
+        after = {s.name: s for s in new.sources if s.enabled}
+        added = [n for n in after if n not in before]
+        removed = [n for n in before if n not in after]
+        changed = [
+            n
+            for n in after
+            if n in before and schedule.source_print(after[n]) != schedule.source_print(before[n])
+        ]
+        for name in removed:
+            self._disarm(name)
+            with self.store.transaction():
+                self.store.set_next_pull(name, None, "removed from the config")
+        for name in added + changed:
+            with self.store.transaction():
+                self.store.set_next_pull(name, None, "config changed")
+            self._schedule_start(after[name])
+        log.info(
+            "config reloaded (%s): %d sources added, %d removed, %d changed",
+            why,
+            len(added),
+            len(removed),
+            len(changed),
+        )
+        refresh(self.config, self.store, False, self.clock)
+
+    # ------------------------------------------------------------ health
+
+    def health(self) -> dict:
+        rows = self.store.source_rows()
+        names = {s.name for s in self.config.sources if s.enabled}
+        failing = sorted(
+            r["name"] for r in rows if r["name"] in names and r["consecutive_failures"]
+        )
+        return {
+            "status": "ok",
+            "sources": len(names),
+            "failing": failing,
+            "feeds": [f.name for f in self.config.feeds],
+            "items": self.store.count_items(),
+        }
+
+
+def _keep(new: Config, old: Config, keys: tuple[str, ...]) -> Config:
+    from dataclasses import replace
+
+    kept = {k: getattr(old.settings, k) for k in keys}
+    return replace(new, settings=replace(new.settings, **kept))

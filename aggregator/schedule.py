@@ -1,0 +1,127 @@
+"""When to pull each source next, and why: interval or cron, backoff, Retry-After, gone.
+
+Pure: every function takes `now` and a random generator, so the policy is tested with a
+fixed clock. APScheduler's CronTrigger serves as a calculator for cron expressions; the
+daemon only runs what this module decides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+from aggregator.model import Source
+from aggregator.units import format_duration
+
+JITTER = 0.05  # +-5% of the interval, at most MAX_JITTER
+MAX_JITTER = 300.0
+BACKOFF_CAP = 6 * 3600.0  # a failing source is still tried at least every 6 hours
+RETRY_AFTER_CAP = 24 * 3600.0
+RETRY_AFTER_MIN = 1.0
+RESUME_SPREAD = 30.0  # overdue sources at start are spread over this many seconds
+PERMANENT_REDIRECTS_TO_MOVE = 3  # 301/308s in a row to one target before pulling it directly
+
+
+@dataclass(frozen=True)
+class NextPull:
+    at: datetime | None  # None: not scheduled (gone)
+    reason: str
+
+
+def source_print(source: Source) -> str:
+    """Fingerprint of a source's config entry: a 410 or a move holds until it changes."""
+    entry = replace(source, order=0, priority=0, title="", tags=())
+    return hashlib.sha256(repr(entry).encode()).hexdigest()[:16]
+
+
+def _jitter(seconds: float, rng: random.Random) -> float:
+    spread = min(seconds * JITTER, MAX_JITTER)
+    return seconds + rng.uniform(-spread, spread)
+
+
+def interval_of(source: Source, default: float) -> float:
+    return source.interval or default
+
+
+def regular(source: Source, default_interval: float, now: datetime, rng: random.Random) -> NextPull:
+    """The source's own rhythm: its cron expression, else its interval, with a little jitter."""
+    if source.cron:
+        from apscheduler.triggers.cron import CronTrigger
+
+        trigger = CronTrigger.from_crontab(source.cron, timezone=UTC)
+        at = trigger.get_next_fire_time(None, now + timedelta(seconds=1))
+        return NextPull(at + timedelta(seconds=rng.uniform(0, 5)), f"cron {source.cron}")
+    seconds = interval_of(source, default_interval)
+    return NextPull(
+        now + timedelta(seconds=_jitter(seconds, rng)), f"interval {format_duration(seconds)}"
+    )
+
+
+def backoff(failures: int, interval: float, rng: random.Random) -> float:
+    """Seconds to wait after `failures` consecutive failures: doubling, capped, jittered."""
+    cap = max(BACKOFF_CAP, interval)
+    delay = min(cap, interval * 2 ** max(0, failures - 1))
+    return min(cap, delay * rng.uniform(1.0, 1.2))
+
+
+def parse_retry_after(value: str, now: datetime) -> float | None:
+    """Seconds a Retry-After header asks for (delta-seconds or an HTTP date), capped."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - now).total_seconds()
+    return min(RETRY_AFTER_CAP, max(RETRY_AFTER_MIN, seconds))
+
+
+def after_pull(
+    source: Source,
+    default_interval: float,
+    *,
+    ok: bool,
+    failures: int,
+    status: int | None,
+    retry_after: float | None,
+    now: datetime,
+    rng: random.Random,
+) -> NextPull:
+    """The next pull after one that ended with `status` (`failures` counts this one)."""
+    if status == 410:
+        return NextPull(None, "gone (HTTP 410): resumes when its config entry changes")
+    interval = interval_of(source, default_interval)
+    if status in (429, 503) and retry_after is not None:
+        return NextPull(
+            now + timedelta(seconds=retry_after),
+            f"Retry-After {format_duration(round(retry_after))} (HTTP {status})",
+        )
+    if not ok and failures > 0:
+        delay = backoff(failures, interval, rng)
+        plural = "s" if failures > 1 else ""
+        return NextPull(now + timedelta(seconds=delay), f"backoff after {failures} failure{plural}")
+    return regular(source, default_interval, now, rng)
+
+
+def on_start(
+    source: Source,
+    default_interval: float,
+    stored: datetime | None,
+    now: datetime,
+    rng: random.Random,
+) -> NextPull:
+    """Where a (re)started daemon picks up: the stored time, or soon, spread, if overdue."""
+    if stored is not None and stored > now:
+        return NextPull(stored, "resumed")
+    spread = min(RESUME_SPREAD, interval_of(source, default_interval))
+    reason = "first pull" if stored is None else "overdue"
+    return NextPull(now + timedelta(seconds=rng.uniform(0, spread)), reason)

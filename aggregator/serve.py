@@ -1,0 +1,165 @@
+"""The HTTP server for `output_dir`: GET and HEAD of published files, 304s, gzip, /healthz.
+
+Built on aiohttp: it parses requests and writes headers safely (no CR/LF smuggled into a
+header) and runs inside the daemon's own event loop without taking over its signals, which
+Python's `http.server` (not for production) and uvicorn (installs signal handlers) do not
+offer. Files are small and change only on publish, so each is read once per change and
+kept with its strong ETag and its gzip form.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
+from urllib.parse import unquote
+
+from aiohttp import web
+
+log = logging.getLogger("aggregator.serve")
+
+CONTENT_TYPES = {
+    ".rss": "application/rss+xml; charset=utf-8",
+    ".atom": "application/atom+xml; charset=utf-8",
+    ".json": "application/feed+json; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".opml": "text/x-opml; charset=utf-8",
+    ".xml": "application/xml; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+}
+GZIP_MIN = 512
+
+Health = Callable[[], dict]
+
+
+@dataclass(frozen=True)
+class _Cached:
+    mtime_ns: int
+    size: int
+    body: bytes
+    gzipped: bytes
+    etag: str
+    last_modified: datetime
+
+
+class FeedFiles:
+    """Serves the files of one folder; nothing outside it, no listings, no dotfiles."""
+
+    def __init__(self, root: Path, health: Health, max_age: int = 300):
+        self.root = root.resolve()
+        self.health = health
+        self.max_age = max_age
+        self._cache: dict[Path, _Cached] = {}
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.method not in ("GET", "HEAD"):
+            return web.Response(
+                status=405, text="method not allowed\n", headers={"Allow": "GET, HEAD"}
+            )
+        if request.path == "/healthz":
+            body = json.dumps(self.health(), sort_keys=True).encode()
+            return web.Response(
+                body=body, content_type="application/json", headers={"Cache-Control": "no-store"}
+            )
+        path = self._resolve(request.path)
+        if path is None:
+            return web.Response(status=404, text="not found\n")
+        cached = self._load(path)
+        if cached is None:
+            return web.Response(status=404, text="not found\n")
+        use_gzip = "gzip" in request.headers.get("Accept-Encoding", "") and bool(cached.gzipped)
+        etag = cached.etag[:-1] + '-gz"' if use_gzip else cached.etag
+        headers = {
+            "ETag": etag,
+            "Last-Modified": format_datetime(cached.last_modified, usegmt=True),
+            "Cache-Control": f"public, max-age={self.max_age}",
+            "Vary": "Accept-Encoding",
+            "X-Content-Type-Options": "nosniff",
+        }
+        if self._not_modified(request, cached, {cached.etag, etag}):
+            return web.Response(status=304, headers=headers)
+        if use_gzip:
+            headers["Content-Encoding"] = "gzip"
+        body = cached.gzipped if use_gzip else cached.body
+        headers["Content-Type"] = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
+        return web.Response(body=body, headers=headers)
+
+    def _resolve(self, url_path: str) -> Path | None:
+        """The file a URL path names, or None when it would leave the folder or is hidden."""
+        rel = unquote(url_path).lstrip("/") or "index.html"
+        parts = rel.split("/")
+        if (
+            "\\" in rel
+            or "\0" in rel
+            or any(p in ("", ".", "..") or p.startswith(".") for p in parts)
+        ):
+            return None
+        path = (self.root / rel).resolve()
+        if not path.is_relative_to(self.root) or not path.is_file():
+            return None
+        return path
+
+    def _load(self, path: Path) -> _Cached | None:
+        try:
+            st = path.stat()
+            cached = self._cache.get(path)
+            if cached and (cached.mtime_ns, cached.size) == (st.st_mtime_ns, st.st_size):
+                return cached
+            body = path.read_bytes()
+        except OSError:
+            return None
+        digest = hashlib.sha256(body).hexdigest()[:24]
+        cached = _Cached(
+            mtime_ns=st.st_mtime_ns,
+            size=st.st_size,
+            body=body,
+            gzipped=gzip.compress(body, mtime=0) if len(body) >= GZIP_MIN else b"",
+            etag=f'"{digest}"',
+            last_modified=datetime.fromtimestamp(int(st.st_mtime), UTC),
+        )
+        self._cache[path] = cached
+        return cached
+
+    @staticmethod
+    def _not_modified(request: web.Request, cached: _Cached, etags: set[str]) -> bool:
+        match = request.headers.get("If-None-Match")
+        if match is not None:
+            wanted = {t.strip().removeprefix("W/") for t in match.split(",")}
+            return "*" in wanted or bool(wanted & etags)
+        since = request.headers.get("If-Modified-Since")
+        if since:
+            try:
+                when = parsedate_to_datetime(since)
+            except (TypeError, ValueError):
+                return False
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            return cached.last_modified <= when
+        return False
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+async def start(root: Path, listen: str, health: Health, max_age: int = 300) -> web.AppRunner:
+    """Serve `root` on `listen` ("host:port") in the running event loop."""
+    root.mkdir(parents=True, exist_ok=True)
+    runner = web.AppRunner(FeedFiles(root, health, max_age).app(), access_log=None)
+    await runner.setup()
+    host, port = parse_listen(listen)
+    await web.TCPSite(runner, host, port).start()
+    log.info("serving %s on http://%s:%d/", root, host, port)
+    return runner
