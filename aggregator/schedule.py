@@ -22,6 +22,7 @@ BACKOFF_CAP = 6 * 3600.0  # a failing source is still tried at least every 6 hou
 RETRY_AFTER_CAP = 24 * 3600.0
 RETRY_AFTER_MIN = 1.0
 RESUME_SPREAD = 30.0  # overdue sources at start are spread over this many seconds
+FIRST_SPREAD = 2.0  # new sources, over this many
 PERMANENT_REDIRECTS_TO_MOVE = 3  # 301/308s in a row to one target before pulling it directly
 
 
@@ -122,6 +123,10 @@ def on_start(
     """Where a (re)started daemon picks up: the stored time, or soon, spread, if overdue."""
     if stored is not None and stored > now:
         return NextPull(stored, "resumed")
-    spread = min(RESUME_SPREAD, interval_of(source, default_interval))
-    reason = "first pull" if stored is None else "overdue"
-    return NextPull(now + timedelta(seconds=rng.uniform(0, spread)), reason)
+    interval = interval_of(source, default_interval)
+    if stored is None:  # new source: pull now (the fetcher's limits bound a crowd)
+        return NextPull(
+            now + timedelta(seconds=rng.uniform(0, min(FIRST_SPREAD, interval))), "first pull"
+        )
+    spread = min(RESUME_SPREAD, interval)
+    return NextPull(now + timedelta(seconds=rng.uniform(0, spread)), "overdue")

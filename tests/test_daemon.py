@@ -1,0 +1,278 @@
+"""`aggregator run` as a subprocess against the loopback fixture server, with
+second-scale intervals: pulls, live config, failure policy, signals, crash and restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import feedparser
+import httpx
+import pytest
+from conftest import FeedServer, rss, run_cli, write_config
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+TAGS = """
+[tags.ai]
+keywords = ["AI"]
+[tags.crypto]
+keywords = ["bitcoin"]
+"""
+FEED_ALL = """
+[[feeds]]
+name = "all"
+title = "Everything"
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def source(name: str, url: str, interval: str = "1s", **extra: object) -> str:
+    lines = [f'[[sources]]\nname = "{name}"\nurl = "{url}"\ninterval = "{interval}"']
+    lines += [f"{k} = {json.dumps(v)}" for k, v in extra.items()]
+    return "\n".join(lines) + "\n"
+
+
+def item(n: int, title: str = "") -> dict:
+    return {
+        "title": title or f"Bitcoin story {n}",
+        "link": f"https://news.example/{n}",
+        "guid": f"g{n}",
+        "date": NOW - timedelta(minutes=60 - n),
+    }
+
+
+class Daemon:
+    """The real CLI in a subprocess; its log goes to a file the test can read."""
+
+    def __init__(self, config: Path):
+        self.config = config
+        self.log_path = config.parent / f"daemon-{time.monotonic_ns()}.log"
+        self.log_file = open(self.log_path, "w")  # noqa: SIM115
+        env = {k: v for k, v in os.environ.items() if k != "AGGREGATOR_CONFIG"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "aggregator", "--config", str(config), "run"],
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout: float = 10) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self.log_file.close()
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(5)
+        self.log_file.close()
+
+
+@pytest.fixture
+def daemons():
+    started: list[Daemon] = []
+
+    def start(config: Path) -> Daemon:
+        d = Daemon(config)
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait(5)
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 15, what: str = "") -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+        except (OSError, ValueError, KeyError):
+            value = None
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what or condition}")
+
+
+def titles(out: Path, feed: str = "all") -> list[str]:
+    data = json.loads((out / f"{feed}.json").read_text())
+    return sorted(i["title"] for i in data["items"])
+
+
+def test_daemon_pulls_serves_reloads_and_stops(server: FeedServer, tmp_path, daemons):
+    server.add("/a.rss", rss([item(1)]))
+    port = free_port()
+    body = source("a", server.url("/a.rss")) + TAGS + FEED_ALL
+    config = (
+        write_config(tmp_path, body)
+        .read_text()
+        .replace('listen = ""', f'listen = "127.0.0.1:{port}"')
+    )
+    path = tmp_path / "config.toml"
+    path.write_text(config)
+    out = tmp_path / "out"
+    d = daemons(path)
+
+    wait_for(lambda: titles(out) == ["Bitcoin story 1"], what="first publish")
+    served = httpx.get(f"http://127.0.0.1:{port}/all.rss")
+    assert served.status_code == 200 and "Bitcoin story 1" in served.text
+    etag = served.headers["etag"]
+    assert (
+        httpx.get(f"http://127.0.0.1:{port}/all.rss", headers={"If-None-Match": etag}).status_code
+        == 304
+    )
+    assert httpx.get(f"http://127.0.0.1:{port}/healthz").json()["status"] == "ok"
+
+    # new items appear without a restart
+    server.add("/a.rss", rss([item(1), item(2)]))
+    wait_for(lambda: len(titles(out)) == 2, what="second item")
+
+    # an edited config takes effect: a new source and a new curated feed
+    server.add("/b.rss", rss([item(3, "AI story 3")]))
+    path.write_text(
+        config.replace(FEED_ALL, source("b", server.url("/b.rss")) + FEED_ALL)
+        + '\n[[feeds]]\nname = "ai"\ntitle = "AI"\nany_tags = ["ai"]\n'
+    )
+    wait_for(lambda: titles(out, "ai") == ["AI story 3"], what="new source in a new feed")
+    assert "config reloaded (config.toml changed): 1 sources added" in d.log
+
+    # an invalid edit is refused with its line; the daemon goes on with the last good config
+    good = path.read_text()
+    path.write_text(good.replace('any_tags = ["ai"]', 'any_tags = ["a1"]'))
+    wait_for(lambda: "config refused" in d.log, what="refusal")
+    assert "feeds[1].any_tags[0]: unknown tag 'a1'" in d.log
+    assert d.proc.poll() is None
+    server.add("/b.rss", rss([item(3, "AI story 3"), item(4, "AI story 4")]))
+    wait_for(lambda: titles(out, "ai") == ["AI story 3", "AI story 4"], what="pulls go on")
+
+    # SIGHUP forces a reload: changed tag rules are re-applied to stored items
+    path.write_text(good.replace('keywords = ["AI"]', 'keywords = ["AI", "Bitcoin"]'))
+    d.signal(signal.SIGHUP)
+    wait_for(lambda: len(titles(out, "ai")) == 4, what="re-tagged after SIGHUP")
+    assert "config reloaded (SIGHUP)" in d.log or "config reloaded (config.toml changed)" in d.log
+
+    started = time.monotonic()
+    assert d.stop() == 0
+    assert time.monotonic() - started < 10
+    assert "stopped cleanly" in d.log
+
+
+def test_sigkill_loses_nothing_and_a_restart_resumes(server: FeedServer, tmp_path, daemons):
+    server.add("/a.rss", rss([item(1), item(2), item(3)]))
+    path = write_config(
+        tmp_path, source("a", server.url("/a.rss"), interval="1h") + TAGS + FEED_ALL
+    )
+    out = tmp_path / "out"
+    d = daemons(path)
+    wait_for(lambda: len(titles(out)) == 3, what="first publish")
+    d.kill()
+
+    con = sqlite3.connect(tmp_path / "agg.db")
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert con.execute("SELECT count(*) FROM items").fetchone()[0] == 3
+    con.close()
+    for name in ("all.rss", "all.atom"):
+        assert len(feedparser.parse((out / name).read_bytes()).entries) == 3
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
+
+    hits = len(server.hits("/a.rss"))
+    again = daemons(path)
+    time.sleep(3)
+    assert len(server.hits("/a.rss")) == hits  # next pull is an hour away: resumed, not redone
+    assert titles(out) == ["Bitcoin story 1", "Bitcoin story 2", "Bitcoin story 3"]
+    assert again.stop() == 0
+
+
+def test_failure_policy_counts_requests(server: FeedServer, tmp_path, daemons):
+    server.add("/ok.rss", rss([item(1)]))
+    server.add("/fail", "", status=500)
+    server.add("/limited", "", status=429, headers={"Retry-After": "4"})
+    server.add("/gone", "", status=410)
+    path = write_config(
+        tmp_path,
+        source("healthy", server.url("/ok.rss"))
+        + source("failing", server.url("/fail"))
+        + source("limited", server.url("/limited"))
+        + source("gone", server.url("/gone"))
+        + TAGS
+        + FEED_ALL,
+    )
+    d = daemons(path)
+    time.sleep(7.5)
+    status = run_cli("--config", str(path), "status")  # works while the daemon runs
+    assert d.stop() == 0
+
+    healthy, failing = len(server.hits("/ok.rss")), len(server.hits("/fail"))
+    limited, gone = len(server.hits("/limited")), len(server.hits("/gone"))
+    assert healthy >= 5  # every second or so
+    assert 2 <= failing <= 4  # backoff: ~0, 1, 3, 7 s
+    assert limited == 2  # Retry-After: 4 honoured
+    assert gone == 1  # 410: never again
+    assert status.returncode == 0
+    rows = {line.split()[0]: line for line in status.stdout.splitlines()[2:]}
+    assert "backoff after" in rows["failing"]
+    assert "gone" in rows["gone"] and "410" in rows["gone"]
+    assert "http_429" in rows["limited"]
+
+    # a restart keeps the 410 (until the entry changes) and the backoff count
+    d2 = daemons(path)
+    time.sleep(2.5)
+    assert len(server.hits("/gone")) == 1
+    assert d2.stop() == 0
+    path.write_text(path.read_text().replace(server.url("/gone"), server.url("/ok.rss") + "?moved"))
+    d3 = daemons(path)
+    wait_for(lambda: any(p.startswith("/ok.rss?moved") for p, _ in server.requests), what="revived")
+    assert d3.stop() == 0
+
+
+def test_permanent_redirects_move_the_source(server: FeedServer, tmp_path, daemons):
+    new = server.add("/new.rss", rss([item(1)]))
+    server.add("/old.rss", "", status=301, headers={"Location": new}, validators=False)
+    path = write_config(tmp_path, source("a", server.url("/old.rss")) + TAGS + FEED_ALL)
+    d = daemons(path)
+    wait_for(lambda: len(server.hits("/new.rss")) >= 6, timeout=20, what="pulls of the new URL")
+    assert d.stop() == 0
+    assert len(server.hits("/old.rss")) == 3  # then straight to the new address
+    status = run_cli("--config", str(path), "status")
+    assert f"moved to {new}" in status.stdout
+    assert "moved permanently" in d.log
+
+
+def test_a_second_daemon_is_refused(server: FeedServer, tmp_path, daemons):
+    server.add("/a.rss", rss([item(1)]))
+    path = write_config(tmp_path, source("a", server.url("/a.rss")) + TAGS + FEED_ALL)
+    d = daemons(path)
+    wait_for(lambda: (tmp_path / "out/all.json").exists(), what="started")
+    for args in (["run"], ["run", "--once"]):
+        started = time.monotonic()
+        second = run_cli("--config", str(path), *args, timeout=20)
+        assert second.returncode == 1
+        assert "agg.db.lock" in second.stderr
+        assert time.monotonic() - started < 10
+    assert d.stop() == 0
