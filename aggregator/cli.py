@@ -121,7 +121,6 @@ def cmd_serve(args: argparse.Namespace, path: Path) -> int:
             lambda: {"status": "ok"},
             max_age=int(min(config.settings.interval, 3600)),
         )
-        print(f"serving {config.settings.output_dir} on http://{listen}/", file=sys.stderr)
         await stop.wait()
         await runner.cleanup()
         return EXIT_OK

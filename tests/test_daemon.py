@@ -112,7 +112,7 @@ def wait_for(condition: Callable[[], object], timeout: float = 15, what: str = "
     while time.monotonic() < deadline:
         try:
             value = condition()
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, httpx.HTTPError):
             value = None
         if value:
             return value
@@ -276,3 +276,38 @@ def test_a_second_daemon_is_refused(server: FeedServer, tmp_path, daemons):
         assert "agg.db.lock" in second.stderr
         assert time.monotonic() - started < 10
     assert d.stop() == 0
+
+
+def test_serve_alone_and_json_logs(server: FeedServer, tmp_path):
+    server.add("/a.rss", rss([item(1)]))
+    path = write_config(tmp_path, source("a", server.url("/a.rss")) + TAGS + FEED_ALL)
+    once = run_cli("--config", str(path), "--log-format", "json", "run", "--once")
+    assert once.returncode == 0
+    lines = [json.loads(line) for line in once.stderr.splitlines()]
+    pull = next(line for line in lines if line.get("source") == "a")
+    assert pull["status"] == 200 and pull["new"] == 1 and pull["duration_ms"] >= 0
+    assert any(line["message"].startswith("published ") for line in lines)
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "AGGREGATOR_CONFIG"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aggregator",
+            "--config",
+            str(path),
+            "serve",
+            "--listen",
+            f"127.0.0.1:{port}",
+        ],
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        r = wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/all.atom"), what="server up")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("application/atom+xml")
+        assert "Bitcoin story 1" in r.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
