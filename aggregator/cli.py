@@ -17,9 +17,11 @@ from pathlib import Path
 from aggregator import __version__
 from aggregator.config import load
 from aggregator.errors import AggregatorError, ConfigError, LockedError
-from aggregator.model import Config, PullOutcome, Source
+from aggregator.model import Config, Item, PullOutcome, Source
 from aggregator.pipeline import PassResult, run_pass
+from aggregator.select import why_stand_in
 from aggregator.store import Lock, Store
+from aggregator.urls import canonical
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -71,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="a table of sources and their last pull")
     status.set_defaults(func=cmd_status)
+
+    explain = sub.add_parser("explain", help="why an item has its tags, and its story cluster")
+    explain.add_argument("url", help="the link of any copy (tracking parameters and all)")
+    explain.set_defaults(func=cmd_explain)
     return p
 
 
@@ -143,6 +149,66 @@ def cmd_status(args: argparse.Namespace, path: Path) -> int:
     finally:
         store.close()
     return EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace, path: Path) -> int:
+    config = load(path)
+    if not config.settings.database.exists():
+        print("no pulls yet (the database does not exist)", file=sys.stderr)
+        return EXIT_FAILED
+    store = Store(config.settings.database)
+    try:
+        found = store.items_by_link(canonical(args.url), args.url.strip())
+        if not found:
+            print(f"unknown: no stored item links to {args.url}", file=sys.stderr)
+            return EXIT_FAILED
+        item = found[0]
+        copies = [s.item for s in store.story_items(item.story)]
+    finally:
+        store.close()
+    print(explain_text(item, copies, config))
+    return EXIT_OK
+
+
+def explain_text(item: Item, copies: list[Item], config: Config) -> str:
+    sources = {s.name: s for s in config.sources}
+    lines = [
+        item.title,
+        f"  source:    {item.source}",
+        f"  link:      {item.canonical or item.link}",
+        f"  published: {item.published.isoformat()}",
+        f"  language:  {item.language or config.default_language}",
+        f"  story id:  {item.story}",
+        "",
+        "Tags:",
+    ]
+    by_tag: dict[str, list[str]] = {}
+    for m in item.tags:
+        reason = {
+            "keyword": f'keyword "{m.matched}"',
+            "pattern": f'pattern matched "{m.matched}"',
+            "category": f'feed category "{m.matched}"',
+            "implied": f"implied by {m.matched}",
+            "source": f"every item of source {m.matched}",
+        }.get(m.rule, f"{m.rule} {m.matched}")
+        by_tag.setdefault(m.tag, []).append(reason)
+    lines += [f"  {tag}: {'; '.join(reasons)}" for tag, reasons in by_tag.items()] or ["  (none)"]
+    best, why = why_stand_in(copies, sources)
+    lines += ["", f"Story: {len(copies)} cop{'y' if len(copies) == 1 else 'ies'}"]
+    by_uid = {c.uid: c for c in copies}
+    for c in copies:
+        mark = "*" if c.uid == best.uid else " "
+        if c.matched and c.matched in by_uid:
+            score = f"{c.similarity:.2f}" if c.similarity is not None else "?"
+            how = f"joined: {c.match_reason}, similarity {score} with {by_uid[c.matched].source}"
+        elif c.uid == item.story:
+            how = "first copy seen"
+        else:
+            how = f"joined: {c.match_reason or 'same story'}"
+        lines.append(f" {mark} {c.source:<20} {c.title}")
+        lines.append(f"   {'':<20} {c.canonical or c.link}  ({how})")
+    lines += ["", f"Stands for the story: {best.source} ({why})."]
+    return "\n".join(lines)
 
 
 _STATUS_HEADER = ("source", "last pull", "result", "http", "items", "fails", "next pull", "why")

@@ -187,6 +187,9 @@ class Item:
     content_hash: str = ""
     tags: tuple[TagMatch, ...] = ()
     story: str = ""  # uid of the story this copy belongs to (its own uid when first)
+    similarity: float | None = None  # score against the copy it matched, when it joined one
+    matched: str = ""  # uid of that copy
+    match_reason: str = ""  # "same link", "lead overlap", "title similarity"
 
     @property
     def tag_names(self) -> frozenset[str]:

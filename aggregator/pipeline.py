@@ -23,10 +23,19 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from aggregator import schedule
-from aggregator.dedupe import decide
+from aggregator.dedupe import decide, similarity
 from aggregator.errors import FetchError, ParseError
 from aggregator.fetch import Fetcher
-from aggregator.model import Config, Fetched, Item, ParsedFeed, PullOutcome, Source, SourceState
+from aggregator.model import (
+    Config,
+    Dedupe,
+    Fetched,
+    Item,
+    ParsedFeed,
+    PullOutcome,
+    Source,
+    SourceState,
+)
 from aggregator.normalize import feed_link, feed_title, normalize_feed
 from aggregator.parse import parse
 from aggregator.publish import Published, publish
@@ -158,7 +167,7 @@ async def pull_source(
     cutoff = now - timedelta(seconds=config.settings.retention)
     with store.transaction():
         for item in items:
-            kind = _store_item(store, item, cutoff, now)
+            kind = _store_item(store, item, cutoff, now, config.dedupe)
             counts[kind] += 1
             if kind in ("new", "updated", "duplicate"):
                 changed.add(item.uid)
@@ -251,7 +260,10 @@ def _finish(
     return outcome
 
 
-def _store_item(store: Store, item: Item, cutoff: datetime, now: datetime) -> str:
+def _store_item(
+    store: Store, item: Item, cutoff: datetime, now: datetime, near: Dedupe | None = None
+) -> str:
+    """Store one item: exact keys first, the similarity check only for items that are new."""
     by_key = store.known_by_key(item.source, item.key)
     if by_key is None and (
         item.published < cutoff or store.is_tombstoned(item.source, item.key, item.canonical)
@@ -261,9 +273,58 @@ def _store_item(store: Store, item: Item, cutoff: datetime, now: datetime) -> st
     decision = decide(item, by_key, by_url)
     if decision.kind == "updated" and decision.target is not None:
         store.update_item(decision.target.uid, item)
-    elif decision.kind in ("new", "duplicate"):
-        store.insert_item(replace(item, story=decision.story), now)
+        return decision.kind
+    if decision.kind not in ("new", "duplicate"):
+        return decision.kind
+    fp = similarity.fingerprint(item.title, lead_text(item))
+    keys = similarity.index_keys(fp)
+    if decision.kind == "duplicate" and by_url is not None:
+        item = replace(
+            item, story=decision.story, similarity=1.0, matched=by_url.uid, match_reason="same link"
+        )
+    elif near is not None:
+        match = _near_match(store, item, fp, keys, now - timedelta(seconds=near.window), near)
+        if match is not None:
+            copy, verdict = match
+            item = replace(
+                item,
+                story=copy.story,
+                similarity=verdict.score,
+                matched=copy.uid,
+                match_reason=verdict.why,
+            )
+            decision = replace(decision, kind="duplicate")
+    if decision.kind == "new":
+        item = replace(item, story=decision.story)
+    store.insert_item(item, now)
+    store.add_near_keys(item.uid, keys, now)
     return decision.kind
+
+
+def lead_text(item: Item) -> str:
+    return item.summary_text or item.content_text
+
+
+def _near_match(
+    store: Store,
+    item: Item,
+    fp: similarity.Fingerprint,
+    keys: list[int],
+    since: datetime,
+    near: Dedupe,
+) -> tuple[Item, similarity.Verdict] | None:
+    """The best copy from another source that tells the same story, if any."""
+    best: tuple[Item, similarity.Verdict] | None = None
+    candidates = store.items_by_uid(store.near_candidates(keys, since))
+    for copy in sorted(candidates, key=lambda c: c.uid):
+        if copy.source == item.source:
+            continue  # an outlet does not syndicate itself: two of its items are two stories
+        verdict = similarity.compare(
+            fp, similarity.fingerprint(copy.title, lead_text(copy)), near.similarity
+        )
+        if verdict.same and (best is None or verdict.score > best[1].score):
+            best = (copy, verdict)
+    return best
 
 
 def retag(store: Store, config: Config, tagger: Tagger) -> int:
@@ -315,6 +376,7 @@ def refresh(config: Config, store: Store, changed: bool, clock: Clock = utcnow) 
     now = clock()
     with store.transaction():
         pruned = store.prune(now - timedelta(seconds=config.settings.retention), now)
+        store.prune_near_keys(now - timedelta(seconds=config.dedupe.window))
     output_print = _fingerprint(
         config.settings.base_url,
         config.settings.hub,

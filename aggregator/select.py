@@ -72,3 +72,23 @@ def select(
         out.append(Story(story_id, best, tuple(sorted(tags)), others))
     out.sort(key=lambda s: (s.item.published, s.id), reverse=True)
     return out[: feed.max_items]
+
+
+def why_stand_in(copies: list[Item], sources: Mapping[str, Source]) -> tuple[Item, str]:
+    """The copy that stands for a story and the rule that chose it, for `explain`."""
+    ranked = sorted(
+        (c for c in copies if c.source in sources),
+        key=lambda c: stand_in_order(Copy(c.uid, c.source, c.published), sources),
+    )
+    if not ranked:
+        return copies[0], "no copy comes from a configured source"
+    best = ranked[0]
+    if len(ranked) == 1:
+        return best, "the only copy"
+    second = ranked[1]
+    a, b = sources[best.source], sources[second.source]
+    if a.priority != b.priority:
+        return best, f"highest source priority ({a.priority} over {b.priority})"
+    if best.published != second.published:
+        return best, "same priority; published first"
+    return best, "same priority and date; its source is listed first in config.toml"

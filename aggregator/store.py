@@ -77,6 +77,15 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sources ADD COLUMN redirect_count INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE sources ADD COLUMN redirect_print TEXT NOT NULL DEFAULT '';
     """,
+    # 3: story clusters: near-duplicate index keys, and why a copy joined its story
+    """
+    ALTER TABLE items ADD COLUMN similarity REAL;
+    ALTER TABLE items ADD COLUMN matched TEXT NOT NULL DEFAULT '';
+    ALTER TABLE items ADD COLUMN match_reason TEXT NOT NULL DEFAULT '';
+    CREATE TABLE near_keys(key INTEGER NOT NULL, uid TEXT NOT NULL, seen REAL NOT NULL);
+    CREATE INDEX near_keys_key ON near_keys(key, seen);
+    CREATE INDEX near_keys_seen ON near_keys(seen);
+    """,
 ]
 
 
@@ -280,8 +289,9 @@ class Store:
         self.db.execute(
             """INSERT INTO items(uid, source, key, story, link, canonical, title, summary_html,
                  summary_text, content_html, content_text, authors, categories, language,
-                 published, updated, first_seen, content_hash, tags)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                 published, updated, first_seen, content_hash, tags, similarity, matched,
+                 match_reason)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
             (
                 item.uid,
                 item.source,
@@ -291,6 +301,9 @@ class Store:
                 _ts(now),
                 item.content_hash,
                 _tags_json(item.tags),
+                item.similarity,
+                item.matched,
+                item.match_reason,
             ),
         )
 
@@ -335,9 +348,46 @@ class Store:
         rows = self.db.execute(sql + " ORDER BY published, uid", args)
         return [Stored(_item(r), _dt(r["first_seen"])) for r in rows]
 
-    def item_by_url(self, canonical: str) -> list[Stored]:
-        rows = self.db.execute("SELECT * FROM items WHERE canonical = ?", (canonical,))
+    def items_by_uid(self, uids: list[str]) -> list[Item]:
+        if not uids:
+            return []
+        marks = ",".join("?" * len(uids))
+        return [
+            _item(r) for r in self.db.execute(f"SELECT * FROM items WHERE uid IN ({marks})", uids)
+        ]
+
+    def story_items(self, story: str) -> list[Stored]:
+        rows = self.db.execute("SELECT * FROM items WHERE story = ? ORDER BY first_seen", (story,))
         return [Stored(_item(r), _dt(r["first_seen"])) for r in rows]
+
+    def items_by_link(self, canonical: str, link: str) -> list[Item]:
+        rows = self.db.execute(
+            "SELECT * FROM items WHERE canonical = ? OR link = ? ORDER BY first_seen",
+            (canonical, link),
+        )
+        return [_item(r) for r in rows]
+
+    # ------------------------------------------------------------ near-duplicate index
+
+    def add_near_keys(self, uid: str, keys: Iterable[int], seen: datetime) -> None:
+        self.db.executemany(
+            "INSERT INTO near_keys(key, uid, seen) VALUES (?, ?, ?)",
+            [(k, uid, _ts(seen)) for k in keys],
+        )
+
+    def near_candidates(self, keys: list[int], since: datetime) -> list[str]:
+        """Uids sharing at least one index key with `keys`, seen since `since`."""
+        if not keys:
+            return []
+        marks = ",".join("?" * len(keys))
+        rows = self.db.execute(
+            f"SELECT DISTINCT uid FROM near_keys WHERE key IN ({marks}) AND seen >= ?",
+            (*keys, _ts(since)),
+        )
+        return [r[0] for r in rows]
+
+    def prune_near_keys(self, before: datetime) -> None:
+        self.db.execute("DELETE FROM near_keys WHERE seen < ?", (_ts(before),))
 
     def count_items(self) -> int:
         return self.db.execute("SELECT count(*) FROM items").fetchone()[0]
@@ -394,6 +444,9 @@ def _item(row: sqlite3.Row) -> Item:
         content_hash=row["content_hash"],
         tags=tuple(TagMatch(*t) for t in json.loads(row["tags"])),
         story=row["story"],
+        similarity=row["similarity"],
+        matched=row["matched"],
+        match_reason=row["match_reason"],
     )
 
 

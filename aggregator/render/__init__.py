@@ -6,6 +6,7 @@ items, never the clock); `rss`, `atom` and `jsonfeed` serialize it.
 
 from __future__ import annotations
 
+import html
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -75,6 +76,14 @@ def prepare(
             body_text = item.summary_text or item.content_text
         src = config.source(item.source)
         source_url = source_links.get(item.source) or (src.url if src else "")
+        if story.others:
+            label = ALSO_REPORTED.get(language.split("-")[0], ALSO_REPORTED["en"])
+            others = [
+                (o.title, o.canonical or o.link, _source_title(o.source, config, source_titles))
+                for o in story.others
+            ]
+            body_html = (body_html + "\n" + also_reported_html(label, others)).strip()
+            body_text = (body_text + "\n\n" + also_reported_text(label, others)).strip()
         entries.append(
             Entry(
                 id=story.id,
@@ -88,9 +97,7 @@ def prepare(
                 authors=item.authors,
                 tags=story.tags,
                 language=language,
-                source_title=(src.title if src and src.title else "")
-                or source_titles.get(item.source, "")
-                or item.source,
+                source_title=_source_title(item.source, config, source_titles),
                 source_url=source_url,
             )
         )
@@ -115,6 +122,36 @@ def prepare(
         content=feed.content,
         hub=config.settings.hub,
     )
+
+
+ALSO_REPORTED = {
+    "en": "Also reported by:",
+    "fr": "Également publié par :",
+    "de": "Auch berichtet von:",
+    "es": "También publicado por:",
+    "it": "Pubblicato anche da:",
+}
+
+
+def also_reported_html(label: str, others: list[tuple[str, str, str]]) -> str:
+    """The other outlets' copies of a story, linked, as one paragraph."""
+    links = []
+    for title, link, source in others:
+        text = html.escape(title, quote=False)
+        anchor = f'<a href="{html.escape(link)}">{text}</a>' if link else text
+        links.append(f"{anchor} ({html.escape(source, quote=False)})")
+    return f"<p>{html.escape(label, quote=False)} " + "; ".join(links) + "</p>"
+
+
+def also_reported_text(label: str, others: list[tuple[str, str, str]]) -> str:
+    lines = [label] + [f"- {title} ({source}) {link}".rstrip() for title, link, source in others]
+    return "\n".join(lines)
+
+
+def _source_title(name: str, config: Config, titles: Mapping[str, str]) -> str:
+    """What readers see as a source's name: its configured title, else the feed's own."""
+    src = config.source(name)
+    return (src.title if src and src.title else "") or titles.get(name, "") or name
 
 
 def _first_words(text: str, count: int) -> str:

@@ -1,0 +1,228 @@
+"""Near-duplicate detection: the same story told by several outlets joins one cluster.
+
+Two stages, as in the literature and reader's entry_dedupe:
+1. Candidates from an index, never a scan: a MinHash of the lead's first words (word
+   bigrams, accents folded, stopwords dropped) cut into LSH bands, plus the normalized
+   title as one more key. Syndicated copies share the opening of their lead even when
+   the headline is rewritten or the lead trimmed; the store keeps the keys in SQLite, so
+   the index costs no memory and survives restarts.
+2. A stricter check on each candidate: the overlap of the leads' bigrams (titles only when
+   a lead is too short), vetoed when the numbers differ: "$120,000" is not "$100,000".
+   A wrong merge hides a story, which is worse than a duplicate, so every doubt keeps two
+   items apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import random
+import re
+import unicodedata
+import zlib
+from dataclasses import dataclass
+
+OPENING_WORDS = 20  # the lead's opening: copies share it even when trimmed
+LEAD_WORDS = 120  # the lead compared (and indexed as a whole: copies padded at the start)
+MIN_LEAD_SHINGLES = 12  # below this the lead says too little: compare titles instead
+# LSH bands x rows: a pair with Jaccard J shares a band with probability 1-(1-J^rows)^bands,
+# about 0.5 at J=0.5 for the opening (16x4) and at J=0.44 for the whole lead (12x3).
+OPENING_BANDS, OPENING_ROWS = 16, 4
+LEAD_BANDS, LEAD_ROWS = 12, 3
+_PRIME = (1 << 31) - 1
+_perm_rng = random.Random(20261127)  # fixed: keys must be the same in every process
+_PERMS = [
+    (_perm_rng.randrange(1, _PRIME), _perm_rng.randrange(0, _PRIME))
+    for _ in range(OPENING_BANDS * OPENING_ROWS + LEAD_BANDS * LEAD_ROWS)
+]
+TITLE_KEY_BAND = OPENING_BANDS + LEAD_BANDS  # the band number of the exact-title key
+
+STOPWORDS = frozenset(
+    """
+    a an the and or but of to in on at by for with from as is are was were be been being it
+    its this that these those than then there here has have had do does did not no so if
+    into over about after before up down out new says said will would can could may might
+    also more most just how what when where which who why all any some such our their his
+    her they them we you he she i
+    le la les l un une des du de d et ou mais en dans sur sous par pour avec sans au aux ce
+    cet cette ces qui que quoi dont ou est sont etait ete etre a ont avait se sa son ses
+    leur leurs il elle ils elles on nous vous ne pas plus moins tres tout tous toute toutes
+    comme selon apres avant entre chez y n s c qu j m t
+    """.split()  # noqa: SIM905 - a word list reads better as text
+)
+_MULTIPLIERS = {
+    "k": 1e3, "m": 1e6, "mn": 1e6, "million": 1e6, "millions": 1e6, "b": 1e9, "bn": 1e9,
+    "billion": 1e9, "billions": 1e9, "md": 1e9, "mds": 1e9, "milliard": 1e9, "milliards": 1e9,
+    "t": 1e12, "tn": 1e12, "trillion": 1e12, "trillions": 1e12,
+}  # fmt: skip
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)*%?|\w+")
+# "SAN FRANCISCO (Reuters) -", "PARIS, 12 mars (AFP) —": wire datelines vary between copies
+_DATELINE = re.compile(
+    r"^\s*[A-Z][A-Z .,'-]{2,40}(?:\([^)]{2,30}\))?\s*[-—–:]\s+|^\s*\([^)]{2,30}\)\s*[-—–]\s+"
+)
+# identifiers in a headline: tickers, acronyms, model names ("XRP", "H20", "$PEPE")
+_IDENTIFIER = re.compile(r"\$?\b(?=\w*[A-Z]\w*[A-Z0-9])[A-Z0-9][A-Za-z0-9]{1,9}\b")
+_SPACED_THOUSANDS = re.compile(r"(?<=\d)[\s\u202f\u00a0](?=\d{3}\b)")
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text.replace("’", "'"))
+    return "".join(c for c in text if not unicodedata.combining(c)).casefold()
+
+
+def _number(token: str) -> str:
+    """ "120,000" "120 000" "120.000" -> "120000"; "1,5" -> "1.5"; "49%" keeps its "%"."""
+    pct = token.endswith("%")
+    digits = token.rstrip("%")
+    if re.fullmatch(r"\d{1,3}([.,]\d{3})+", digits):
+        digits = re.sub(r"[.,]", "", digits)
+    else:
+        digits = digits.replace(",", ".")
+    try:
+        value = float(digits)
+    except ValueError:
+        return token
+    text = f"{value:.15g}"
+    return text + ("%" if pct else "")
+
+
+def tokens(text: str) -> list[str]:
+    """Content words and canonical numbers ("$40B" and "40 billion" alike)."""
+    raw = _TOKEN.findall(_SPACED_THOUSANDS.sub("", _fold(text)))
+    out: list[str] = []
+    i = 0
+    while i < len(raw):
+        tok = raw[i]
+        if tok[0].isdigit():
+            num = _number(tok)
+            nxt = raw[i + 1] if i + 1 < len(raw) else ""
+            if nxt in _MULTIPLIERS and not num.endswith("%"):
+                num = f"{float(num) * _MULTIPLIERS[nxt]:.15g}"
+                i += 1
+            out.append("#" + num)
+        elif tok not in STOPWORDS and not tok.isdigit():
+            out.append(tok)
+        i += 1
+    return out
+
+
+def _unit_suffix_split(text: str) -> str:
+    """ "$40B" / "120k" -> "40 B" / "120 k" so the multiplier is its own token."""
+    return re.sub(r"(\d)([kKmMbBtT][nN]?|mds?|Mds?)\b", r"\1 \2", text)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    title: tuple[str, ...]
+    lead: tuple[str, ...]  # the first LEAD_WORDS content tokens of the lead
+    identifiers: frozenset[str] = frozenset()  # of the title, case-folded
+    names: frozenset[str] = frozenset()  # capitalized words inside the lead's sentences
+
+    @property
+    def title_numbers(self) -> frozenset[str]:
+        return frozenset(t for t in self.title if t.startswith("#"))
+
+    @property
+    def lead_numbers(self) -> frozenset[str]:
+        return frozenset(t for t in self.lead if t.startswith("#"))
+
+
+def fingerprint(title: str, lead: str) -> Fingerprint:
+    """What the similarity of two items is computed on: title and lead tokens."""
+    lead = _DATELINE.sub("", " ".join(lead.split()[: LEAD_WORDS * 2]), count=1)
+    lead_tokens = tokens(_unit_suffix_split(lead))
+    identifiers = frozenset(
+        _fold(m.group().lstrip("$")) for m in _IDENTIFIER.finditer(title) if not m.group().isdigit()
+    )
+    return Fingerprint(
+        tuple(tokens(_unit_suffix_split(title))),
+        tuple(lead_tokens[:LEAD_WORDS]),
+        identifiers,
+        _names(lead),
+    )
+
+
+_NAME = re.compile(r"(?<=[\w,;)’'\"] )[A-Z][\w-]*")
+
+
+def _names(lead: str) -> frozenset[str]:
+    """Proper nouns: capitalized words that do not open a sentence ("on Solana", "by ASML")."""
+    names = set()
+    for m in _NAME.finditer(lead):
+        names.update(t for t in tokens(m.group()) if not t.startswith("#"))
+    return frozenset(names)
+
+
+def _shingles(words: tuple[str, ...]) -> set[str]:
+    if len(words) < 2:
+        return set(words)
+    return {f"{a} {b}" for a, b in itertools.pairwise(words)}
+
+
+def _hash64(data: bytes) -> int:
+    """A signed 64-bit key, as SQLite stores integers."""
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
+
+
+def _band_keys(words: tuple[str, ...], first_band: int, bands: int, rows: int) -> list[int]:
+    """MinHash of the word bigrams, cut into `bands` keys of `rows` values each."""
+    xs = [zlib.crc32(s.encode()) for s in _shingles(words)]
+    start = 0 if first_band == 0 else OPENING_BANDS * OPENING_ROWS
+    perms = _PERMS[start : start + bands * rows]
+    sig = [min((a * x + b) % _PRIME for x in xs) for a, b in perms]
+    return [
+        _hash64(f"{first_band + n}:{sig[n * rows : (n + 1) * rows]}".encode()) for n in range(bands)
+    ]
+
+
+def index_keys(fp: Fingerprint) -> list[int]:
+    """LSH band keys of the lead's opening and of the whole lead, and the title's key."""
+    keys = []
+    if len(fp.lead) >= 4:
+        keys += _band_keys(fp.lead[:OPENING_WORDS], 0, OPENING_BANDS, OPENING_ROWS)
+    if len(fp.lead) > OPENING_WORDS:
+        keys += _band_keys(fp.lead, OPENING_BANDS, LEAD_BANDS, LEAD_ROWS)
+    if len(fp.title) >= 3:
+        keys.append(_hash64(f"{TITLE_KEY_BAND}:{' '.join(sorted(set(fp.title)))}".encode()))
+    return keys
+
+
+def _overlap(a: set[str], b: set[str]) -> float:
+    return len(a & b) / min(len(a), len(b)) if a and b else 0.0
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    same: bool
+    score: float
+    why: str
+
+
+def compare(a: Fingerprint, b: Fingerprint, threshold: float) -> Verdict:
+    """Whether two items tell the same story, with the score and the reason."""
+    words_a, words_b = set(a.title + a.lead), set(b.title + b.lead)
+    # A headline's numbers and names are its facts: one side's must appear in the other.
+    ta, tb = a.title_numbers, b.title_numbers
+    if ta and tb and not (ta <= words_b or tb <= words_a):
+        return Verdict(False, 0.0, "different numbers in the titles")
+    if (a.identifiers - words_b) and (b.identifiers - words_a):
+        names = ", ".join(sorted((a.identifiers - words_b) | (b.identifiers - words_a)))
+        return Verdict(False, 0.0, f"different names in the titles ({names})")
+    la, lb = _shingles(a.lead), _shingles(b.lead)
+    # Templated texts (listings, press releases per chain) differ only by a name or two.
+    if (a.names - words_b) and (b.names - words_a):
+        names = ", ".join(sorted((a.names - words_b) | (b.names - words_a))[:6])
+        return Verdict(False, 0.0, f"different names ({names})")
+    if min(len(la), len(lb)) >= MIN_LEAD_SHINGLES:
+        na, nb = a.lead_numbers, b.lead_numbers
+        if len(na) >= 2 and len(nb) >= 2 and _overlap(set(na), set(nb)) < 0.5:
+            return Verdict(False, 0.0, "different numbers in the leads")
+        # words forgive light edits, word pairs keep the order: a copy scores high on both
+        score = (_overlap(set(a.lead), set(b.lead)) + _overlap(la, lb)) / 2
+        return Verdict(score >= threshold, round(score, 3), "lead overlap")
+    score = _jaccard(set(a.title), set(b.title))
+    return Verdict(score >= max(threshold, 0.8), round(score, 3), "title similarity")

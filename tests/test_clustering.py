@@ -1,0 +1,205 @@
+"""Story clustering: near-duplicates across sources are published once, explained, measured."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+from cluster_eval import evaluate
+from conftest import ROOT, FeedServer, rss, run_cli, write_config
+
+from aggregator.dedupe.similarity import compare, fingerprint, index_keys, tokens
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def same(a: tuple[str, str], b: tuple[str, str], threshold: float = 0.8) -> bool:
+    return compare(fingerprint(*a), fingerprint(*b), threshold).same
+
+
+def test_quality_on_the_labelled_stories():
+    result = evaluate()
+    assert result["items"] >= 60
+    assert result["precision"] == 1.0, result["wrong_merges"]
+    assert result["recall"] >= 0.9, result["missed"]
+
+
+def test_numbers_and_names_keep_stories_apart():
+    lead = (
+        "Bitcoin moved sharply on Monday as traders weighed record inflows into spot "
+        "exchange-traded funds against expectations of slower interest rate cuts, data showed."
+    )
+    assert not same(("SEC approves a Solana ETF", ""), ("SEC delays an XRP ETF", ""))
+    assert not same(("Bitcoin tops $120,000", lead), ("Bitcoin falls below $100,000", lead))
+    assert same(("Bitcoin tops $120,000", lead), ("Bitcoin breaks $120K barrier", lead))
+    template = "Binance will list {0} ({1}) and open trading for the {1}/USDT and {1}/BTC pairs at 10:00 UTC on Friday. Users can now deposit {1} in preparation for trading."
+    assert not same(
+        ("Binance Will List Aethir (ATH)", template.format("Aethir", "ATH")),
+        ("Binance Will List Walrus (WAL)", template.format("Walrus", "WAL")),
+    )
+
+
+def test_tokens_fold_accents_and_canonicalize_amounts():
+    assert tokens("Débauchage chez OpenAI") == ["debauchage", "openai"]
+    assert tokens("$120,000") == tokens("120 000") == ["#120000"]
+    assert tokens("40 billion") == tokens("40 milliards") == ["#40000000000"]
+    assert tokens("1,5 %") != tokens("15 %")
+
+
+def test_index_keys_are_the_same_in_every_process():
+    fp = fingerprint(
+        "Bitcoin tops $120,000",
+        "Bitcoin rose above $120,000 on Monday for the first time in its history, extending a rally fueled by record inflows into funds.",
+    )
+    code = (
+        "from aggregator.dedupe.similarity import fingerprint, index_keys;"
+        "print(index_keys(fingerprint('Bitcoin tops $120,000', 'Bitcoin rose above $120,000 on "
+        "Monday for the first time in its history, extending a rally fueled by record inflows "
+        "into funds.')))"
+    )
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
+        assert out.stdout.strip() == str(index_keys(fp))
+
+
+WIRE_LEAD = (
+    "Meta Platforms has hired four senior researchers from OpenAI to join its new "
+    "superintelligence laboratory, Chief Executive Mark Zuckerberg personally recruiting "
+    "several of them, according to people familiar with the matter."
+)
+TAGS = """
+[tags.ai]
+keywords = ["OpenAI", "superintelligence"]
+[tags.talent]
+keywords = ["poaches", "hired"]
+[tags.meta]
+keywords = ["Meta", "Zuckerberg"]
+"""
+FEEDS = """
+[[feeds]]
+name = "all"
+title = "Everything"
+"""
+
+
+def _src(name: str, url: str, priority: int = 0) -> str:
+    return f'[[sources]]\nname = "{name}"\nurl = "{url}"\npriority = {priority}\ntitle = "{name.title()}"\n'
+
+
+def test_syndicated_copies_are_published_once_with_the_others_listed(server: FeedServer, tmp_path):
+    wire = {
+        "title": "Meta hires four senior OpenAI researchers",
+        "link": "https://wire.example/meta?utm_source=rss",
+        "guid": "w1",
+        "date": NOW - timedelta(hours=3),
+        "description": WIRE_LEAD,
+    }
+    blog = {
+        "title": "Zuckerberg personally poaches OpenAI researchers",
+        "link": "https://blog.example/zuck",
+        "guid": "b1",
+        "date": NOW - timedelta(hours=2),
+        "description": WIRE_LEAD + " OpenAI did not comment.",
+    }
+    other = {
+        "title": "Meta releases Llama 4",
+        "link": "https://blog.example/llama",
+        "guid": "b2",
+        "date": NOW - timedelta(hours=1),
+        "description": "Meta Platforms on Saturday released Llama 4, a new family of open-weight models that it says can handle a context window of up to 10 million tokens.",
+    }
+    server.add("/wire.rss", rss([wire], title="Wire"))
+    server.add("/blog.rss", rss([blog, other], title="Blog"))
+    server.add("/late.rss", rss([], title="Late"))
+    config = write_config(
+        tmp_path,
+        _src("wire", server.url("/wire.rss"), priority=1)
+        + _src("blog", server.url("/blog.rss"))
+        + _src("late", server.url("/late.rss"))
+        + TAGS
+        + FEEDS,
+    )
+    first = run_cli("--config", str(config), "run", "--once")
+    assert first.returncode == 0, first.stderr
+    items = json.loads((tmp_path / "out/all.json").read_text())["items"]
+    assert sorted(i["title"] for i in items) == [
+        "Meta hires four senior OpenAI researchers",
+        "Meta releases Llama 4",
+    ]
+    story = next(i for i in items if i["title"].startswith("Meta hires"))
+    assert story["_source"]["title"] == "Wire"  # priority 1 stands for the story
+    assert set(story["tags"]) == {"ai", "meta", "talent"}  # "poaches" only in the blog's title
+    html = story["content_html"]
+    also = html.index("Also reported by:")
+    assert also < html.index("Not investment advice")
+    assert (
+        '<a href="https://blog.example/zuck">Zuckerberg personally poaches OpenAI researchers</a> (Blog)'
+        in html
+    )
+    assert (
+        "Also reported by:\n- Zuckerberg personally poaches OpenAI researchers (Blog) https://blog.example/zuck"
+        in story["content_text"]
+    )
+
+    # a copy arriving later joins the story: same id, no new item
+    late = {
+        "title": "OpenAI loses four researchers to Meta",
+        "link": "https://late.example/x",
+        "guid": "l1",
+        "date": NOW - timedelta(minutes=30),
+        "description": WIRE_LEAD,
+    }
+    server.add("/late.rss", rss([late], title="Late"))
+    second = run_cli("--config", str(config), "run", "--once")
+    assert second.returncode == 0
+    late_row = next(line for line in second.stdout.splitlines() if line.startswith("late "))
+    assert late_row.split()[2:5] == ["0", "0", "1"]  # new, updated, duplicate
+    again = json.loads((tmp_path / "out/all.json").read_text())["items"]
+    assert len(again) == 2
+    story2 = next(i for i in again if i["id"] == story["id"])
+    assert story2["title"] == story["title"]  # the stand-in does not flip
+    assert "OpenAI loses four researchers to Meta" in story2["content_html"]
+
+    explained = run_cli(
+        "--config", str(config), "explain", "https://blog.example/zuck?utm_medium=x#c"
+    )
+    assert explained.returncode == 0, explained.stderr
+    out = explained.stdout
+    assert "Story: 3 copies" in out
+    assert "joined: lead overlap, similarity" in out
+    assert "Stands for the story: wire (highest source priority (1 over 0))" in out
+    assert 'talent: keyword "poaches"' in out
+    unknown = run_cli("--config", str(config), "explain", "https://nowhere.example/")
+    assert unknown.returncode == 1 and "unknown" in unknown.stderr
+
+
+def test_same_outlet_items_are_never_merged(server: FeedServer, tmp_path):
+    a = {
+        "title": "Meta hires four senior OpenAI researchers",
+        "link": "https://x.example/1",
+        "guid": "1",
+        "date": NOW - timedelta(hours=2),
+        "description": WIRE_LEAD,
+    }
+    b = {
+        "title": "Meta hires OpenAI researchers (update)",
+        "link": "https://x.example/2",
+        "guid": "2",
+        "date": NOW - timedelta(hours=1),
+        "description": WIRE_LEAD,
+    }
+    server.add("/x.rss", rss([a, b]))
+    config = write_config(tmp_path, _src("x", server.url("/x.rss")) + TAGS + FEEDS)
+    assert run_cli("--config", str(config), "run", "--once").returncode == 0
+    assert len(json.loads((tmp_path / "out/all.json").read_text())["items"]) == 2
