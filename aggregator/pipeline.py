@@ -315,8 +315,7 @@ def _near_match(
 ) -> tuple[Item, similarity.Verdict] | None:
     """The best copy from another source that tells the same story, if any."""
     best: tuple[Item, similarity.Verdict] | None = None
-    candidates = store.items_by_uid(store.near_candidates(keys, since))
-    for copy in sorted(candidates, key=lambda c: c.uid):
+    for copy in store.near_candidates(keys, since):
         if copy.source == item.source:
             continue  # an outlet does not syndicate itself: two of its items are two stories
         verdict = similarity.compare(

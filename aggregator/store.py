@@ -82,9 +82,8 @@ MIGRATIONS: list[str] = [
     ALTER TABLE items ADD COLUMN similarity REAL;
     ALTER TABLE items ADD COLUMN matched TEXT NOT NULL DEFAULT '';
     ALTER TABLE items ADD COLUMN match_reason TEXT NOT NULL DEFAULT '';
-    CREATE TABLE near_keys(key INTEGER NOT NULL, uid TEXT NOT NULL, seen REAL NOT NULL);
-    CREATE INDEX near_keys_key ON near_keys(key, seen);
-    CREATE INDEX near_keys_seen ON near_keys(seen);
+    CREATE TABLE near_keys(key INTEGER NOT NULL, item INTEGER NOT NULL, seen REAL NOT NULL);
+    CREATE INDEX near_keys_key ON near_keys(key);
     """,
 ]
 
@@ -118,6 +117,7 @@ class Store:
             self.db.execute("PRAGMA busy_timeout = 5000")
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = FULL")
+            self.db.execute("PRAGMA cache_size = -65536")  # 64 MB of pages at most
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot use database {path}: {exc}") from None
@@ -274,7 +274,7 @@ class Store:
             return None
         row = self.db.execute(
             "SELECT uid, source, key, canonical, content_hash, story FROM items "
-            "WHERE canonical = ? ORDER BY first_seen, uid LIMIT 1",
+            "WHERE canonical = ? AND canonical != '' ORDER BY first_seen, uid LIMIT 1",
             (canonical,),
         ).fetchone()
         return Known(*row) if row else None
@@ -348,21 +348,14 @@ class Store:
         rows = self.db.execute(sql + " ORDER BY published, uid", args)
         return [Stored(_item(r), _dt(r["first_seen"])) for r in rows]
 
-    def items_by_uid(self, uids: list[str]) -> list[Item]:
-        if not uids:
-            return []
-        marks = ",".join("?" * len(uids))
-        return [
-            _item(r) for r in self.db.execute(f"SELECT * FROM items WHERE uid IN ({marks})", uids)
-        ]
-
     def story_items(self, story: str) -> list[Stored]:
         rows = self.db.execute("SELECT * FROM items WHERE story = ? ORDER BY first_seen", (story,))
         return [Stored(_item(r), _dt(r["first_seen"])) for r in rows]
 
     def items_by_link(self, canonical: str, link: str) -> list[Item]:
         rows = self.db.execute(
-            "SELECT * FROM items WHERE canonical = ? OR link = ? ORDER BY first_seen",
+            "SELECT * FROM items WHERE (canonical = ? AND canonical != '') OR link = ? "
+            "ORDER BY first_seen",
             (canonical, link),
         )
         return [_item(r) for r in rows]
@@ -370,24 +363,36 @@ class Store:
     # ------------------------------------------------------------ near-duplicate index
 
     def add_near_keys(self, uid: str, keys: Iterable[int], seen: datetime) -> None:
+        """Index keys of a stored item (rows referenced by rowid: half the index size)."""
+        row = self.db.execute("SELECT rowid FROM items WHERE uid = ?", (uid,)).fetchone()
         self.db.executemany(
-            "INSERT INTO near_keys(key, uid, seen) VALUES (?, ?, ?)",
-            [(k, uid, _ts(seen)) for k in keys],
+            "INSERT INTO near_keys(key, item, seen) VALUES (?, ?, ?)",
+            [(k, row[0], _ts(seen)) for k in keys],
         )
 
-    def near_candidates(self, keys: list[int], since: datetime) -> list[str]:
-        """Uids sharing at least one index key with `keys`, seen since `since`."""
+    def near_candidates(self, keys: list[int], since: datetime) -> list[Item]:
+        """Stored items sharing at least one index key with `keys`, seen since `since`."""
         if not keys:
             return []
         marks = ",".join("?" * len(keys))
         rows = self.db.execute(
-            f"SELECT DISTINCT uid FROM near_keys WHERE key IN ({marks}) AND seen >= ?",
+            f"""SELECT * FROM items WHERE rowid IN (
+                  SELECT item FROM near_keys WHERE key IN ({marks}) AND seen >= ?)
+                ORDER BY uid""",
             (*keys, _ts(since)),
         )
-        return [r[0] for r in rows]
+        return [_item(r) for r in rows]
 
     def prune_near_keys(self, before: datetime) -> None:
-        self.db.execute("DELETE FROM near_keys WHERE seen < ?", (_ts(before),))
+        """Drop index keys older than the window. Rows are appended in time order, so the
+        old ones are a prefix of the table: found by rowid, without an index on time."""
+        row = self.db.execute(
+            "SELECT rowid FROM near_keys WHERE seen >= ? ORDER BY rowid LIMIT 1", (_ts(before),)
+        ).fetchone()
+        if row is None:
+            self.db.execute("DELETE FROM near_keys WHERE seen < ?", (_ts(before),))
+        else:
+            self.db.execute("DELETE FROM near_keys WHERE rowid < ?", (row[0],))
 
     def count_items(self) -> int:
         return self.db.execute("SELECT count(*) FROM items").fetchone()[0]

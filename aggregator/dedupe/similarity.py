@@ -22,6 +22,8 @@ import unicodedata
 import zlib
 from dataclasses import dataclass
 
+import numpy as np
+
 OPENING_WORDS = 20  # the lead's opening: copies share it even when trimmed
 LEAD_WORDS = 120  # the lead compared (and indexed as a whole: copies padded at the start)
 MIN_LEAD_SHINGLES = 12  # below this the lead says too little: compare titles instead
@@ -35,6 +37,8 @@ _PERMS = [
     (_perm_rng.randrange(1, _PRIME), _perm_rng.randrange(0, _PRIME))
     for _ in range(OPENING_BANDS * OPENING_ROWS + LEAD_BANDS * LEAD_ROWS)
 ]
+_A = np.array([a for a, _ in _PERMS], dtype=np.uint64)  # a < 2**31, x < 2**32: no overflow
+_B = np.array([b for _, b in _PERMS], dtype=np.uint64)
 TITLE_KEY_BAND = OPENING_BANDS + LEAD_BANDS  # the band number of the exact-title key
 
 STOPWORDS = frozenset(
@@ -166,10 +170,10 @@ def _hash64(data: bytes) -> int:
 
 def _band_keys(words: tuple[str, ...], first_band: int, bands: int, rows: int) -> list[int]:
     """MinHash of the word bigrams, cut into `bands` keys of `rows` values each."""
-    xs = [zlib.crc32(s.encode()) for s in _shingles(words)]
+    xs = np.fromiter((zlib.crc32(s.encode()) for s in _shingles(words)), dtype=np.uint64)
     start = 0 if first_band == 0 else OPENING_BANDS * OPENING_ROWS
-    perms = _PERMS[start : start + bands * rows]
-    sig = [min((a * x + b) % _PRIME for x in xs) for a, b in perms]
+    a, b = _A[start : start + bands * rows], _B[start : start + bands * rows]
+    sig = ((a[:, None] * xs[None, :] + b[:, None]) % _PRIME).min(axis=1).tolist()
     return [
         _hash64(f"{first_band + n}:{sig[n * rows : (n + 1) * rows]}".encode()) for n in range(bands)
     ]
