@@ -346,11 +346,9 @@ def _fingerprint(*parts: object) -> str:
 
 
 def expected_files(config: Config) -> list:
-    return [
-        config.settings.output_dir / f"{f.name}.{suffix}"
-        for f in config.feeds
-        for suffix in ("rss", "atom", "json")
-    ]
+    out = config.settings.output_dir
+    files = [out / f"{f.name}.{suffix}" for f in config.feeds for suffix in ("rss", "atom", "json")]
+    return [*files, out / "index.html", out / "sources.opml", out / "feeds.opml"]
 
 
 @dataclass(frozen=True)
@@ -376,6 +374,11 @@ def refresh(config: Config, store: Store, changed: bool, clock: Clock = utcnow) 
     with store.transaction():
         pruned = store.prune(now - timedelta(seconds=config.settings.retention), now)
         store.prune_near_keys(now - timedelta(seconds=config.dedupe.window))
+    # index.html shows each source's health: a source that starts or stops failing republishes
+    health = [
+        (r["name"], r["last_error_kind"], r["last_pull"] is None, r["feed_title"])
+        for r in store.source_rows()
+    ]
     output_print = _fingerprint(
         config.settings.base_url,
         config.settings.hub,
@@ -383,6 +386,7 @@ def refresh(config: Config, store: Store, changed: bool, clock: Clock = utcnow) 
         config.default_language,
         config.sources,
         config.feeds,
+        health,
     )
     needed = (
         changed

@@ -6,6 +6,7 @@ its content did: bytes are compared before writing, and the feed's dates come fr
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -14,12 +15,16 @@ from pathlib import Path
 from aggregator.model import Config
 from aggregator.render import prepare
 from aggregator.render.atom import render_atom
+from aggregator.render.index import SourceRow, render_index
 from aggregator.render.jsonfeed import render_json
+from aggregator.render.opml import render_feeds_opml, render_sources_opml
 from aggregator.render.rss import render_rss
 from aggregator.select import group, select
 from aggregator.store import Store
 
+log = logging.getLogger("aggregator.publish")
 RENDERERS = (("rss", render_rss), ("atom", render_atom), ("json", render_json))
+SITE_TITLE = "Curated news feeds"
 
 
 @dataclass(frozen=True)
@@ -39,16 +44,54 @@ def publish(store: Store, config: Config) -> list[Published]:
     titles = {r["name"]: r["feed_title"] for r in rows}
     links = {r["name"]: r["feed_link"] for r in rows}
     results = []
+    docs = []
     for feed in config.feeds:
         chosen = select(stories, feed, sources, config.default_language)
         doc = prepare(feed, chosen, config, titles, links)
+        docs.append(doc)
         written = []
         for suffix, render in RENDERERS:
             path = out_dir / f"{feed.name}.{suffix}"
-            if write_if_changed(path, render(doc)):
+            try:
+                data = render(doc)
+            except ValueError:  # a renderer's refusal costs this file, never the others
+                log.exception("rendering %s failed; the previous file stays", path.name)
+                continue
+            if write_if_changed(path, data):
                 written.append(path)
         results.append(Published(feed.name, len(chosen), tuple(written)))
+    counts: dict[str, int] = {}
+    for copies in stories.values():
+        for item in copies:
+            counts[item.source] = counts.get(item.source, 0) + 1
+    rows = source_rows(config, {r["name"]: r for r in rows}, counts)
+    site = [
+        (out_dir / "index.html", render_index(SITE_TITLE, docs, rows)),
+        (out_dir / "sources.opml", render_sources_opml(f"{SITE_TITLE}: sources", rows)),
+        (out_dir / "feeds.opml", render_feeds_opml(SITE_TITLE, docs)),
+    ]
+    written = tuple(path for path, data in site if write_if_changed(path, data))
+    results.append(Published("index", len(docs), written))
     return results
+
+
+def source_rows(config: Config, state: dict, counts: dict[str, int]) -> list[SourceRow]:
+    """The sources as readers see them: title, links, health, items held."""
+    out = []
+    for s in config.sources:
+        r = state.get(s.name)
+        if not s.enabled:
+            status = "disabled"
+        elif r is None or r["last_pull"] is None:
+            status = "never pulled"
+        elif r["last_error_kind"]:
+            status = f"failing: {r['last_error_kind']}"
+        else:
+            status = "ok"
+        title = s.title or (r["feed_title"] if r else "") or s.name
+        home = r["feed_link"] if r else ""
+        out.append(SourceRow(s.name, title, s.url, home, status, counts.get(s.name, 0), s.language))
+    return out
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:

@@ -34,7 +34,8 @@ class Entry:
     tags: tuple[str, ...]
     language: str
     source_title: str
-    source_url: str
+    source_feed: str  # the source's feed URL (RSS <source url>, Atom source id and self link)
+    source_home: str  # the source's home page, when its feed says
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class FeedDoc:
     id: str  # stable Atom id, independent of where it is served
     title: str
     description: str  # ends with the disclaimer
+    summary: str  # the editors' description alone, for index.html
     base_url: str
     home_url: str
     language: str  # "" when the feed mixes languages
@@ -75,7 +77,7 @@ def prepare(
             body_html = item.summary_html or item.content_html
             body_text = item.summary_text or item.content_text
         src = config.source(item.source)
-        source_url = source_links.get(item.source) or (src.url if src else "")
+        source_feed = src.url if src else ""
         if story.others:
             label = ALSO_REPORTED.get(language.split("-")[0], ALSO_REPORTED["en"])
             others = [
@@ -98,7 +100,8 @@ def prepare(
                 tags=story.tags,
                 language=language,
                 source_title=_source_title(item.source, config, source_titles),
-                source_url=source_url,
+                source_feed=source_feed,
+                source_home=source_links.get(item.source, ""),
             )
         )
     languages = {e.language for e in entries} | set(feed.languages)
@@ -114,6 +117,7 @@ def prepare(
         id="urn:uuid:" + str(uuid.uuid5(FEED_NAMESPACE, feed.name)),
         title=feed.title,
         description=description,
+        summary=feed.description or feed.title,
         base_url=base,
         home_url=base,
         language=language,

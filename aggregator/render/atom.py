@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from feedgen.feed import FeedGenerator
+from lxml import etree
 
 from aggregator.render import FeedDoc
 from aggregator.render.rss import GENERATOR
+
+A = "{http://www.w3.org/2005/Atom}"
 
 
 def render_atom(doc: FeedDoc) -> bytes:
@@ -28,7 +31,7 @@ def render_atom(doc: FeedDoc) -> bytes:
         fe.title(e.title)
         if e.link:
             fe.link(href=e.link, rel="alternate", type="text/html")
-        if doc.content == "full":
+        if doc.content == "full" or not e.link:  # an entry needs a link or a content
             fe.content(e.html, type="html")
         else:
             fe.summary(e.html, type="html")
@@ -38,6 +41,25 @@ def render_atom(doc: FeedDoc) -> bytes:
             fe.author(name=author)
         for tag in e.tags:
             fe.category(term=tag)
-        if e.source_url and e.source_title:
-            fe.source(url=e.source_url, title=e.source_title)
-    return fg.atom_str(pretty=True)
+    return _with_sources(fg.atom_str(pretty=True), doc)
+
+
+def _with_sources(data: bytes, doc: FeedDoc) -> bytes:
+    """Add each entry's atom:source: feedgen's lacks the id and updated validators want."""
+    if not any(e.source_feed for e in doc.entries):
+        return data
+    root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
+    for node, e in zip(root.iterfind(f"{A}entry"), doc.entries, strict=True):
+        if not (e.source_feed and e.source_title):
+            continue
+        source = etree.SubElement(node, f"{A}source")
+        etree.SubElement(source, f"{A}id").text = e.source_feed
+        etree.SubElement(source, f"{A}title").text = e.source_title
+        etree.SubElement(source, f"{A}link", rel="self", href=e.source_feed)
+        if e.source_home:
+            etree.SubElement(
+                source, f"{A}link", rel="alternate", type="text/html", href=e.source_home
+            )
+        etree.SubElement(source, f"{A}updated").text = e.updated.isoformat()
+    etree.indent(root, space="  ")
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -43,7 +43,10 @@ def render_json(doc: FeedDoc) -> bytes:
             item["tags"] = list(e.tags)
         item["language"] = e.language
         if e.source_title:
-            item["_source"] = {"title": e.source_title, "url": e.source_url}
+            source = {"title": e.source_title, "feed_url": e.source_feed}
+            if e.source_home:
+                source["home_page_url"] = e.source_home
+            item["_source"] = source
         items.append(item)
     feed["items"] = items
     return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode("utf-8")

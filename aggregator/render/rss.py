@@ -36,8 +36,8 @@ def render_rss(doc: FeedDoc) -> bytes:
         fe.updated(e.updated)
         for tag in e.tags:
             fe.category(term=tag)
-        if e.source_url and e.source_title:
-            fe.source(url=e.source_url, title=e.source_title)
+        if e.source_feed and e.source_title:
+            fe.source(url=e.source_feed, title=e.source_title)
         for author in e.authors:
             fe.dc.dc_creator(author)
     return fg.rss_str(pretty=True)
