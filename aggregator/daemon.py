@@ -22,13 +22,14 @@ from pathlib import Path
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
-from aggregator import schedule, serve
+from aggregator import schedule, serve, websub
 from aggregator.config import load
 from aggregator.errors import ConfigError
 from aggregator.fetch import Fetcher
 from aggregator.model import Config, Source
 from aggregator.pipeline import (
     Clock,
+    Refreshed,
     is_gone,
     log_outcome,
     pull_source,
@@ -37,6 +38,7 @@ from aggregator.pipeline import (
     utcnow,
 )
 from aggregator.store import Store
+from aggregator.websub import changed_feed_urls
 
 log = logging.getLogger("aggregator.daemon")
 
@@ -61,6 +63,7 @@ class Daemon:
         self.clock = clock
         self.rng = random.Random()
         self.inflight: set[asyncio.Task] = set()
+        self.pings: set[asyncio.Task] = set()
         self.stopping = asyncio.Event()
         self.reload_asked = asyncio.Event()
         self.dirty = False
@@ -95,7 +98,7 @@ class Daemon:
             len(self.config.feeds),
             self.config.settings.database,
         )
-        refresh(self.config, self.store, False, self.clock)  # files missing or config changed
+        self._announce(refresh(self.config, self.store, False, self.clock))
         for source in self.config.sources:
             self._schedule_start(source)
         watcher = asyncio.create_task(self._watch())
@@ -110,7 +113,9 @@ class Daemon:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         if self.dirty:
-            refresh(self.config, self.store, True, self.clock)
+            self._announce(refresh(self.config, self.store, True, self.clock))
+        if self.pings:
+            await asyncio.wait(self.pings, timeout=STOP_GRACE)
         await self.fetcher.__aexit__(None, None, None)
         if runner is not None:
             await runner.cleanup()
@@ -198,7 +203,8 @@ class Daemon:
     async def _publish(self) -> None:
         self.dirty = False
         try:
-            refresh(self.config, self.store, True, self.clock)
+            done = refresh(self.config, self.store, True, self.clock)
+            self._announce(done)
         except OSError as exc:  # full disk, read-only folder: keep the old files, retry
             log.error("publishing failed: %s; retrying in 30s", exc)
             self.dirty = True
@@ -206,6 +212,15 @@ class Daemon:
             self.scheduler.add_job(
                 self._publish, DateTrigger(run_date=at), id="publish", replace_existing=True
             )
+
+    def _announce(self, done: Refreshed) -> None:
+        """Ping the WebSub hub for the feeds that changed, beside the work."""
+        settings = self.config.settings
+        urls = changed_feed_urls(settings.base_url, [p for r in done.published for p in r.written])
+        if settings.hub and urls:
+            task = asyncio.create_task(websub.ping(settings.hub, urls, settings.user_agent))
+            self.pings.add(task)
+            task.add_done_callback(self.pings.discard)
 
     # ------------------------------------------------------------ live config
 
@@ -288,7 +303,7 @@ class Daemon:
             len(removed),
             len(changed),
         )
-        refresh(self.config, self.store, False, self.clock)
+        self._announce(refresh(self.config, self.store, False, self.clock))
 
     # ------------------------------------------------------------ health
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from aggregator import schedule
+from aggregator import schedule, websub
 from aggregator.dedupe import decide, similarity
 from aggregator.errors import FetchError, ParseError
 from aggregator.fetch import Fetcher
@@ -427,6 +427,10 @@ async def run_pass(
     async with Fetcher(config.settings) as fetcher:
         outcomes = await asyncio.gather(*(one(s) for s in enabled))
     done = refresh(config, store, any(o.changed for o in outcomes), clock)
+    written = [p for r in done.published for p in r.written]
+    urls = websub.changed_feed_urls(config.settings.base_url, written)
+    if config.settings.hub and urls:  # the pass is done: the pings only delay the exit
+        await websub.ping(config.settings.hub, urls, config.settings.user_agent)
     return PassResult(
         tuple(outcomes), done.published, done.retagged, done.pruned, time.monotonic() - started
     )

@@ -49,6 +49,7 @@ class FeedServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.posts: list[tuple[str, str]] = []  # (path, form body)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -56,6 +57,14 @@ class FeedServer:
 
             def log_message(self, *args: object) -> None:
                 pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode("utf-8", "replace")
+                server.posts.append((self.path, body))
+                route = server.routes.get(self.path)
+                status = route.status if route else 404
+                self._send(status, b"", "text/plain", {})
 
             def do_GET(self) -> None:
                 server.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))

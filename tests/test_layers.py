@@ -26,6 +26,7 @@ ORDER = [
     "select",
     "render",
     "publish",
+    "websub",
     "pipeline",
     "serve",
     "daemon",
@@ -44,7 +45,7 @@ PURE = {
     "select",
     "render",
 }
-IO = {"fetch", "store", "publish", "pipeline", "cli"}
+IO = {"fetch", "store", "publish", "websub", "pipeline", "serve", "daemon", "cli"}
 
 
 def _imports(path: Path) -> set[str]:

@@ -398,3 +398,44 @@ def test_shipped_config_tags_the_seed_article(server: FeedServer, tmp_path):
     for name in ("ai-x-crypto.rss", "ai-x-crypto.atom"):
         parsed = _parse(tmp_path / "feeds" / name)
         assert not parsed.bozo and len(parsed.entries) == 1
+
+
+def test_websub_hub_is_pinged_for_changed_feeds(server: FeedServer, tmp_path):
+    from urllib.parse import parse_qs
+
+    url = server.add(
+        "/a.rss",
+        rss([{"title": "Bitcoin", "guid": "1", "link": "https://x.example/1", "date": NOW}]),
+    )
+    server.add("/hub", "", status=204)
+    config = write_config(tmp_path, _src("a", url) + TAGS + FEEDS)
+    config.write_text(
+        config.read_text().replace('listen = ""', f'listen = ""\nhub = "{server.url("/hub")}"')
+    )
+    assert run_cli("--config", str(config), "run", "--once").returncode == 0
+    pinged = sorted(parse_qs(body)["hub.url"][0] for path, body in server.posts if path == "/hub")
+    assert pinged == sorted(
+        f"http://feeds.test/{n}.{s}" for n in ("all", "ai") for s in ("rss", "atom", "json")
+    )
+    assert all(parse_qs(body)["hub.mode"] == ["publish"] for _, body in server.posts)
+    for name in ("all.rss", "all.atom"):
+        assert f'href="{server.url("/hub")}"' in (tmp_path / "out" / name).read_text()
+    assert json.loads((tmp_path / "out/all.json").read_text())["hubs"] == [
+        {"type": "WebSub", "url": server.url("/hub")}
+    ]
+
+    # nothing changed: no ping; a failing hub is retried but never fails the pass
+    count = len(server.posts)
+    assert run_cli("--config", str(config), "run", "--once").returncode == 0
+    assert len(server.posts) == count
+    server.routes["/hub"].status = 500
+    server.add(
+        "/a.rss",
+        rss([{"title": "Bitcoin again", "guid": "1", "link": "https://x.example/1", "date": NOW}]),
+    )
+    result = run_cli("--config", str(config), "run", "--once")
+    assert result.returncode == 0
+    assert "giving up" in result.stderr
+    assert (
+        len(server.posts) == count + 3 * 3
+    )  # 3 changed files of "all" (not "ai"), 3 attempts each

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from feedgen.feed import FeedGenerator
+from lxml import etree
 
 from aggregator.render import FeedDoc
 
 GENERATOR = "aggregator"
+ATOM = "{http://www.w3.org/2005/Atom}"
 
 
 def render_rss(doc: FeedDoc) -> bytes:
@@ -14,8 +16,6 @@ def render_rss(doc: FeedDoc) -> bytes:
     fg.load_extension("dc", atom=False, rss=True)
     fg.title(doc.title)
     fg.link(href=doc.url("rss"), rel="self", type="application/rss+xml")
-    if doc.hub:
-        fg.link(href=doc.hub, rel="hub")
     fg.link(href=doc.home_url, rel="alternate")  # feedgen's RSS <link> is the last one set
     fg.description(doc.description)
     if doc.language:
@@ -40,4 +40,16 @@ def render_rss(doc: FeedDoc) -> bytes:
             fe.source(url=e.source_feed, title=e.source_title)
         for author in e.authors:
             fe.dc.dc_creator(author)
-    return fg.rss_str(pretty=True)
+    data = fg.rss_str(pretty=True)
+    return _with_hub(data, doc.hub) if doc.hub else data
+
+
+def _with_hub(data: bytes, hub: str) -> bytes:
+    """feedgen writes no rel="hub" link in RSS: add the atom:link WebSub readers look for."""
+    root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
+    channel = root.find("channel")
+    self_link = channel.find(f"{ATOM}link[@rel='self']")
+    hub_link = etree.Element(f"{ATOM}link", href=hub, rel="hub")
+    self_link.addnext(hub_link)
+    etree.indent(root, space="  ")
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -1,0 +1,53 @@
+"""WebSub: tell the hub which feeds changed, so subscribers get them pushed at once.
+
+Pings run beside the work, never in its way: each changed feed's URL is posted to the hub
+(`hub.mode=publish`, `hub.url=...`), retried with a growing delay when the hub fails, and
+given up after a few attempts (the next change pings again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+
+log = logging.getLogger("aggregator.websub")
+
+ATTEMPTS = 3
+DELAYS = (1.0, 3.0)  # seconds before the 2nd and 3rd attempts
+TIMEOUT = 10.0
+
+
+async def ping(hub: str, urls: list[str], user_agent: str) -> dict[str, bool]:
+    """Post each URL to the hub; returns which the hub accepted (2xx)."""
+    if not hub or not urls:
+        return {}
+    async with httpx.AsyncClient(
+        timeout=TIMEOUT, trust_env=False, headers={"User-Agent": user_agent}
+    ) as client:
+        results = await asyncio.gather(*(_ping_one(client, hub, url) for url in urls))
+    return dict(zip(urls, results, strict=True))
+
+
+async def _ping_one(client: httpx.AsyncClient, hub: str, url: str) -> bool:
+    for attempt in range(ATTEMPTS):
+        try:
+            response = await client.post(hub, data={"hub.mode": "publish", "hub.url": url})
+            if response.is_success:
+                log.info("websub: %s announced to %s", url, hub)
+                return True
+            problem = f"HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+        if attempt < ATTEMPTS - 1:
+            log.warning("websub: %s: %s; retrying", hub, problem)
+            await asyncio.sleep(DELAYS[min(attempt, len(DELAYS) - 1)])
+        else:
+            log.warning("websub: %s: %s; giving up for %s", hub, problem, url)
+    return False
+
+
+def changed_feed_urls(base_url: str, written: list) -> list[str]:
+    """Public URLs of the feed files a publish rewrote (index and OPML are not feeds)."""
+    return [base_url + path.name for path in written if path.suffix in (".rss", ".atom", ".json")]
