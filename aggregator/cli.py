@@ -74,6 +74,14 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="a table of sources and their last pull")
     status.set_defaults(func=cmd_status)
 
+    sources = sub.add_parser("sources", help="the sources as OPML: export, import")
+    sources_sub = sources.add_subparsers(dest="action", required=True, metavar="ACTION")
+    export = sources_sub.add_parser("export", help="print the sources as OPML")
+    export.set_defaults(func=cmd_sources_export)
+    imp = sources_sub.add_parser("import", help="add the feeds of an OPML file to config.toml")
+    imp.add_argument("file", type=Path)
+    imp.set_defaults(func=cmd_sources_import)
+
     explain = sub.add_parser("explain", help="why an item has its tags, and its story cluster")
     explain.add_argument("url", help="the link of any copy (tracking parameters and all)")
     explain.set_defaults(func=cmd_explain)
@@ -148,6 +156,34 @@ def cmd_status(args: argparse.Namespace, path: Path) -> int:
         _print_table(table)
     finally:
         store.close()
+    return EXIT_OK
+
+
+def cmd_sources_export(args: argparse.Namespace, path: Path) -> int:
+    from aggregator.publish import SITE_TITLE, source_rows
+    from aggregator.render.opml import render_sources_opml
+
+    config = load(path)
+    rows = source_rows(config, {}, {})
+    sys.stdout.write(render_sources_opml(f"{SITE_TITLE}: sources", rows).decode("utf-8"))
+    return EXIT_OK
+
+
+def cmd_sources_import(args: argparse.Namespace, path: Path) -> int:
+    from aggregator.editconfig import import_sources, parse_opml
+
+    load(path)  # refuse to edit a config that is already invalid
+    try:
+        outlines = parse_opml(args.file.read_bytes())
+    except (OSError, ValueError) as exc:
+        print(f"aggregator: {args.file}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    added, skipped = import_sources(path, outlines)
+    for name in added:
+        print(f"added {name}")
+    for o in skipped:
+        print(f"skipped {o.url} (already a source)")
+    print(f"{len(added)} sources added to {path}, {len(skipped)} already there")
     return EXIT_OK
 
 

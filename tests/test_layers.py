@@ -26,6 +26,7 @@ ORDER = [
     "select",
     "render",
     "publish",
+    "editconfig",
     "websub",
     "pipeline",
     "serve",
@@ -45,7 +46,7 @@ PURE = {
     "select",
     "render",
 }
-IO = {"fetch", "store", "publish", "websub", "pipeline", "serve", "daemon", "cli"}
+IO = {"fetch", "store", "publish", "editconfig", "websub", "pipeline", "serve", "daemon", "cli"}
 
 
 def _imports(path: Path) -> set[str]:
