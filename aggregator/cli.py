@@ -44,6 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AggregatorError as exc:
         print(f"aggregator: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except sqlite3.Error as exc:  # locked past busy_timeout, disk full, corrupt page
+        print(f"aggregator: database error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("aggregator: interrupted", file=sys.stderr)
         return 130
@@ -113,6 +116,13 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
         finally:
             store.close()
     _print_summary(config, result)
+    if result.publish_error:
+        print(
+            f"aggregator: {result.publish_error}; the previous files stay, the next run "
+            "publishes again",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     return EXIT_FAILED if result.all_failed else EXIT_OK
 
 

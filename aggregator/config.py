@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import regex
+
 from aggregator.errors import ConfigError
 from aggregator.model import Config, CuratedFeed, Dedupe, Settings, Source, TagRule
 from aggregator.units import parse_duration, parse_size
@@ -128,6 +130,7 @@ AGGREGATOR_KEYS = {
     "listen",
     "hub",
     "allow_private_networks",
+    "parse_timeout",
 }
 SOURCE_KEYS = {
     "name",
@@ -297,6 +300,7 @@ class _Validator:
             listen=listen,
             hub=hub,
             allow_private_networks=self.get(data, "allow_private_networks", bool, w, False),
+            parse_timeout=self.converted(data, "parse_timeout", w, 15.0, parse_duration),
         )
 
     def disclaimer(self, data: dict) -> tuple[dict[str, str], str]:
@@ -385,8 +389,8 @@ class _Validator:
             patterns = self.strings(raw, "patterns", w)
             for i, pattern in enumerate(patterns):
                 try:
-                    re.compile(pattern)
-                except re.error as exc:
+                    regex.compile(pattern, regex.IGNORECASE | regex.V0)
+                except regex.error as exc:
                     self.err((*w, "patterns", i), f"regular expression does not compile: {exc}")
             rule = TagRule(
                 name=name,

@@ -34,15 +34,16 @@ from aggregator.pipeline import (
     log_outcome,
     pull_source,
     refresh,
-    tagger_for,
     utcnow,
 )
 from aggregator.store import Store
 from aggregator.websub import changed_feed_urls
+from aggregator.workers import ParsePool
 
 log = logging.getLogger("aggregator.daemon")
 
 PUBLISH_DEBOUNCE = 2.0  # seconds: pulls finishing close together publish once
+PUBLISH_RETRY = 30.0  # seconds before publishing again after a failure
 STOP_GRACE = 5.0  # seconds in-flight pulls get to finish on SIGTERM before being cancelled
 WATCH_EVERY = 1.0  # seconds between looks at config.toml
 FETCH_SETTINGS = (
@@ -78,6 +79,7 @@ class Daemon:
             loop.add_signal_handler(sig, self._on_stop, sig)
         loop.add_signal_handler(signal.SIGHUP, self.reload_asked.set)
         self.fetcher = Fetcher(self.config.settings)
+        self.pool = ParsePool(timeout=self.config.settings.parse_timeout)
         self.scheduler = AsyncIOScheduler(
             event_loop=loop,
             timezone="UTC",
@@ -117,6 +119,7 @@ class Daemon:
         if self.pings:
             await asyncio.wait(self.pings, timeout=STOP_GRACE)
         await self.fetcher.__aexit__(None, None, None)
+        self.pool.close()
         if runner is not None:
             await runner.cleanup()
         log.info("stopped cleanly")
@@ -167,7 +170,7 @@ class Daemon:
         self.inflight.add(task)
         try:
             outcome = await pull_source(
-                source, self.fetcher, self.store, tagger_for(self.config), self.config, self.clock
+                source, self.fetcher, self.pool, self.store, self.config, self.clock
             )
         except Exception:  # a bug in one pull must not stop the daemon: retry later
             log.exception("%s: pull crashed", name)
@@ -202,19 +205,19 @@ class Daemon:
 
     async def _publish(self) -> None:
         self.dirty = False
-        try:
-            done = refresh(self.config, self.store, True, self.clock)
-            self._announce(done)
-        except OSError as exc:  # full disk, read-only folder: keep the old files, retry
-            log.error("publishing failed: %s; retrying in 30s", exc)
-            self.dirty = True
-            at = self.clock() + timedelta(seconds=30)
-            self.scheduler.add_job(
-                self._publish, DateTrigger(run_date=at), id="publish", replace_existing=True
-            )
+        self._announce(refresh(self.config, self.store, True, self.clock))
 
     def _announce(self, done: Refreshed) -> None:
-        """Ping the WebSub hub for the feeds that changed, beside the work."""
+        """Ping the WebSub hub for the feeds that changed, beside the work; when publishing
+        failed (disk full, read-only folder), try again later."""
+        if done.error:
+            self.dirty = True
+            if not self.stopping.is_set():
+                at = self.clock() + timedelta(seconds=PUBLISH_RETRY)
+                self.scheduler.add_job(
+                    self._publish, DateTrigger(run_date=at), id="publish", replace_existing=True
+                )
+            return
         settings = self.config.settings
         urls = changed_feed_urls(settings.base_url, [p for r in done.published for p in r.written])
         if settings.hub and urls:

@@ -29,6 +29,7 @@ class Settings:
     listen: str = "127.0.0.1:8080"
     hub: str = ""
     allow_private_networks: bool = False
+    parse_timeout: float = 15.0  # one document's parse budget, in a worker process
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,11 @@ from aggregator.model import ParsedEntry, ParsedFeed
 
 _DOCTYPE_SUBSET = re.compile(rb"<!DOCTYPE[^>\[]*\[.*?\]\s*>", re.DOTALL | re.IGNORECASE)
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+MAX_PERSON = 512
+_LONG_PERSON = re.compile(
+    rb"(<(?:author|dc:creator|itunes:author|managingEditor|webMaster|name|email)\b[^>]*>)"
+    rb"([^<]{%d,})" % (MAX_PERSON + 1)
+)
 
 
 def parse(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
@@ -37,6 +42,8 @@ def parse(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
 def _parse_xml(body: bytes, url: str, content_type: str) -> ParsedFeed:
     if b"<!ENTITY" in body[:65536].upper():
         body = _DOCTYPE_SUBSET.sub(b"", body, count=1)
+    # feedparser's author e-mail regex is quadratic (upstream #562): cap those fields first
+    body = _LONG_PERSON.sub(lambda m: m.group(1) + m.group(2)[:MAX_PERSON], body)
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type

@@ -36,11 +36,11 @@ from aggregator.model import (
     Source,
     SourceState,
 )
-from aggregator.normalize import feed_link, feed_title, normalize_feed
-from aggregator.parse import parse
+from aggregator.normalize import feed_link, feed_title
 from aggregator.publish import Published, publish
 from aggregator.store import Store
 from aggregator.tagging import Tagger, compile_rules
+from aggregator.workers import ParsePool
 
 log = logging.getLogger("aggregator.pull")
 Clock = Callable[[], datetime]
@@ -58,6 +58,7 @@ class PassResult:
     retagged: int
     pruned: int
     elapsed: float
+    publish_error: str = ""
 
     @property
     def all_failed(self) -> bool:
@@ -66,15 +67,6 @@ class PassResult:
 
 def tagger_for(config: Config) -> Tagger:
     return compile_rules(config.tags, tuple(config.disclaimers.values()))
-
-
-def _prepare(
-    fetched: Fetched, source: Source, tagger: Tagger, now: datetime
-) -> tuple[ParsedFeed, list[Item]]:
-    """CPU-bound part of a pull, run off the event loop."""
-    parsed = parse(fetched.body, fetched.url, fetched.content_type)
-    items = normalize_feed(parsed, source, now)
-    return parsed, [replace(i, tags=tagger.tag(i, source.tags)) for i in items]
 
 
 def effective_url(source: Source, state: SourceState) -> str:
@@ -93,7 +85,7 @@ def is_gone(source: Source, state: SourceState) -> bool:
 
 
 async def pull_source(
-    source: Source, fetcher: Fetcher, store: Store, tagger: Tagger, config: Config, clock: Clock
+    source: Source, fetcher: Fetcher, pool: ParsePool, store: Store, config: Config, clock: Clock
 ) -> PullOutcome:
     """One pull of one source, recorded in the store (with its next pull) whatever happens."""
     state = store.source_state(source.name)
@@ -137,7 +129,9 @@ async def pull_source(
         return _finish(store, config, source, state, outcome, clock(), fetched=fetched)
     now = clock()
     try:
-        parsed, items = await asyncio.to_thread(_prepare, fetched, source, tagger, now)
+        parsed, items = await pool.prepare(
+            fetched, source, config.tags, tuple(config.disclaimers.values()), now
+        )
     except ParseError as exc:
         outcome = PullOutcome(
             source.name,
@@ -356,6 +350,7 @@ class Refreshed:
     retagged: int
     pruned: int
     published: tuple[Published, ...]
+    error: str = ""  # publishing failed (disk full, read-only folder): the old files stay
 
 
 def refresh(config: Config, store: Store, changed: bool, clock: Clock = utcnow) -> Refreshed:
@@ -397,7 +392,14 @@ def refresh(config: Config, store: Store, changed: bool, clock: Clock = utcnow) 
     )
     published: tuple[Published, ...] = ()
     if needed:
-        published = tuple(publish(store, config))
+        try:
+            published = tuple(publish(store, config))
+        except OSError as exc:
+            with store.transaction():
+                store.set_meta("output", "")  # publish again next time, whatever changes
+            message = f"publishing to {config.settings.output_dir} failed: {exc}"
+            log.error("%s; the previous files stay, retried later", message)
+            return Refreshed(retagged, pruned, (), message)
         with store.transaction():
             store.set_meta("output", output_print)
         written = [p.name for r in published for p in r.written]
@@ -414,25 +416,33 @@ async def run_pass(
 ) -> PassResult:
     """Pull every enabled source once, then refresh (publish if anything changed)."""
     started = time.monotonic()
-    tagger = tagger_for(config)
+    pool = ParsePool(timeout=config.settings.parse_timeout)
 
     async def one(source: Source) -> PullOutcome:
-        outcome = await pull_source(source, fetcher, store, tagger, config, clock)
+        outcome = await pull_source(source, fetcher, pool, store, config, clock)
         log_outcome(outcome)
         if on_outcome:
             on_outcome(outcome)
         return outcome
 
     enabled = [s for s in config.sources if s.enabled]
-    async with Fetcher(config.settings) as fetcher:
-        outcomes = await asyncio.gather(*(one(s) for s in enabled))
+    try:
+        async with Fetcher(config.settings) as fetcher:
+            outcomes = await asyncio.gather(*(one(s) for s in enabled))
+    finally:
+        pool.close()
     done = refresh(config, store, any(o.changed for o in outcomes), clock)
     written = [p for r in done.published for p in r.written]
     urls = websub.changed_feed_urls(config.settings.base_url, written)
     if config.settings.hub and urls:  # the pass is done: the pings only delay the exit
         await websub.ping(config.settings.hub, urls, config.settings.user_agent)
     return PassResult(
-        tuple(outcomes), done.published, done.retagged, done.pruned, time.monotonic() - started
+        tuple(outcomes),
+        done.published,
+        done.retagged,
+        done.pruned,
+        time.monotonic() - started,
+        done.error,
     )
 
 

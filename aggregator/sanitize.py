@@ -8,8 +8,10 @@ every string is reduced to characters XML can hold so one bad item never breaks 
 from __future__ import annotations
 
 import html
+import ipaddress
 import re
 import unicodedata
+from urllib.parse import urlsplit
 
 import nh3
 
@@ -53,25 +55,36 @@ def clean_html(fragment: str, base: str = "") -> str:
     relative: object = (
         ("rewrite_with_base", base) if base.startswith(("http://", "https://")) else "deny"
     )
+    options = dict(
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        attribute_filter=_no_local_urls,
+        url_schemes=URL_SCHEMES,
+        strip_comments=True,
+        link_rel="noopener noreferrer",
+    )
     try:
-        out = nh3.clean(
-            fragment,
-            tags=ALLOWED_TAGS,
-            attributes=ALLOWED_ATTRIBUTES,
-            url_schemes=URL_SCHEMES,
-            url_relative=relative,
-            strip_comments=True,
-            link_rel="noopener noreferrer",
-        )
+        out = nh3.clean(fragment, url_relative=relative, **options)
     except (ValueError, TypeError):  # a base URL ammonia refuses: drop relative links instead
-        out = nh3.clean(
-            fragment,
-            tags=ALLOWED_TAGS,
-            attributes=ALLOWED_ATTRIBUTES,
-            url_schemes=URL_SCHEMES,
-            url_relative="deny",
-        )
+        out = nh3.clean(fragment, url_relative="deny", **options)
     return out.strip()
+
+
+def _no_local_urls(tag: str, attribute: str, value: str) -> str | None:
+    """Drop links and images aimed at local or private hosts: readers of the republished
+    feed would otherwise make requests into their own networks."""
+    if attribute not in ("src", "href"):
+        return value
+    host = (urlsplit(value.strip()).hostname or "") if "//" in value else ""
+    if not host:
+        return value
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return None
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return value
+    return value if ip.is_global else None
 
 
 def html_to_text(fragment: str) -> str:

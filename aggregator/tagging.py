@@ -6,7 +6,9 @@ How a keyword matches (docs/editing.md says the same for editors):
 - a keyword written in capitals is an acronym and matches only in capitals: "AI" matches
   "l'AI Act" but not "J'ai", "SEC" matches the SEC but not "sec";
 - a trailing `*` matches any ending: "stablecoin*" matches "stablecoins".
-`patterns` are regular expressions (case-insensitive) on the text as written. `exclude`
+`patterns` are regular expressions (case-insensitive) on the text as written, run by the
+`regex` engine with a time limit per item, so a pattern that backtracks catastrophically
+costs a reported miss, never a stalled pass. `exclude`
 phrases veto the tag, whichever rule gave it, except a source's own `tags`. `implies` adds
 tags transitively; a vetoed tag implies nothing.
 """
@@ -18,10 +20,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+import regex
+
 from aggregator.model import Item, TagMatch, TagRule
 from aggregator.sanitize import boilerplate_probe, text_key
 
 MAX_REASONS = 5
+PATTERN_TIMEOUT = 0.1  # seconds one pattern may spend on one item
 _FOLD_EXTRA = str.maketrans(
     {
         "œ": "oe",
@@ -86,9 +91,9 @@ class _Phrases:
         """Matched words, as written in `original` when folding kept the text's length."""
         source = original if len(original) == len(folded) else folded
         found: list[str] = []
-        for regex in (self.words, self.acronyms):
-            if regex is not None:
-                found.extend(source[m.start() : m.end()] for m in regex.finditer(folded))
+        for compiled in (self.words, self.acronyms):
+            if compiled is not None:
+                found.extend(source[m.start() : m.end()] for m in compiled.finditer(folded))
         return found
 
 
@@ -96,7 +101,7 @@ class _Phrases:
 class _Compiled:
     name: str
     keywords: _Phrases
-    patterns: tuple[re.Pattern[str], ...]
+    patterns: tuple[regex.Pattern[str], ...]
     exclude: _Phrases
     categories: frozenset[str]
     implies: tuple[str, ...]
@@ -113,7 +118,7 @@ class Tagger:
             _Compiled(
                 name=r.name,
                 keywords=_Phrases.of(r.keywords),
-                patterns=tuple(re.compile(p, re.IGNORECASE) for p in r.patterns),
+                patterns=tuple(regex.compile(p, regex.IGNORECASE | regex.V0) for p in r.patterns),
                 exclude=_Phrases.of(r.exclude),
                 categories=frozenset(_category_key(c) for c in r.categories),
                 implies=r.implies,
@@ -128,6 +133,7 @@ class Tagger:
         categories: tuple[str, ...] = (),
         source_tags: tuple[str, ...] = (),
         source: str = "",
+        problems: list[str] | None = None,
     ) -> tuple[TagMatch, ...]:
         """Tags for `text` (title, summary and content) and the entry's own categories."""
         if self.boilerplate:
@@ -146,7 +152,16 @@ class Tagger:
                 for w in _distinct(rule.keywords.find(folded, text))
             ]
             for pattern in rule.patterns:
-                found += [TagMatch(rule.name, "pattern", m.group()) for m in pattern.finditer(text)]
+                try:
+                    hits = list(pattern.finditer(text, timeout=PATTERN_TIMEOUT))
+                except TimeoutError:  # an editor's pattern that backtracks: no match, reported
+                    if problems is not None:
+                        problems.append(
+                            f"tags.{rule.name}: pattern {pattern.pattern!r} gave up after "
+                            f"{PATTERN_TIMEOUT}s on one item (it backtracks: rewrite it)"
+                        )
+                    continue
+                found += [TagMatch(rule.name, "pattern", m.group()) for m in hits]
             found += [
                 TagMatch(rule.name, "category", original)
                 for key, original in item_categories.items()
@@ -164,9 +179,11 @@ class Tagger:
         self._imply(matches, vetoed)
         return tuple(m for tag in sorted(matches) for m in matches[tag])
 
-    def tag(self, item: Item, source_tags: tuple[str, ...] = ()) -> tuple[TagMatch, ...]:
+    def tag(
+        self, item: Item, source_tags: tuple[str, ...] = (), problems: list[str] | None = None
+    ) -> tuple[TagMatch, ...]:
         text = "\n".join((item.title, item.summary_text, item.content_text))
-        return self.tag_text(text, item.categories, source_tags, item.source)
+        return self.tag_text(text, item.categories, source_tags, item.source, problems)
 
     def _imply(self, matches: dict[str, list[TagMatch]], vetoed: set[str]) -> None:
         queue = list(matches)

@@ -22,6 +22,7 @@ ORDER = [
     "dedupe",
     "tagging",
     "fetch",
+    "workers",
     "store",
     "select",
     "render",
@@ -46,7 +47,7 @@ PURE = {
     "select",
     "render",
 }
-IO = {"fetch", "store", "publish", "editconfig", "websub", "pipeline", "serve", "daemon", "cli"}
+IO = {"fetch", "workers", "store", "publish", "editconfig", "websub", "pipeline", "serve", "daemon", "cli"}
 
 
 def _imports(path: Path) -> set[str]:
