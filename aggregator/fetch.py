@@ -16,7 +16,7 @@ import socket
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,11 +51,15 @@ def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-class _PublicOnlyBackend(httpcore.AsyncNetworkBackend):
-    """Resolves the host itself and dials only public addresses."""
+Allow = Callable[[str, int], bool]
 
-    def __init__(self) -> None:
+
+class _PublicOnlyBackend(httpcore.AsyncNetworkBackend):
+    """Resolves the host itself and dials only public addresses (or what `allow` admits)."""
+
+    def __init__(self, allow: Allow | None = None) -> None:
         self._inner = httpcore.AnyIOBackend()
+        self._allow = allow
 
     async def connect_tcp(
         self,
@@ -71,7 +75,12 @@ class _PublicOnlyBackend(httpcore.AsyncNetworkBackend):
         except socket.gaierror as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
         addresses = list(dict.fromkeys(info[4][0] for info in infos))
-        allowed = [a for a in addresses if is_public(ipaddress.ip_address(a.split("%")[0]))]
+        allowed = [
+            a
+            for a in addresses
+            if is_public(ipaddress.ip_address(a.split("%")[0]))
+            or (self._allow is not None and self._allow(a, port))
+        ]
         if not allowed:
             raise BlockedAddress(
                 f"{host} resolves to {', '.join(addresses)}: a private or local address "
@@ -98,7 +107,9 @@ class _PublicOnlyBackend(httpcore.AsyncNetworkBackend):
 class Fetcher:
     """One HTTP client for a pass (or the daemon's life); use as `async with`."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, allow: Allow | None = None):
+        """`allow(ip, port)` admits private addresses one by one (tests; operators have the
+        all-or-nothing `allow_private_networks`)."""
         self.settings = settings
         self._global = asyncio.Semaphore(settings.concurrency)
         self._hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
@@ -115,7 +126,7 @@ class Fetcher:
                 max_connections=limits.max_connections,
                 max_keepalive_connections=limits.max_keepalive_connections,
                 keepalive_expiry=limits.keepalive_expiry,
-                network_backend=_PublicOnlyBackend(),
+                network_backend=_PublicOnlyBackend(allow),
             )
         self.client = httpx.AsyncClient(
             transport=transport,
@@ -222,6 +233,9 @@ class Fetcher:
                     if len(out) > cap:
                         raise too_large
                     data = inflater.unconsumed_tail
+                    if inflater.eof and inflater.unused_data:  # the next gzip member
+                        data = inflater.unused_data + data
+                        inflater = _inflater(encoding)
             if len(out) > cap:
                 raise too_large
         if inflater is not None:

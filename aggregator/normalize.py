@@ -15,6 +15,7 @@ FUTURE_SLACK = timedelta(days=1)
 MAX_TITLE = 500
 MAX_HTML = 200_000
 MAX_FIELD = 200
+UNTITLED = "(untitled)"
 UID_NAMESPACE = uuid.UUID("6f1c2d8e-3b1a-4c57-9d0e-2a7b5e9f4c10")
 
 
@@ -50,7 +51,8 @@ def normalize_entry(
     base = entry.base or source.url
     link = absolute(entry.link, base)
     if not is_web_url(link):
-        link = entry.guid if is_web_url(entry.guid) else ""
+        # a guid that is itself a web address (RSS permalinks) stands in for a missing link
+        link = absolute(entry.guid, "") if is_web_url(entry.guid.strip()) else ""
     canon = canonical(link) if link else ""
     summary_html = clean_html(entry.summary[:MAX_HTML], base)
     content_html = clean_html(entry.content[:MAX_HTML], base)
@@ -62,6 +64,7 @@ def normalize_entry(
         title = " ".join(words[:12]) + ("…" if len(words) > 12 else "")
     if not (title or link):
         return None
+    title = title or UNTITLED  # every format needs one; readers show the link anyway
     seen = now.replace(microsecond=0)
     published = _sane(entry.published, now) or _sane(entry.updated, now) or seen
     updated = max(_sane(entry.updated, now) or published, published)

@@ -25,6 +25,10 @@ from aggregator.model import ParsedEntry, ParsedFeed
 _DOCTYPE_SUBSET = re.compile(rb"<!DOCTYPE[^>\[]*\[.*?\]\s*>", re.DOTALL | re.IGNORECASE)
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 MAX_PERSON = 512
+_DECLARED = re.compile(rb"""<\?xml[^>]*encoding=["']([A-Za-z0-9_.-]+)["']""")
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
 _LONG_PERSON = re.compile(
     rb"(<(?:author|dc:creator|itunes:author|managingEditor|webMaster|name|email)\b[^>]*>)"
     rb"([^<]{%d,})" % (MAX_PERSON + 1)
@@ -39,7 +43,31 @@ def parse(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
     return _parse_xml(body, url, content_type)
 
 
+def _repair_utf8(body: bytes, content_type: str) -> bytes:
+    """A UTF-8 document with some invalid bytes keeps its good text: bad bytes become U+FFFD.
+
+    feedparser would otherwise decode the whole document as windows-1252 ("cafÃ©"). A body
+    with no valid multi-byte sequence at all is left alone: that is undeclared cp1252, which
+    feedparser's fallback reads right.
+    """
+    declared = _DECLARED.search(body[:200])
+    charset = (declared.group(1).decode("ascii", "replace") if declared else "") or (
+        content_type.lower().partition("charset=")[2].strip(" \"';")
+    )
+    if charset.lower().replace("_", "-") not in ("", "utf-8", "utf8"):
+        return body
+    try:
+        body.decode("utf-8")
+        return body
+    except UnicodeDecodeError:
+        pass
+    if not _UTF8_SEQUENCE.search(body):
+        return body
+    return body.decode("utf-8", errors="replace").encode("utf-8")
+
+
 def _parse_xml(body: bytes, url: str, content_type: str) -> ParsedFeed:
+    body = _repair_utf8(body, content_type)
     if b"<!ENTITY" in body[:65536].upper():
         body = _DOCTYPE_SUBSET.sub(b"", body, count=1)
     # feedparser's author e-mail regex is quadratic (upstream #562): cap those fields first

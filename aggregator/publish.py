@@ -38,6 +38,8 @@ def publish(store: Store, config: Config) -> list[Published]:
     """Write every curated feed of `config` in every format; returns what was written."""
     out_dir = config.settings.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in out_dir.glob(".*.tmp"):  # a crash between write and rename (one writer)
+        leftover.unlink(missing_ok=True)
     stories = group(s.item for s in store.items())
     sources = {s.name: s for s in config.sources}
     rows = store.source_rows()

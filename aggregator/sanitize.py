@@ -28,6 +28,7 @@ URL_SCHEMES = {"http", "https", "mailto"}
 _NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _C1 = re.compile("[\x80-\x9f]")
 _TAG = re.compile(r"<[^>]*>")
+_TAG_LIKE = re.compile(r"</?[A-Za-z!?][^>]*>")
 _BLOCK_END = re.compile(
     r"<br\s*/?>|</(?:p|div|li|h[1-6]|blockquote|pre|tr|figure|figcaption|dt|dd|table|ul|ol)\s*>",
     re.IGNORECASE,
@@ -104,6 +105,8 @@ def plain_title(text: str, markup: bool = True) -> str:
     """
     if markup:
         text = html.unescape(_TAG.sub("", text))
+    # Some readers show titles as HTML: nothing that looks like a tag survives, even in text.
+    text = _TAG_LIKE.sub("", text)
     return clean_text(" ".join(text.split()))
 
 

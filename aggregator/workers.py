@@ -53,10 +53,14 @@ def prepare(
 
     parsed = parse(fetched.body, fetched.url, fetched.content_type)
     tagger = compile_rules(rules, boilerplate)
+    problems: list[str] = []
     items = [
-        replace(i, tags=tagger.tag(i, source.tags)) for i in normalize_feed(parsed, source, now)
+        replace(i, tags=tagger.tag(i, source.tags, problems))
+        for i in normalize_feed(parsed, source, now)
     ]
-    return replace(parsed, entries=()), items  # entries stay here: items carry what is needed
+    warning = "; ".join(filter(None, [parsed.warning, *dict.fromkeys(problems)]))
+    # entries stay in the worker: the items carry all that is needed
+    return replace(parsed, entries=(), warning=warning), items
 
 
 class ParsePool:

@@ -47,7 +47,18 @@ PURE = {
     "select",
     "render",
 }
-IO = {"fetch", "workers", "store", "publish", "editconfig", "websub", "pipeline", "serve", "daemon", "cli"}
+IO = {
+    "fetch",
+    "workers",
+    "store",
+    "publish",
+    "editconfig",
+    "websub",
+    "pipeline",
+    "serve",
+    "daemon",
+    "cli",
+}
 
 
 def _imports(path: Path) -> set[str]:
