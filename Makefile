@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run once check test lint clean newsboat
+.PHONY: run once check test lint clean newsboat bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -38,6 +38,15 @@ newsboat:
 
 test: $(STAMP) lint newsboat
 	$(BIN)/python -m pytest -q -rs
+
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+# A full pass and a pass of 304s against lemon24/reader on 200 local feeds x 50 items.
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/pass_bench.py --feeds $${FEEDS:-200} --items $${ITEMS:-50}
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -219,6 +219,7 @@ class PullOutcome:
     retry_after: float | None = None
     next_pull: datetime | None = None
     next_reason: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)  # CPU time by stage
 
     @property
     def changed(self) -> bool:

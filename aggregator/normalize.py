@@ -102,6 +102,11 @@ def normalize_entry(
     )
 
 
+def lead_text(item: Item) -> str:
+    """The text near-duplicate detection compares: the summary, else the content."""
+    return item.summary_text or item.content_text
+
+
 def feed_title(parsed: ParsedFeed) -> str:
     """The document's own title as plain text (shown when a source sets no `title`)."""
     return plain_title(parsed.title, markup=parsed.title_is_html)[:MAX_TITLE]

@@ -21,6 +21,7 @@ import feedparser
 
 from aggregator.errors import ParseError
 from aggregator.model import ParsedEntry, ParsedFeed
+from aggregator.parse_fast import parse_fast, text_as_html
 
 _DOCTYPE_SUBSET = re.compile(rb"<!DOCTYPE[^>\[]*\[.*?\]\s*>", re.DOTALL | re.IGNORECASE)
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -35,12 +36,16 @@ _LONG_PERSON = re.compile(
 )
 
 
-def parse(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
-    """The feed in `body`; ParseError when it holds no feed at all."""
+def parse(body: bytes, url: str, content_type: str = "", fast: bool = True) -> ParsedFeed:
+    """The feed in `body`; ParseError when it holds no feed at all.
+
+    Well-formed RSS 2.0 and Atom 1.0 take the lxml fast path (`parse_fast`); everything
+    else, or with `fast=False`, goes through feedparser.
+    """
     head = body[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
     if "json" in content_type.lower() or head.startswith(b"{"):
         return parse_json_feed(body, url)
-    return _parse_xml(body, url, content_type)
+    return _parse_xml(body, url, content_type, fast)
 
 
 def _repair_utf8(body: bytes, content_type: str) -> bytes:
@@ -66,12 +71,14 @@ def _repair_utf8(body: bytes, content_type: str) -> bytes:
     return body.decode("utf-8", errors="replace").encode("utf-8")
 
 
-def _parse_xml(body: bytes, url: str, content_type: str) -> ParsedFeed:
+def _parse_xml(body: bytes, url: str, content_type: str, fast: bool = True) -> ParsedFeed:
     body = _repair_utf8(body, content_type)
     if b"<!ENTITY" in body[:65536].upper():
         body = _DOCTYPE_SUBSET.sub(b"", body, count=1)
     # feedparser's author e-mail regex is quadratic (upstream #562): cap those fields first
     body = _LONG_PERSON.sub(lambda m: m.group(1) + m.group(2)[:MAX_PERSON], body)
+    if fast and (quick := parse_fast(body, url, _lang)) is not None:
+        return quick
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
@@ -160,7 +167,7 @@ def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
             [item["author"]] if isinstance(item.get("author"), dict) else []
         )
         text = _str(item.get("content_text"))
-        content = _str(item.get("content_html")) or (_as_html(text) if text else "")
+        content = _str(item.get("content_html")) or (text_as_html(text) if text else "")
         entries.append(
             ParsedEntry(
                 guid=_str(item.get("id")).strip(),
@@ -204,15 +211,7 @@ def _html(detail: Any, value: str) -> str:
     kind = (detail or {}).get("type", "text/html")
     if kind in _HTML_TYPES:
         return value or ""
-    return _as_html(value or "")
-
-
-def _as_html(text: str) -> str:
-    """Plain text shown as HTML paragraphs."""
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
-    return "".join(
-        "<p>" + html.escape(p, quote=False).replace("\n", "<br>") + "</p>" for p in paragraphs
-    )
+    return text_as_html(value or "")
 
 
 def _struct(value: Any) -> datetime | None:

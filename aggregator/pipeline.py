@@ -19,7 +19,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from aggregator import schedule, websub
@@ -36,13 +36,14 @@ from aggregator.model import (
     Source,
     SourceState,
 )
-from aggregator.normalize import feed_link, feed_title
+from aggregator.normalize import feed_link, feed_title, lead_text
 from aggregator.publish import Published, publish
 from aggregator.store import Store
 from aggregator.tagging import Tagger, compile_rules
 from aggregator.workers import ParsePool
 
 log = logging.getLogger("aggregator.pull")
+STAGES = ("fetch", "parse", "normalize", "tag", "dedupe", "store", "publish")
 Clock = Callable[[], datetime]
 _rng = random.Random()
 
@@ -59,6 +60,7 @@ class PassResult:
     pruned: int
     elapsed: float
     publish_error: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)  # CPU time by stage
 
     @property
     def all_failed(self) -> bool:
@@ -129,7 +131,7 @@ async def pull_source(
         return _finish(store, config, source, state, outcome, clock(), fetched=fetched)
     now = clock()
     try:
-        parsed, items = await pool.prepare(
+        prepared = await pool.prepare(
             fetched, source, config.tags, tuple(config.disclaimers.values()), now
         )
     except ParseError as exc:
@@ -156,15 +158,18 @@ async def pull_source(
         )
         return _finish(store, config, source, state, outcome, clock())
 
+    parsed = prepared.parsed
     counts = {"new": 0, "updated": 0, "duplicate": 0, "unchanged": 0, "skipped": 0}
     changed: set[str] = set()
     cutoff = now - timedelta(seconds=config.settings.retention)
+    stored_at = time.process_time()
     with store.transaction():
-        for item in items:
-            kind = _store_item(store, item, cutoff, now, config.dedupe)
+        for item, near in zip(prepared.items, prepared.near, strict=True):
+            kind = _store_item(store, item, cutoff, now, config.dedupe, near)
             counts[kind] += 1
             if kind in ("new", "updated", "duplicate"):
                 changed.add(item.uid)
+        seconds = {**prepared.seconds, "store": time.process_time() - stored_at}
         outcome = PullOutcome(
             source.name,
             ok=True,
@@ -173,6 +178,7 @@ async def pull_source(
             warning=parsed.warning,
             changed_stories=frozenset(changed),
             url=url,
+            seconds=seconds,
             **counts,
         )
         return _finish(
@@ -255,7 +261,12 @@ def _finish(
 
 
 def _store_item(
-    store: Store, item: Item, cutoff: datetime, now: datetime, near: Dedupe | None = None
+    store: Store,
+    item: Item,
+    cutoff: datetime,
+    now: datetime,
+    near: Dedupe | None = None,
+    prepared: tuple[similarity.Fingerprint, list[int]] | None = None,
 ) -> str:
     """Store one item: exact keys first, the similarity check only for items that are new."""
     by_key = store.known_by_key(item.source, item.key)
@@ -270,8 +281,10 @@ def _store_item(
         return decision.kind
     if decision.kind not in ("new", "duplicate"):
         return decision.kind
-    fp = similarity.fingerprint(item.title, lead_text(item))
-    keys = similarity.index_keys(fp)
+    if prepared is None:
+        fp = similarity.fingerprint(item.title, lead_text(item))
+        prepared = (fp, similarity.index_keys(fp))
+    fp, keys = prepared
     if decision.kind == "duplicate" and by_url is not None:
         item = replace(
             item, story=decision.story, similarity=1.0, matched=by_url.uid, match_reason="same link"
@@ -293,10 +306,6 @@ def _store_item(
     store.insert_item(item, now)
     store.add_near_keys(item.uid, keys, now)
     return decision.kind
-
-
-def lead_text(item: Item) -> str:
-    return item.summary_text or item.content_text
 
 
 def _near_match(
@@ -335,6 +344,21 @@ def retag(store: Store, config: Config, tagger: Tagger) -> int:
     return changed
 
 
+def retag_if_rules_changed(config: Config, store: Store) -> int:
+    """Re-apply the tag rules to stored items when they changed since the last time."""
+    rules_print = _fingerprint(
+        config.tags, config.disclaimers, [(s.name, s.tags) for s in config.sources]
+    )
+    if store.meta("rules") == rules_print:
+        return 0
+    retagged = retag(store, config, tagger_for(config))
+    with store.transaction():
+        store.set_meta("rules", rules_print)
+    if retagged:
+        log.info("tag rules changed: %d stored items re-tagged", retagged)
+    return retagged
+
+
 def _fingerprint(*parts: object) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
@@ -355,16 +379,7 @@ class Refreshed:
 
 def refresh(config: Config, store: Store, changed: bool, clock: Clock = utcnow) -> Refreshed:
     """After pulls (or a config change): re-tag, prune, and publish when anything changed."""
-    tagger = tagger_for(config)
-    rules_print = _fingerprint(
-        config.tags, config.disclaimers, [(s.name, s.tags) for s in config.sources]
-    )
-    retagged = 0
-    if store.meta("rules") != rules_print:
-        retagged = retag(store, config, tagger)
-        with store.transaction():
-            store.set_meta("rules", rules_print)
-        log.info("tag rules changed: %d stored items re-tagged", retagged)
+    retagged = retag_if_rules_changed(config, store)
     now = clock()
     with store.transaction():
         pruned = store.prune(now - timedelta(seconds=config.settings.retention), now)
@@ -415,7 +430,9 @@ async def run_pass(
     on_outcome: Callable[[PullOutcome], None] | None = None,
 ) -> PassResult:
     """Pull every enabled source once, then refresh (publish if anything changed)."""
+    retag_if_rules_changed(config, store)  # before the pull: new items are tagged already
     started = time.monotonic()
+    cpu_started = time.process_time()
     pool = ParsePool(timeout=config.settings.parse_timeout)
 
     async def one(source: Source) -> PullOutcome:
@@ -431,7 +448,29 @@ async def run_pass(
             outcomes = await asyncio.gather(*(one(s) for s in enabled))
     finally:
         pool.close()
+    pulled_cpu = time.process_time() - cpu_started
+    publish_started = time.process_time()
     done = refresh(config, store, any(o.changed for o in outcomes), clock)
+    seconds = {stage: 0.0 for stage in STAGES}
+    for o in outcomes:
+        for stage, value in o.seconds.items():
+            seconds[stage] += value
+    seconds["publish"] = time.process_time() - publish_started
+    # what the main process spent outside storing: HTTP, the event loop, scheduling work
+    seconds["fetch"] = max(0.0, pulled_cpu - seconds["store"])
+    log.info(
+        "pass done in %.2fs: %s",
+        time.monotonic() - started,
+        ", ".join(f"{k} {v:.2f}s" for k, v in seconds.items()),
+        extra={
+            "fields": {
+                "event": "pass",
+                "wall": time.monotonic() - started,
+                "cpu": {k: round(v, 4) for k, v in seconds.items()},
+                "items": sum(o.new + o.updated + o.duplicate + o.unchanged for o in outcomes),
+            }
+        },
+    )
     written = [p for r in done.published for p in r.written]
     urls = websub.changed_feed_urls(config.settings.base_url, written)
     if config.settings.hub and urls:  # the pass is done: the pings only delay the exit
@@ -443,6 +482,7 @@ async def run_pass(
         done.pruned,
         time.monotonic() - started,
         done.error,
+        seconds,
     )
 
 

@@ -14,6 +14,7 @@ import unicodedata
 from urllib.parse import urlsplit
 
 import nh3
+import regex
 
 ALLOWED_TAGS = (nh3.ALLOWED_TAGS - {"map", "area", "center", "acronym"}) | {"figure", "figcaption"}
 ALLOWED_ATTRIBUTES = {
@@ -112,9 +113,18 @@ def plain_title(text: str, markup: bool = True) -> str:
 
 def text_key(text: str) -> str:
     """A loose form for finding one text inside another: accents, case, spacing ignored."""
-    text = unicodedata.normalize("NFKD", html.unescape(text))
-    text = "".join(c for c in text if not unicodedata.combining(c)).replace("’", "'")
+    text = html.unescape(text).replace("’", "'")
+    if not text.isascii():
+        text = strip_accents(text)
     return " ".join(text.casefold().split())
+
+
+_MARKS = regex.compile(r"\p{Mn}+")
+
+
+def strip_accents(text: str) -> str:
+    """ "Débauchage" -> "Debauchage": NFKD, then combining marks dropped (in C, not per char)."""
+    return _MARKS.sub("", unicodedata.normalize("NFKD", text))
 
 
 def boilerplate_probe(text: str) -> str:

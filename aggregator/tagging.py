@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 from dataclasses import dataclass
 
 import regex
 
 from aggregator.model import Item, TagMatch, TagRule
-from aggregator.sanitize import boilerplate_probe, text_key
+from aggregator.sanitize import boilerplate_probe, strip_accents, text_key
 
 MAX_REASONS = 5
 PATTERN_TIMEOUT = 0.1  # seconds one pattern may spend on one item
@@ -50,10 +49,7 @@ _FOLD_EXTRA = str.maketrans(
 def fold(text: str) -> str:
     """Accents removed and typographic variants unified; case kept (acronyms need it)."""
     text = text.translate(_FOLD_EXTRA)
-    if text.isascii():
-        return text
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    return text if text.isascii() else strip_accents(text)
 
 
 def is_acronym(keyword: str) -> bool:
@@ -92,8 +88,12 @@ class _Phrases:
         source = original if len(original) == len(folded) else folded
         found: list[str] = []
         for compiled in (self.words, self.acronyms):
-            if compiled is not None:
-                found.extend(source[m.start() : m.end()] for m in compiled.finditer(folded))
+            if compiled is None:
+                continue
+            for n, m in enumerate(compiled.finditer(folded)):
+                found.append(source[m.start() : m.end()])
+                if n >= 2 * MAX_REASONS:  # enough to give the reasons: stop scanning
+                    break
         return found
 
 
@@ -136,7 +136,7 @@ class Tagger:
         problems: list[str] | None = None,
     ) -> tuple[TagMatch, ...]:
         """Tags for `text` (title, summary and content) and the entry's own categories."""
-        if self.boilerplate:
+        if self.boilerplate and any(p in text_key(text) for p in self.boilerplate):
             text = "\n".join(
                 line
                 for line in text.splitlines()

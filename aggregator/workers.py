@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import resource
+import time
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pebble import ProcessExpired, ProcessPool
 
+from aggregator.dedupe.similarity import Fingerprint
 from aggregator.errors import ParseError
 from aggregator.model import Fetched, Item, ParsedFeed, Source, TagRule
 
@@ -39,28 +41,47 @@ def _limit_memory(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What a worker sends back for one document."""
+
+    parsed: ParsedFeed  # without its entries: the items carry what is needed
+    items: list[Item]
+    near: list[tuple[Fingerprint, list[int]]]  # per item: similarity fingerprint, index keys
+    seconds: dict[str, float]  # CPU time by stage: parse, normalize, tag, dedupe
+
+
 def prepare(
     fetched: Fetched,
     source: Source,
     rules: tuple[TagRule, ...],
     boilerplate: tuple[str, ...],
     now: datetime,
-) -> tuple[ParsedFeed, list[Item]]:
-    """parse -> normalize -> tag for one document (runs in a worker)."""
-    from aggregator.normalize import normalize_feed
+) -> Prepared:
+    """parse -> normalize -> tag -> fingerprint for one document (runs in a worker)."""
+    from aggregator.dedupe.similarity import fingerprint, index_keys
+    from aggregator.normalize import lead_text, normalize_feed
     from aggregator.parse import parse
     from aggregator.tagging import compile_rules
 
+    clock = time.process_time
+    t0 = clock()
     parsed = parse(fetched.body, fetched.url, fetched.content_type)
+    t1 = clock()
+    normalized = normalize_feed(parsed, source, now)
+    t2 = clock()
     tagger = compile_rules(rules, boilerplate)
     problems: list[str] = []
-    items = [
-        replace(i, tags=tagger.tag(i, source.tags, problems))
-        for i in normalize_feed(parsed, source, now)
-    ]
+    items = [replace(i, tags=tagger.tag(i, source.tags, problems)) for i in normalized]
+    t3 = clock()
+    near = []
+    for item in items:
+        fp = fingerprint(item.title, lead_text(item))
+        near.append((fp, index_keys(fp)))
+    t4 = clock()
     warning = "; ".join(filter(None, [parsed.warning, *dict.fromkeys(problems)]))
-    # entries stay in the worker: the items carry all that is needed
-    return replace(parsed, entries=(), warning=warning), items
+    seconds = {"parse": t1 - t0, "normalize": t2 - t1, "tag": t3 - t2, "dedupe": t4 - t3}
+    return Prepared(replace(parsed, entries=(), warning=warning), items, near, seconds)
 
 
 class ParsePool:
@@ -92,7 +113,7 @@ class ParsePool:
         rules: tuple[TagRule, ...],
         boilerplate: tuple[str, ...],
         now: datetime,
-    ) -> tuple[ParsedFeed, list[Item]]:
+    ) -> Prepared:
         future = self._get().schedule(
             prepare, args=(fetched, source, rules, boilerplate, now), timeout=self.timeout
         )

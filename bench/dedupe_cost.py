@@ -71,7 +71,9 @@ def main(total: int) -> None:
     merged = 0
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "bench.db")
-        print(f"{'stored':>8} {'mean µs/item':>13} {'median':>7} {'p90':>7} {'peak RSS MB':>12} {'merged':>7}")
+        print(
+            f"{'stored':>8} {'mean µs/item':>13} {'median':>7} {'p90':>7} {'peak RSS MB':>12} {'merged':>7}"
+        )
         for n in range(1, total + 1):
             if history and RNG.random() < 0.10:
                 title, lead = near_copy(*RNG.choice(history[-5000:]))

@@ -371,8 +371,8 @@ def test_a_document_over_its_parse_budget_costs_one_source():
         # the pool replaced its killed worker: the next document parses
         small = b'<rss version="2.0"><channel><title>S</title><item><title>ok</title><link>https://s.example/1</link></item></channel></rss>'
         pool.timeout = 30
-        _, parsed_items = asyncio.run(go(small))
-        assert [i.title for i in parsed_items] == ["ok"]
+        prepared = asyncio.run(go(small))
+        assert [i.title for i in prepared.items] == ["ok"]
     finally:
         pool.close()
 

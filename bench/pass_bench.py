@@ -1,0 +1,334 @@
+"""A full pass and a pass of 304s, ours against lemon24/reader's update_feeds, same feeds, same run.
+
+    make bench                          # N=200 feeds x M=50 items
+    .venv/bin/python bench/pass_bench.py --feeds 2000 --items 50
+
+Generates N WordPress-style feeds (RSS 2.0, content:encoded of a few KB, French and English
+text, tracking parameters in links, some stories syndicated across feeds), serves them from
+another process on 127.0.0.1 (Python's http.server: Last-Modified and 304s), then runs
+`aggregator run --once` twice through the real CLI, and reader's `update_feeds(workers=16)`
+twice in its own process. Prints wall times, CPU by stage, items per second, peak memory
+(the process and its workers) and the ratios ours/reader.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from html import escape
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+EN = """bitcoin ether market traders regulators investors exchange token blockchain network
+model training compute researchers startup funding valuation chips data centers launch
+agents reasoning benchmark open source weights inference security hack wallet stablecoin
+policy lawmakers approval review price rally liquidity volume adoption payments custody
+the a of to in and for on with by from as at that this it its their new said will has""".split()
+FR = """le la les des un une du de et en pour sur avec par dans que qui est sont a été plus
+marché bitcoin crypto régulateurs investisseurs plateforme jeton réseau modèle calcul
+chercheurs start-up levée de fonds valorisation puces centres de données lancement agents
+raisonnement sécurité piratage portefeuille stablecoin politique députés approbation
+prix hausse liquidité volume adoption paiements conservation intelligence artificielle""".split()
+NAMES = [
+    "OpenAI",
+    "Anthropic",
+    "Google",
+    "Meta",
+    "Nvidia",
+    "Mistral AI",
+    "Binance",
+    "Coinbase",
+    "Tether",
+    "Circle",
+    "the SEC",
+    "l'AMF",
+    "BlackRock",
+    "Solana",
+    "Ethereum",
+]
+
+
+def sentence(rng: random.Random, words: list[str], n: int) -> str:
+    body = " ".join(rng.choice(words) for _ in range(n))
+    return f"{rng.choice(NAMES)} {body}."
+
+
+def make_feeds(out: Path, n_feeds: int, n_items: int, seed: int = 1) -> None:
+    rng = random.Random(seed)
+    now = datetime(2026, 11, 27, 12, tzinfo=UTC)
+    wire: list[tuple[str, str]] = []
+    for f in range(n_feeds):
+        lang, words = ("fr", FR) if f % 3 == 0 else ("en", EN)
+        items = []
+        for i in range(n_items):
+            if wire and rng.random() < 0.1:  # a syndicated story from another outlet
+                title, lead = rng.choice(wire[-500:])
+            else:
+                title = sentence(rng, words, rng.randint(6, 11)).rstrip(".")
+                lead = " ".join(sentence(rng, words, rng.randint(12, 20)) for _ in range(3))
+                wire.append((title, lead))
+            paragraphs = "".join(
+                f"<p>{escape(sentence(rng, words, rng.randint(20, 40)))} "
+                f'<a href="https://site{f}.example/ref/{i}?utm_source=rss&amp;utm_medium=feed">lien</a></p>'
+                for _ in range(6)
+            )
+            content = f'<p>{escape(lead)}</p>{paragraphs}<figure><img src="/img/{f}-{i}.jpg" alt=""></figure>'
+            date = format_datetime(now - timedelta(minutes=f * 7 + i * 37), usegmt=True)
+            cats = "".join(
+                f"<category>{c}</category>"
+                for c in rng.sample(["Bitcoin", "IA", "AI", "Regulation", "Markets", "DeFi"], 3)
+            )
+            items.append(
+                f"<item><title>{escape(title)}</title>"
+                f"<link>https://site{f}.example/{i}/?utm_source=rss&amp;utm_campaign=feed&amp;fbclid=x{i}</link>"
+                f'<guid isPermaLink="false">https://site{f}.example/?p={i}</guid><pubDate>{date}</pubDate>'
+                f"<dc:creator>Author {i % 7}</dc:creator>{cats}"
+                f"<description>{escape(lead)}</description>"
+                f"<content:encoded><![CDATA[{content}]]></content:encoded></item>"
+            )
+        doc = (
+            '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
+            'xmlns:content="http://purl.org/rss/1.0/modules/content/" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+            f"<channel><title>Site {f}</title><link>https://site{f}.example/</link>"
+            f"<description>Feed {f}</description><language>{lang}</language>"
+            + "".join(items)
+            + "</channel></rss>"
+        )
+        (out / f"feed{f}.xml").write_text(doc, encoding="utf-8")
+
+
+# ---------------------------------------------------------------- measuring processes
+
+
+def _hwm_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, float, str, str]:
+    """Wall seconds, peak MB (process plus children, summed), stdout, stderr."""
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peaks: dict[int, int] = {}
+    out: list[str] = []
+    reader = threading.Thread(target=lambda: out.extend(proc.communicate()), daemon=True)
+    reader.start()
+    while proc.poll() is None:
+        for pid in [proc.pid, *_children(proc.pid)]:
+            peaks[pid] = max(peaks.get(pid, 0), _hwm_kb(pid))
+        time.sleep(0.02)
+    reader.join(30)
+    wall = time.monotonic() - started
+    if proc.returncode not in (0,):
+        sys.stderr.write(out[1][-3000:] if len(out) > 1 else "")
+        raise SystemExit(f"{cmd[:4]} failed with {proc.returncode}")
+    return wall, sum(peaks.values()) / 1024, out[0], out[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------- the two contenders
+
+
+CONFIG = """
+[aggregator]
+database = "bench.db"
+output_dir = "out"
+base_url = "http://localhost:8080/"
+retention = "3650d"
+timeout = "60s"
+concurrency = 16
+listen = ""
+allow_private_networks = true
+
+[disclaimer]
+default = "en"
+en = "This article is published for information purposes only and is not investment advice."
+fr = "Cet article est publié à titre indicatif et ne constitue pas un conseil en investissement."
+
+[tags.ai]
+keywords = ["AI", "IA", "intelligence artificielle", "model", "modèle", "OpenAI", "Anthropic", "Mistral AI"]
+categories = ["AI", "IA"]
+[tags.crypto]
+keywords = ["bitcoin", "crypto", "blockchain", "stablecoin", "token", "jeton", "Binance", "Coinbase"]
+categories = ["Bitcoin", "DeFi"]
+[tags.regulation]
+keywords = ["SEC", "AMF", "regulators", "régulateurs", "lawmakers", "députés", "policy"]
+[tags.markets]
+keywords = ["market", "marché", "price", "prix", "rally", "hausse", "liquidity"]
+implies = ["crypto"]
+
+[[feeds]]
+name = "ai"
+title = "AI"
+any_tags = ["ai"]
+[[feeds]]
+name = "crypto"
+title = "Crypto"
+any_tags = ["crypto"]
+[[feeds]]
+name = "ai-x-crypto"
+title = "AI x Crypto"
+all_tags = ["ai", "crypto"]
+content = "full"
+"""
+
+READER_SCRIPT = """
+import json, sys, time
+from reader import make_reader
+db, urls = sys.argv[1], sys.argv[2:]
+reader = make_reader(db)
+for url in urls:
+    reader.add_feed(url)
+times = []
+for _ in range(2):
+    t = time.monotonic()
+    reader.update_feeds(workers=16, scheduled=False)
+    times.append(time.monotonic() - t)
+entries = reader.get_entry_counts().total
+print(json.dumps({"full": times[0], "not_modified": times[1], "entries": entries}))
+"""
+
+
+def ours(work: Path, urls: list[str]) -> dict:
+    sources = "".join(f'[[sources]]\nname = "s{n}"\nurl = "{u}"\n' for n, u in enumerate(urls))
+    (work / "config.toml").write_text(CONFIG + sources, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "AGGREGATOR_CONFIG"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "aggregator",
+        "--config",
+        str(work / "config.toml"),
+        "--log-format",
+        "json",
+        "run",
+        "--once",
+    ]
+    results = {}
+    for label in ("full", "not_modified"):
+        wall, peak, _, err = run_measured(cmd, env)
+        done = next(json.loads(line) for line in err.splitlines() if '"event": "pass"' in line)
+        results[label] = {
+            "wall": done["wall"],
+            "cli": wall,
+            "peak_mb": peak,
+            "cpu": done["cpu"],
+            "items": done["items"],
+        }
+    return results
+
+
+def theirs(work: Path, urls: list[str]) -> dict:
+    script = work / "reader_run.py"
+    script.write_text(READER_SCRIPT)
+    wall, peak, out, _ = run_measured(
+        [sys.executable, str(script), str(work / "reader.sqlite"), *urls]
+    )
+    result = json.loads(out)
+    result["peak_mb"] = peak
+    return result
+
+
+def main() -> None:
+    args = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    args.add_argument("--feeds", type=int, default=200)
+    args.add_argument("--items", type=int, default=50)
+    args.add_argument("--skip-reader", action="store_true")
+    opts = args.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="aggregator-bench-"))
+    site = work / "site"
+    site.mkdir()
+    try:
+        started = time.monotonic()
+        make_feeds(site, opts.feeds, opts.items)
+        size = sum(p.stat().st_size for p in site.iterdir()) / 1e6
+        print(
+            f"{opts.feeds} feeds x {opts.items} items, {size:.1f} MB, generated in "
+            f"{time.monotonic() - started:.1f}s; {os.cpu_count()} cores, Python {sys.version.split()[0]}"
+        )
+        port = free_port()
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "http.server",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                str(site),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1.0)
+        urls = [f"http://127.0.0.1:{port}/feed{n}.xml" for n in range(opts.feeds)]
+        try:
+            mine = ours(work, urls)
+            other = None if opts.skip_reader else theirs(work, urls)
+        finally:
+            server.terminate()
+            server.wait(10)
+        report(mine, other)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report(mine: dict, other: dict | None) -> None:
+    full, nm = mine["full"], mine["not_modified"]
+    print(
+        f"\naggregator, full pass:    {full['wall']:6.2f}s wall ({full['cli']:.2f}s with the CLI's "
+        f"start-up), {full['items'] / full['wall']:7.0f} items/s, peak {full['peak_mb']:.0f} MB"
+    )
+    print("  CPU by stage: " + ", ".join(f"{k} {v:.2f}s" for k, v in full["cpu"].items()))
+    print(
+        f"aggregator, pass of 304s: {nm['wall']:6.2f}s wall ({nm['cli']:.2f}s with start-up), "
+        f"peak {nm['peak_mb']:.0f} MB"
+    )
+    print("  CPU by stage: " + ", ".join(f"{k} {v:.2f}s" for k, v in nm["cpu"].items()))
+    if other:
+        print(
+            f"reader 3.x update_feeds(workers=16): full {other['full']:.2f}s, 304s {other['not_modified']:.2f}s, "
+            f"{other['entries']} entries, peak {other['peak_mb']:.0f} MB"
+        )
+        print(
+            f"\nratio ours/reader: full pass {full['wall'] / other['full']:.2f} (target <= 0.25), "
+            f"pass of 304s {nm['wall'] / other['not_modified']:.2f} (target <= 0.5)"
+        )
+
+
+if __name__ == "__main__":
+    main()
