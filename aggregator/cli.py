@@ -17,10 +17,11 @@ from pathlib import Path
 from aggregator import __version__
 from aggregator.config import load
 from aggregator.errors import AggregatorError, ConfigError, LockedError
-from aggregator.model import Config, Item, PullOutcome, Source
+from aggregator.model import Config, Item, PullOutcome, Source, TagMatch
 from aggregator.pipeline import PassResult, run_pass
 from aggregator.select import why_stand_in
 from aggregator.store import Lock, Store
+from aggregator.tagging import compile_rules
 from aggregator.urls import canonical
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -84,6 +85,16 @@ def _parser() -> argparse.ArgumentParser:
     imp = sources_sub.add_parser("import", help="add the feeds of an OPML file to config.toml")
     imp.add_argument("file", type=Path)
     imp.set_defaults(func=cmd_sources_import)
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of config.toml")
+    schema.set_defaults(func=cmd_schema)
+
+    tags = sub.add_parser("tags", help="the tags the current rules give a text, and why")
+    what = tags.add_mutually_exclusive_group(required=True)
+    what.add_argument("text", nargs="?", help="the text to tag")
+    what.add_argument("--file", type=Path, help="tag the text of this file")
+    what.add_argument("--url", help="tag the stored item with this link")
+    tags.set_defaults(func=cmd_tags)
 
     explain = sub.add_parser("explain", help="why an item has its tags, and its story cluster")
     explain.add_argument("url", help="the link of any copy (tracking parameters and all)")
@@ -197,6 +208,58 @@ def cmd_sources_import(args: argparse.Namespace, path: Path) -> int:
     return EXIT_OK
 
 
+def cmd_schema(args: argparse.Namespace, path: Path) -> int:
+    from aggregator.schema import render
+
+    sys.stdout.write(render())
+    return EXIT_OK
+
+
+def cmd_tags(args: argparse.Namespace, path: Path) -> int:
+    config = load(path)
+    tagger = compile_rules(config.tags, tuple(config.disclaimers.values()))
+    problems: list[str] = []
+    if args.url:
+        if not config.settings.database.exists():
+            print("no pulls yet (the database does not exist)", file=sys.stderr)
+            return EXIT_FAILED
+        store = Store(config.settings.database)
+        try:
+            found = store.items_by_link(canonical(args.url), args.url.strip())
+        finally:
+            store.close()
+        if not found:
+            print(f"unknown: no stored item links to {args.url}", file=sys.stderr)
+            return EXIT_FAILED
+        item = found[0]
+        source = config.source(item.source)
+        matches = tagger.tag(item, source.tags if source else (), problems)
+        print(f"{item.title} ({item.source})")
+    else:
+        text = args.file.read_text(encoding="utf-8", errors="replace") if args.file else args.text
+        matches = tagger.tag_text(text, problems=problems)
+    by_tag: dict[str, list[str]] = {}
+    for m in matches:
+        by_tag.setdefault(m.tag, []).append(_reason(m))
+    for tag, reasons in by_tag.items():
+        print(f"{tag:<16} {'; '.join(reasons)}")
+    if not by_tag:
+        print("no tag")
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _reason(m: TagMatch) -> str:
+    return {
+        "keyword": f'keyword "{m.matched}"',
+        "pattern": f'pattern matched "{m.matched}"',
+        "category": f'feed category "{m.matched}"',
+        "implied": f"implied by {m.matched}",
+        "source": f"every item of source {m.matched}",
+    }.get(m.rule, f"{m.rule} {m.matched}")
+
+
 def cmd_explain(args: argparse.Namespace, path: Path) -> int:
     config = load(path)
     if not config.settings.database.exists():
@@ -230,14 +293,7 @@ def explain_text(item: Item, copies: list[Item], config: Config) -> str:
     ]
     by_tag: dict[str, list[str]] = {}
     for m in item.tags:
-        reason = {
-            "keyword": f'keyword "{m.matched}"',
-            "pattern": f'pattern matched "{m.matched}"',
-            "category": f'feed category "{m.matched}"',
-            "implied": f"implied by {m.matched}",
-            "source": f"every item of source {m.matched}",
-        }.get(m.rule, f"{m.rule} {m.matched}")
-        by_tag.setdefault(m.tag, []).append(reason)
+        by_tag.setdefault(m.tag, []).append(_reason(m))
     lines += [f"  {tag}: {'; '.join(reasons)}" for tag, reasons in by_tag.items()] or ["  (none)"]
     best, why = why_stand_in(copies, sources)
     lines += ["", f"Story: {len(copies)} cop{'y' if len(copies) == 1 else 'ies'}"]

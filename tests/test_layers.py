@@ -14,6 +14,7 @@ ORDER = [
     "model",
     "units",
     "config",
+    "schema",
     "schedule",
     "urls",
     "sanitize",

@@ -1,0 +1,149 @@
+"""The JSON Schema of config.toml, generated from the typed config (model + config key sets).
+
+Shipped as config.schema.json and named on the first line of config.toml
+(`#:schema ./config.schema.json`), so editors' TOML tools complete and check keys as they
+type. `aggregator schema` prints it; a test keeps the shipped file equal to this output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+
+from aggregator.config import AGGREGATOR_KEYS, FEED_KEYS, LANGUAGE, NAME, SOURCE_KEYS, TAG_KEYS
+from aggregator.model import CuratedFeed, Dedupe, Settings, Source, TagRule
+
+DURATION = {
+    "type": "string",
+    "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d|w)\s*$",
+    "examples": ["90s", "15m", "2h", "7d"],
+}
+SIZE = {
+    "type": "string",
+    "pattern": r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$",
+    "examples": ["10MB"],
+}
+URL = {"type": "string", "format": "uri", "pattern": "^https?://"}
+NAME_S = {"type": "string", "pattern": NAME.pattern}
+LANG_S = {"type": "string", "pattern": LANGUAGE.pattern.replace("[a-z]", "[a-zA-Z]")}
+
+# Keys whose TOML form differs from their Python type (durations and sizes are strings).
+SPECIAL = {
+    "interval": DURATION,
+    "retention": DURATION,
+    "timeout": DURATION,
+    "parse_timeout": DURATION,
+    "window": DURATION,
+    "max_feed_size": SIZE,
+    "url": URL,
+    "base_url": URL,
+    "hub": URL | {"pattern": "^(https?://.*)?$"},
+    "name": NAME_S,
+    "language": LANG_S,
+    "database": {"type": "string"},
+    "output_dir": {"type": "string"},
+    "cron": {"type": "string", "examples": ["*/10 * * * *"]},
+    "listen": {"type": "string", "pattern": r"^((\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5})?$"},
+    "similarity": {"type": "number", "minimum": 0, "maximum": 1},
+    "content": {"enum": ["summary", "full"]},
+    "languages": {"type": "array", "items": LANG_S},
+    "sources": {"type": "array", "items": NAME_S},
+    "tags": {"type": "array", "items": NAME_S},
+    "implies": {"type": "array", "items": NAME_S},
+    "any_tags": {"type": "array", "items": NAME_S},
+    "all_tags": {"type": "array", "items": NAME_S},
+    "none_tags": {"type": "array", "items": NAME_S},
+}
+DESCRIPTIONS = {
+    "database": "SQLite file, relative to this config's folder",
+    "output_dir": "where the curated feeds are written",
+    "base_url": "where output_dir is served; used for self links",
+    "interval": "default pull interval of a source",
+    "retention": "items older than this are pruned",
+    "timeout": "total time one pull may take, redirects included",
+    "max_feed_size": "larger documents are refused (gzip counted decoded)",
+    "concurrency": "pulls in flight at once",
+    "per_host": "pulls in flight at once to one host",
+    "listen": 'host:port of the built-in server; "" turns it off',
+    "hub": 'a WebSub hub to ping after a feed changes; "" for none',
+    "allow_private_networks": "dial loopback, private and link-local addresses (off: refused)",
+    "parse_timeout": "time budget to parse one document",
+    "window": "how far back a new item is compared for near-duplicates",
+    "similarity": "near-duplicate threshold, 0..1",
+    "title": "shown to readers",
+    "priority": "higher wins when a story is seen in several sources",
+    "enabled": "false: not pulled, its items not published",
+    "keywords": (
+        "whole words or phrases, case- and accent-insensitive; CAPITALS match only in "
+        "capitals; a trailing * matches any ending"
+    ),
+    "patterns": "regular expressions, case-insensitive",
+    "exclude": "phrases that veto the tag",
+    "categories": "the item's own feed categories that give the tag",
+    "max_items": "newest items kept in the feed",
+}
+
+
+def _json_type(annotation: object) -> dict:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _json_type(args[0])
+    if origin is tuple:
+        return {"type": "array", "items": {"type": "string"}}
+    return {
+        bool: {"type": "boolean"},
+        int: {"type": "integer"},
+        float: {"type": "number"},
+        str: {"type": "string"},
+    }.get(annotation, {"type": "string"})
+
+
+def _table(cls: type, keys: set[str], required: tuple[str, ...] = ()) -> dict:
+    hints = typing.get_type_hints(cls)
+    properties = {}
+    for field in dataclasses.fields(cls):
+        if field.name not in keys:
+            continue
+        prop = dict(SPECIAL.get(field.name) or _json_type(hints[field.name]))
+        if field.name in DESCRIPTIONS:
+            prop["description"] = DESCRIPTIONS[field.name]
+        properties[field.name] = prop
+    missing = keys - properties.keys()
+    assert not missing, f"config keys without a field in {cls.__name__}: {missing}"
+    table = {"type": "object", "additionalProperties": False, "properties": properties}
+    if required:
+        table["required"] = list(required)
+    return table
+
+
+def json_schema() -> dict:
+    source = _table(Source, SOURCE_KEYS, ("name", "url"))
+    source["properties"]["cron"] = SPECIAL["cron"]
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "config.schema.json",
+        "title": "aggregator config.toml",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "aggregator": _table(Settings, AGGREGATOR_KEYS),
+            "disclaimer": {
+                "type": "object",
+                "description": "appended to every item in its language; `default`: the fallback",
+                "properties": {"default": LANG_S},
+                "patternProperties": {LANGUAGE.pattern: {"type": "string", "minLength": 1}},
+                "additionalProperties": False,
+            },
+            "dedupe": _table(Dedupe, {"window", "similarity"}),
+            "sources": {"type": "array", "items": source},
+            "tags": {"type": "object", "additionalProperties": _table(TagRule, TAG_KEYS)},
+            "feeds": {"type": "array", "items": _table(CuratedFeed, FEED_KEYS, ("name", "title"))},
+        },
+    }
+
+
+def render() -> str:
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
