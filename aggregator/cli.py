@@ -106,7 +106,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_check(args: argparse.Namespace, path: Path) -> int:
+    from aggregator.advice import advise
+    from aggregator.config import key_lines, place
+
     config = load(path)
+    items, rows = [], {}
+    if config.settings.database.exists():
+        store = Store(config.settings.database)
+        try:
+            items = [s.item for s in store.items()]
+            rows = {r["name"]: r for r in store.source_rows()}
+        finally:
+            store.close()
+    warnings = advise(config, items, rows, datetime.now(UTC))
+    lines = key_lines(path) if warnings else {}
+    for where, message in warnings:
+        print(f"{place(path, lines, where)}: warning: {message}")
     print(
         f"{path}: OK ({len(config.sources)} sources, {len(config.tags)} tags, "
         f"{len(config.feeds)} feeds)"

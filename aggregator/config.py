@@ -104,6 +104,23 @@ def _bracket_balance(text: str) -> int:
     return text.count("[") + text.count("{") - text.count("]") - text.count("}")
 
 
+def place(path: Path, lines: dict[Path_, int], where: Path_) -> str:
+    """`config.toml:12: sources[2].url`: the nearest line known for a key path."""
+    line = None
+    for i in range(len(where), 0, -1):
+        if (line := lines.get(where[:i])) is not None:
+            break
+    return f"{path.name}:{line}: {_show(where)}" if line else f"{path.name}: {_show(where)}"
+
+
+def key_lines(path: Path) -> dict[Path_, int]:
+    """Line of each key path of the config file at `path` (for messages about it)."""
+    try:
+        return _locate(path.read_text(encoding="utf-8"))
+    except OSError:
+        return {}
+
+
 def _show(path: Path_) -> str:
     out = ""
     for part in path:
@@ -165,12 +182,7 @@ class _Validator:
         self.problems: list[str] = []
 
     def err(self, where: Path_, message: str) -> None:
-        line = None
-        for i in range(len(where), 0, -1):
-            if (line := self.lines.get(where[:i])) is not None:
-                break
-        place = f"{self.path.name}:{line}" if line else self.path.name
-        self.problems.append(f"{place}: {_show(where)}: {message}")
+        self.problems.append(f"{place(self.path, self.lines, where)}: {message}")
 
     # typed getters: record a problem and return the default when the value is wrong
 

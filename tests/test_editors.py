@@ -87,3 +87,48 @@ def test_tags_command_on_a_file_and_a_stored_item(server: FeedServer, tmp_path):
     assert (
         run_cli("--config", str(config), "tags", "--url", "https://nope.example/").returncode == 1
     )
+
+
+def test_check_warns_without_failing(server: FeedServer, tmp_path):
+    url = server.add(
+        "/a.rss",
+        rss(
+            [
+                {
+                    "title": f"New etf filing {n}",
+                    "guid": str(n),
+                    "link": f"https://x.example/{n}",
+                    "date": NOW,
+                    "description": "The etf would hold bitcoin.",
+                }
+                for n in range(3)
+            ]
+        ),
+    )
+    body = (
+        f'[[sources]]\nname = "a"\nurl = "{url}"\n'
+        '[[sources]]\nname = "dead"\nurl = "http://127.0.0.1:9/feed"\n'
+        '[tags.crypto]\nkeywords = ["bitcoin"]\n'
+        '[tags.etf]\nkeywords = ["ETF"]\n'
+        '[tags.lonely]\nkeywords = ["nothing"]\n'
+        '[[feeds]]\nname = "crypto"\ntitle = "Crypto"\nany_tags = ["crypto", "etf"]\n'
+        '[[feeds]]\nname = "german"\ntitle = "German"\nlanguages = ["de"]\n'
+    )
+    config = write_config(tmp_path, body)
+    for _ in range(3):
+        run_cli("--config", str(config), "run", "--once")
+    result = run_cli("--config", str(config), "check")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "tags.lonely: warning: no curated feed and no other tag uses this tag" in out
+    assert 'tags.etf.keywords[0]: warning: "ETF" is in capitals' in out
+    assert "feeds[1]: warning: would be empty" in out
+    assert "sources[1]: warning: has never been pulled successfully (3 failures" in out
+    assert "tags.crypto" not in out
+    lines = [line for line in out.splitlines() if "warning" in line]
+    assert all(line.startswith("config.toml:") and line.split(":")[1].isdigit() for line in lines)
+    alone = tmp_path / "shipped"
+    alone.mkdir()
+    (alone / "config.toml").write_text((ROOT / "config.toml").read_text())  # no database there
+    shipped = run_cli("--config", str(alone / "config.toml"), "check")
+    assert shipped.returncode == 0 and "warning" not in shipped.stdout

@@ -27,6 +27,7 @@ ORDER = [
     "workers",
     "store",
     "select",
+    "advice",
     "render",
     "publish",
     "editconfig",

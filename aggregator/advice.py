@@ -1,0 +1,92 @@
+"""`check` warnings: what in a valid config is probably not what the editor meant.
+
+Pure: the config, what the store holds and the clock come in, warnings go out. Each
+warning names its place in config.toml like an error does, but `check` still exits 0.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+
+from aggregator.model import Config, Item
+from aggregator.select import group, select
+from aggregator.tagging import fold, is_acronym
+
+FAILING_FOR = timedelta(days=1)
+NEVER_OK_FAILURES = 3
+MIN_LOWERCASE_USES = 3
+
+
+def advise(
+    config: Config,
+    items: list[Item],
+    sources: Mapping[str, Mapping],
+    now: datetime,
+) -> list[tuple[tuple, str]]:
+    """(key path, message) for each thing worth a second look."""
+    found: list[tuple[tuple, str]] = []
+    found += _unused_tags(config)
+    if items:
+        found += _empty_feeds(config, items)
+        found += _acronyms_never_in_capitals(config, items)
+    found += _failing_sources(config, sources, now)
+    return found
+
+
+def _unused_tags(config: Config) -> Iterable[tuple[tuple, str]]:
+    used = {t for f in config.feeds for t in (*f.any_tags, *f.all_tags, *f.none_tags)}
+    used |= {t for rule in config.tags for t in rule.implies}
+    for rule in config.tags:
+        if rule.name not in used:
+            yield ("tags", rule.name), "no curated feed and no other tag uses this tag"
+
+
+def _empty_feeds(config: Config, items: list[Item]) -> Iterable[tuple[tuple, str]]:
+    stories = group(items)
+    sources = {s.name: s for s in config.sources}
+    for n, feed in enumerate(config.feeds):
+        if not select(stories, feed, sources, config.default_language):
+            yield ("feeds", n), f"would be empty: none of the {len(items)} stored items matches it"
+
+
+def _acronyms_never_in_capitals(config: Config, items: list[Item]) -> Iterable[tuple[tuple, str]]:
+    texts = [fold("\n".join((i.title, i.summary_text, i.content_text))) for i in items]
+    for rule in config.tags:
+        for k, keyword in enumerate(rule.keywords):
+            if not is_acronym(keyword) or keyword.endswith("*"):
+                continue
+            word = re.escape(fold(keyword))
+            exact = re.compile(rf"(?<!\w){word}(?!\w)")
+            loose = re.compile(rf"(?<!\w){word}(?!\w)", re.IGNORECASE)
+            capitals = sum(len(exact.findall(t)) for t in texts)
+            anycase = sum(len(loose.findall(t)) for t in texts)
+            if capitals == 0 and anycase >= MIN_LOWERCASE_USES:
+                yield (
+                    ("tags", rule.name, "keywords", k),
+                    f'"{keyword}" is in capitals, so it matches only "{keyword}"; the stored '
+                    f"items write it otherwise {anycase} times and never in capitals",
+                )
+
+
+def _failing_sources(
+    config: Config, rows: Mapping[str, Mapping], now: datetime
+) -> Iterable[tuple[tuple, str]]:
+    for n, source in enumerate(config.sources):
+        row = rows.get(source.name)
+        if not source.enabled or row is None or not row["consecutive_failures"]:
+            continue
+        error = f"{row['last_error_kind']}: {row['last_error']}".strip(": ")
+        if row["last_ok"] is None:
+            if row["consecutive_failures"] >= NEVER_OK_FAILURES:
+                yield (
+                    ("sources", n),
+                    (
+                        f"has never been pulled successfully ({row['consecutive_failures']} "
+                        f"failures; last: {error})"
+                    ),
+                )
+        elif now.timestamp() - row["last_ok"] > FAILING_FOR.total_seconds():
+            days = (now.timestamp() - row["last_ok"]) / 86400
+            yield ("sources", n), f"has failed for {days:.1f} days (last: {error})"
