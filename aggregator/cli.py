@@ -85,6 +85,15 @@ def _parser() -> argparse.ArgumentParser:
     imp = sources_sub.add_parser("import", help="add the feeds of an OPML file to config.toml")
     imp.add_argument("file", type=Path)
     imp.set_defaults(func=cmd_sources_import)
+    add = sources_sub.add_parser("add", help="check a feed (or a page announcing one) and add it")
+    add.add_argument("url")
+    add.add_argument("--name", help="the source's name (default: from the feed's title)")
+    add.add_argument("--tags", default="", help="tags for all its items, comma-separated")
+    add.add_argument("--language", default="", help="when the feed does not say, e.g. fr")
+    add.set_defaults(func=cmd_sources_add)
+    remove = sources_sub.add_parser("remove", help="remove a source from config.toml")
+    remove.add_argument("name")
+    remove.set_defaults(func=cmd_sources_remove)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of config.toml")
     schema.set_defaults(func=cmd_schema)
@@ -220,6 +229,91 @@ def cmd_sources_import(args: argparse.Namespace, path: Path) -> int:
     for o in skipped:
         print(f"skipped {o.url} (already a source)")
     print(f"{len(added)} sources added to {path}, {len(skipped)} already there")
+    return EXIT_OK
+
+
+def cmd_sources_add(args: argparse.Namespace, path: Path) -> int:
+    from aggregator.editconfig import add_source, slug
+    from aggregator.errors import FetchError, ParseError
+    from aggregator.fetch import Fetcher
+    from aggregator.normalize import feed_title
+    from aggregator.parse import discover_feeds, looks_like_html, parse
+
+    config = load(path)
+    if args.name and args.name in {s.name for s in config.sources}:
+        print(f"aggregator: refused: a source is already named {args.name!r}", file=sys.stderr)
+        return EXIT_FAILED
+
+    async def get(url: str):
+        async with Fetcher(config.settings) as fetcher:
+            return await fetcher.fetch(url)
+
+    url = args.url.strip()
+    try:
+        fetched = asyncio.run(get(url))
+        if looks_like_html(fetched.body, fetched.content_type):
+            found = discover_feeds(fetched.body, fetched.url)
+            if not found:
+                print(
+                    f"aggregator: refused: {url} is a web page that announces no feed",
+                    file=sys.stderr,
+                )
+                return EXIT_FAILED
+            choice = 0
+            if len(found) > 1:
+                for n, (feed_url, kind, title) in enumerate(found, 1):
+                    print(f"  {n}. {title or '(untitled)'}  {kind}  {feed_url}")
+                if sys.stdin.isatty():
+                    answer = input(f"Which feed [1-{len(found)}, default 1]? ").strip() or "1"
+                    choice = max(0, min(len(found), int(answer) if answer.isdigit() else 1) - 1)
+            url = found[choice][0]
+            print(f"found the feed {url} on the page")
+            fetched = asyncio.run(get(url))
+        parsed = parse(fetched.body, fetched.url, fetched.content_type)
+    except (FetchError, ParseError) as exc:
+        kind = getattr(exc, "kind", "error")
+        print(f"aggregator: refused: {url} is not a working feed ({kind}: {exc})", file=sys.stderr)
+        return EXIT_FAILED
+    if canonical(url) in {canonical(s.url) for s in config.sources}:
+        print(f"aggregator: refused: {url} is already a source", file=sys.stderr)
+        return EXIT_FAILED
+    title = feed_title(parsed)
+    newest = max(
+        parsed.entries,
+        key=lambda e: e.published or e.updated or datetime.min.replace(tzinfo=UTC),
+        default=None,
+    )
+    print(f"title:  {title or '(none)'}\nformat: {parsed.format}\nitems:  {len(parsed.entries)}")
+    if newest is not None:
+        when = newest.published or newest.updated
+        print(
+            f"newest: {' '.join(newest.title.split())[:100]}"
+            + (f" ({when:%Y-%m-%d})" if when else "")
+        )
+    name = args.name or slug(title or url, {s.name for s in config.sources})
+    entry: dict = {"name": name, "url": url}
+    if title:
+        entry["title"] = title
+    tags = [t.strip() for t in args.tags.split(",") if t.strip()]
+    if tags:
+        entry["tags"] = tags
+    if args.language:
+        entry["language"] = args.language.lower()
+    add_source(path, entry)
+    print(f"added source {name} to {path}")
+    return EXIT_OK
+
+
+def cmd_sources_remove(args: argparse.Namespace, path: Path) -> int:
+    from aggregator.editconfig import remove_source
+
+    load(path)
+    try:
+        remove_source(path, args.name)
+    except KeyError:
+        print(f"aggregator: refused: no source is named {args.name!r}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"removed source {args.name} from {path}")
     return EXIT_OK
 
 

@@ -96,6 +96,35 @@ def import_sources(path: Path, outlines: list[Outline]) -> tuple[list[str], list
     return added, skipped
 
 
+def add_source(path: Path, entry: dict) -> str:
+    """Append one [[sources]] entry; ConfigError (nothing written) when the result is invalid."""
+    doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+    if "sources" not in doc:
+        doc.append("sources", tomlkit.aot())
+    table = tomlkit.table()
+    for key, value in entry.items():
+        table.add(key, value)
+    doc["sources"].append(table)
+    text = tomlkit.dumps(doc)
+    parse(text, path)
+    _write_atomically(path, text)
+    return str(entry["name"])
+
+
+def remove_source(path: Path, name: str) -> None:
+    """Remove the [[sources]] entry called `name`; ConfigError when it would leave the file
+    invalid (a curated feed still naming it), KeyError when there is none."""
+    doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+    sources = doc.get("sources")
+    index = next((i for i, s in enumerate(sources or []) if s.get("name") == name), None)
+    if index is None:
+        raise KeyError(name)
+    del sources[index]
+    text = tomlkit.dumps(doc)
+    parse(text, path)
+    _write_atomically(path, text)
+
+
 def _write_atomically(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -110,4 +139,12 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
-__all__ = ["ConfigError", "Outline", "import_sources", "parse_opml", "slug"]
+__all__ = [
+    "ConfigError",
+    "Outline",
+    "add_source",
+    "import_sources",
+    "parse_opml",
+    "remove_source",
+    "slug",
+]

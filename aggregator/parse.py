@@ -248,3 +248,37 @@ def _str(value: Any) -> str:
 def _short(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+FEED_TYPES = (
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/feed+json",
+    "application/json",
+    "application/rdf+xml",
+)
+
+
+def discover_feeds(body: bytes, url: str) -> list[tuple[str, str, str]]:
+    """Feeds an HTML page announces with <link rel="alternate">: (url, type, title)."""
+    from urllib.parse import urljoin
+
+    from lxml import html as lxml_html
+
+    try:
+        doc = lxml_html.document_fromstring(body[:2_000_000])
+    except (ValueError, TypeError, lxml_html.etree.ParserError):
+        return []
+    found = []
+    for link in doc.iter("link"):
+        rels = (link.get("rel") or "").lower().split()
+        kind = (link.get("type") or "").lower().split(";")[0].strip()
+        href = (link.get("href") or "").strip()
+        if "alternate" in rels and kind in FEED_TYPES and href:
+            found.append((urljoin(url, href), kind, " ".join((link.get("title") or "").split())))
+    return list(dict.fromkeys(found))
+
+
+def looks_like_html(body: bytes, content_type: str) -> bool:
+    head = body[:1024].lstrip().lower()
+    return "html" in content_type.lower() or head.startswith((b"<!doctype html", b"<html"))

@@ -132,3 +132,76 @@ def test_check_warns_without_failing(server: FeedServer, tmp_path):
     (alone / "config.toml").write_text((ROOT / "config.toml").read_text())  # no database there
     shipped = run_cli("--config", str(alone / "config.toml"), "check")
     assert shipped.returncode == 0 and "warning" not in shipped.stdout
+
+
+def test_sources_add_and_remove(server: FeedServer, tmp_path):
+    feed = server.add(
+        "/feed.xml",
+        rss(
+            [
+                {
+                    "title": "Older",
+                    "guid": "1",
+                    "link": "https://x.example/1",
+                    "date": NOW.replace(year=2025),
+                },
+                {"title": "Newest story", "guid": "2", "link": "https://x.example/2", "date": NOW},
+            ],
+            title="Example News",
+        ),
+    )
+    atom = server.add(
+        "/atom.xml",
+        (ROOT / "tests/fixtures/atom10.xml").read_bytes(),
+        content_type="application/atom+xml",
+    )
+    page = f'<html><head><link rel="alternate" type="application/atom+xml" title="Atom" href="/atom.xml"><link rel="alternate" type="application/rss+xml" href="{feed}"></head><body>Hi</body></html>'
+    server.add("/page", page, content_type="text/html")
+    server.add("/plain", "<html><body>No feeds here</body></html>", content_type="text/html")
+    server.add("/missing", "", status=404)
+    config = write_config(
+        tmp_path,
+        '# editors\' note: keep this\n[[sources]]\nname = "first"\nurl = "https://first.example/feed"\n[[feeds]]\nname = "all"\ntitle = "All"\nsources = ["first"]\n',
+    )
+
+    added = run_cli(
+        "--config", str(config), "sources", "add", feed, "--tags", "crypto,ai", "--language", "fr"
+    )
+    assert added.returncode == 0, added.stderr
+    assert "title:  Example News" in added.stdout and "format: rss20" in added.stdout
+    assert "items:  2" in added.stdout and "newest: Newest story" in added.stdout
+    data = tomllib.loads(config.read_text())
+    assert data["sources"][-1] == {
+        "name": "example-news",
+        "url": feed,
+        "title": "Example News",
+        "tags": ["crypto", "ai"],
+        "language": "fr",
+    }
+    assert "# editors' note: keep this" in config.read_text()
+
+    via_page = run_cli(
+        "--config", str(config), "sources", "add", server.url("/page"), "--name", "atom-one"
+    )
+    assert via_page.returncode == 0, via_page.stderr
+    assert f"found the feed {atom} on the page" in via_page.stdout
+    assert tomllib.loads(config.read_text())["sources"][-1]["url"] == atom
+
+    for args, reason in (
+        ([feed], "already a source"),
+        ([server.url("/plain")], "announces no feed"),
+        ([server.url("/missing")], "not a working feed (http_404"),
+        ([server.url("/missing"), "--name", "first"], "already named 'first'"),
+    ):
+        before = config.read_text()
+        refused = run_cli("--config", str(config), "sources", "add", *args)
+        assert refused.returncode == 1 and reason in refused.stderr, refused.stderr
+        assert config.read_text() == before
+
+    assert run_cli("--config", str(config), "check").returncode == 0
+    removed = run_cli("--config", str(config), "sources", "remove", "example-news")
+    assert removed.returncode == 0 and "example-news" not in config.read_text()
+    assert run_cli("--config", str(config), "sources", "remove", "nope").returncode == 1
+    in_use = run_cli("--config", str(config), "sources", "remove", "first")
+    assert in_use.returncode == 2 and "unknown source 'first'" in in_use.stderr
+    assert 'name = "first"' in config.read_text()
