@@ -95,6 +95,11 @@ def _parser() -> argparse.ArgumentParser:
     remove.add_argument("name")
     remove.set_defaults(func=cmd_sources_remove)
 
+    prev = sub.add_parser("preview", help="what the edited config would change, per feed")
+    prev.add_argument("--against", type=Path, help="preview this config file instead")
+    prev.add_argument("--json", action="store_true", help="machine-readable output")
+    prev.set_defaults(func=cmd_preview)
+
     schema = sub.add_parser("schema", help="print the JSON Schema of config.toml")
     schema.set_defaults(func=cmd_schema)
 
@@ -314,6 +319,38 @@ def cmd_sources_remove(args: argparse.Namespace, path: Path) -> int:
         print(f"aggregator: refused: no source is named {args.name!r}", file=sys.stderr)
         return EXIT_FAILED
     print(f"removed source {args.name} from {path}")
+    return EXIT_OK
+
+
+def cmd_preview(args: argparse.Namespace, path: Path) -> int:
+    from aggregator.preview import Entry, as_text, preview
+
+    live = load(path)
+    candidate = load(args.against) if args.against else live
+    published: dict[str, list[Entry]] = {}
+    for file in sorted(live.settings.output_dir.glob("*.json")):
+        try:
+            doc = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not str(doc.get("version", "")).startswith("https://jsonfeed.org/"):
+            continue
+        published[file.stem] = [
+            Entry(i.get("id", ""), i.get("title", ""), (i.get("_source") or {}).get("title", ""))
+            for i in doc.get("items", [])
+        ]
+    items = []
+    if live.settings.database.exists():
+        store = Store(live.settings.database)
+        try:
+            items = [s.item for s in store.items()]
+        finally:
+            store.close()
+    result = preview(candidate, items, published)
+    if args.json:
+        print(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(as_text(result))
     return EXIT_OK
 
 

@@ -205,3 +205,72 @@ def test_sources_add_and_remove(server: FeedServer, tmp_path):
     in_use = run_cli("--config", str(config), "sources", "remove", "first")
     assert in_use.returncode == 2 and "unknown source 'first'" in in_use.stderr
     assert 'name = "first"' in config.read_text()
+
+
+def test_preview_shows_what_an_edit_would_change(server: FeedServer, tmp_path):
+    url = server.add(
+        "/a.rss",
+        rss(
+            [
+                {
+                    "title": "Bitcoin rallies",
+                    "guid": "1",
+                    "link": "https://x.example/1",
+                    "date": NOW,
+                },
+                {
+                    "title": "OpenAI ships a model",
+                    "guid": "2",
+                    "link": "https://x.example/2",
+                    "date": NOW,
+                },
+                {
+                    "title": "Bitcoin and AI agents",
+                    "guid": "3",
+                    "link": "https://x.example/3",
+                    "date": NOW,
+                },
+            ],
+            title="Src",
+        ),
+    )
+    body = (
+        f'[[sources]]\nname = "a"\nurl = "{url}"\ntitle = "Src"\n'
+        '[tags.crypto]\nkeywords = ["bitcoin"]\n[tags.ai]\nkeywords = ["AI", "OpenAI"]\n'
+        '[[feeds]]\nname = "crypto"\ntitle = "Crypto"\nany_tags = ["crypto"]\n'
+        '[[feeds]]\nname = "ai"\ntitle = "AI"\nany_tags = ["ai"]\n'
+        '[[feeds]]\nname = "old"\ntitle = "Old"\nany_tags = ["ai"]\n'
+    )
+    config = write_config(tmp_path, body)
+    assert run_cli("--config", str(config), "run", "--once").returncode == 0
+    edited = tmp_path / "edited.toml"
+    edited.write_text(
+        config.read_text()
+        .replace('keywords = ["AI", "OpenAI"]', 'keywords = ["OpenAI"]')
+        .replace('[[feeds]]\nname = "old"\ntitle = "Old"\nany_tags = ["ai"]\n', "")
+        + '[[feeds]]\nname = "both"\ntitle = "Both"\nall_tags = ["ai", "crypto"]\n'
+    )
+    result = run_cli("--config", str(config), "preview", "--against", str(edited))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "crypto: unchanged" in out
+    assert "ai: changed (2 -> 1 items)" in out and "  - Bitcoin and AI agents (Src)" in out
+    assert "both: created" in out
+    assert "old: removed" in out
+    assert "ai: +0 items, -1 items" in out
+    as_json = json.loads(
+        run_cli("--config", str(config), "preview", "--against", str(edited), "--json").stdout
+    )
+    assert {f["name"]: f["status"] for f in as_json["feeds"]} == {
+        "crypto": "unchanged",
+        "ai": "changed",
+        "both": "created",
+        "old": "removed",
+    }
+    same = run_cli("--config", str(config), "preview")
+    assert same.stdout.strip().endswith("3 feeds: 3 unchanged")
+    edited.write_text(
+        edited.read_text() + '[[feeds]]\nname = "bad"\ntitle = "Bad"\nany_tags = ["nope"]\n'
+    )
+    invalid = run_cli("--config", str(config), "preview", "--against", str(edited))
+    assert invalid.returncode == 2 and "unknown tag 'nope'" in invalid.stderr

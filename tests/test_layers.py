@@ -28,6 +28,7 @@ ORDER = [
     "store",
     "select",
     "advice",
+    "preview",
     "render",
     "publish",
     "editconfig",

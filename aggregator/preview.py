@@ -1,0 +1,125 @@
+"""`aggregator preview`: what an edited config would change, before it goes live.
+
+Pure: the candidate config, the stored items (with the tags the live rules gave them) and
+what each published feed holds now come in; the differences come out: items entering and
+leaving each feed, tags items gain or lose, feeds created, emptied or removed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
+
+from aggregator.model import Config, Item
+from aggregator.select import group, select
+from aggregator.tagging import compile_rules
+
+EXAMPLES = 5  # items listed per tag change
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    title: str
+    source: str
+
+
+@dataclass
+class FeedChange:
+    name: str
+    status: str  # "created", "removed", "emptied", "changed", "unchanged"
+    enter: list[Entry] = field(default_factory=list)
+    leave: list[Entry] = field(default_factory=list)
+    items_before: int = 0
+    items_after: int = 0
+
+
+@dataclass
+class TagChange:
+    tag: str
+    gained: int = 0
+    lost: int = 0
+    examples_gained: list[str] = field(default_factory=list)
+    examples_lost: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Preview:
+    feeds: list[FeedChange]
+    tags: list[TagChange]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def preview(config: Config, items: list[Item], published: dict[str, list[Entry]]) -> Preview:
+    tagger = compile_rules(config.tags, tuple(config.disclaimers.values()))
+    sources = {s.name: s for s in config.sources}
+    retagged = []
+    tag_changes: dict[str, TagChange] = {}
+    for item in items:
+        src = sources.get(item.source)
+        tags = tagger.tag(item, src.tags if src else ())
+        before, after = item.tag_names, frozenset(t.tag for t in tags)
+        for tag in after - before:
+            change = tag_changes.setdefault(tag, TagChange(tag))
+            change.gained += 1
+            if len(change.examples_gained) < EXAMPLES:
+                change.examples_gained.append(item.title)
+        for tag in before - after:
+            change = tag_changes.setdefault(tag, TagChange(tag))
+            change.lost += 1
+            if len(change.examples_lost) < EXAMPLES:
+                change.examples_lost.append(item.title)
+        retagged.append(replace(item, tags=tags))
+    stories = group(retagged)
+    changes = []
+    for feed in config.feeds:
+        chosen = select(stories, feed, sources, config.default_language)
+        after = [Entry(s.id, s.item.title, s.item.source) for s in chosen]
+        before = published.get(feed.name)
+        if before is None:
+            changes.append(FeedChange(feed.name, "created", enter=after, items_after=len(after)))
+            continue
+        old_ids, new_ids = {e.id for e in before}, {e.id for e in after}
+        change = FeedChange(
+            feed.name,
+            "unchanged",
+            enter=[e for e in after if e.id not in old_ids],
+            leave=[e for e in before if e.id not in new_ids],
+            items_before=len(before),
+            items_after=len(after),
+        )
+        if before and not after:
+            change.status = "emptied"
+        elif change.enter or change.leave:
+            change.status = "changed"
+        changes.append(change)
+    names = {f.name for f in config.feeds}
+    for name, before in sorted(published.items()):
+        if name not in names:
+            changes.append(FeedChange(name, "removed", leave=before, items_before=len(before)))
+    return Preview(changes, sorted(tag_changes.values(), key=lambda c: c.tag))
+
+
+def as_text(result: Preview) -> str:
+    lines = []
+    for f in result.feeds:
+        head = f"{f.name}: {f.status}"
+        if f.status != "unchanged":
+            head += f" ({f.items_before} -> {f.items_after} items)"
+        lines.append(head)
+        lines += [f"  + {e.title} ({e.source})" for e in f.enter]
+        lines += [f"  - {e.title} ({e.source})" for e in f.leave]
+    if result.tags:
+        lines.append("")
+        lines.append("tags:")
+        for t in result.tags:
+            lines.append(f"  {t.tag}: +{t.gained} items, -{t.lost} items")
+            lines += [f"    + {title}" for title in t.examples_gained]
+            lines += [f"    - {title}" for title in t.examples_lost]
+    counts = Counter(f.status for f in result.feeds)
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    lines.append("")
+    lines.append(f"{len(result.feeds)} feeds: {summary}")
+    return "\n".join(lines)
