@@ -366,18 +366,10 @@ def cmd_tags(args: argparse.Namespace, path: Path) -> int:
     tagger = compile_rules(config.tags, tuple(config.disclaimers.values()))
     problems: list[str] = []
     if args.url:
-        if not config.settings.database.exists():
-            print("no pulls yet (the database does not exist)", file=sys.stderr)
+        found = _stored_item(config, args.url)
+        if found is None:
             return EXIT_FAILED
-        store = Store(config.settings.database)
-        try:
-            found = store.items_by_link(canonical(args.url), args.url.strip())
-        finally:
-            store.close()
-        if not found:
-            print(f"unknown: no stored item links to {args.url}", file=sys.stderr)
-            return EXIT_FAILED
-        item = found[0]
+        item, _ = found
         source = config.source(item.source)
         matches = tagger.tag(item, source.tags if source else (), problems)
         print(f"{item.title} ({item.source})")
@@ -408,21 +400,28 @@ def _reason(m: TagMatch) -> str:
 
 def cmd_explain(args: argparse.Namespace, path: Path) -> int:
     config = load(path)
+    found = _stored_item(config, args.url)
+    if found is None:
+        return EXIT_FAILED
+    print(explain_text(*found, config))
+    return EXIT_OK
+
+
+def _stored_item(config: Config, url: str) -> tuple[Item, list[Item]] | None:
+    """The stored item a link (any copy's, tracking parameters and all) names, with its
+    story's copies; None, after saying why, when there is none."""
     if not config.settings.database.exists():
         print("no pulls yet (the database does not exist)", file=sys.stderr)
-        return EXIT_FAILED
+        return None
     store = Store(config.settings.database)
     try:
-        found = store.items_by_link(canonical(args.url), args.url.strip())
+        found = store.items_by_link(canonical(url), url.strip())
         if not found:
-            print(f"unknown: no stored item links to {args.url}", file=sys.stderr)
-            return EXIT_FAILED
-        item = found[0]
-        copies = [s.item for s in store.story_items(item.story)]
+            print(f"unknown: no stored item links to {url}", file=sys.stderr)
+            return None
+        return found[0], [s.item for s in store.story_items(found[0].story)]
     finally:
         store.close()
-    print(explain_text(item, copies, config))
-    return EXIT_OK
 
 
 def explain_text(item: Item, copies: list[Item], config: Config) -> str:

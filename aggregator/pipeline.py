@@ -101,21 +101,25 @@ async def pull_source(
         )
     url = effective_url(source, state)
     started = time.monotonic()
-    try:
-        fetched = await fetcher.fetch(url, state)
-    except FetchError as exc:
-        retry = schedule.parse_retry_after(exc.retry_after, clock()) if exc.retry_after else None
+
+    def failed(status: int | None, kind: str, error: str, retry: float | None = None):
         outcome = PullOutcome(
             source.name,
             ok=False,
-            status=exc.status,
-            error_kind=exc.kind,
-            error=str(exc),
+            status=status,
+            error_kind=kind,
+            error=error,
             elapsed=time.monotonic() - started,
             url=url,
             retry_after=retry,
         )
         return _finish(store, config, source, state, outcome, clock())
+
+    try:
+        fetched = await fetcher.fetch(url, state)
+    except FetchError as exc:
+        retry = schedule.parse_retry_after(exc.retry_after, clock()) if exc.retry_after else None
+        return failed(exc.status, exc.kind, str(exc), retry)
     _follow_moves(store, source, state, url, fetched)
     body_hash = "" if fetched.not_modified else hashlib.sha256(fetched.body).hexdigest()
     if fetched.not_modified or body_hash == state.body_hash:
@@ -135,28 +139,10 @@ async def pull_source(
             fetched, source, config.tags, tuple(config.disclaimers.values()), now
         )
     except ParseError as exc:
-        outcome = PullOutcome(
-            source.name,
-            ok=False,
-            status=fetched.status,
-            error_kind=exc.kind,
-            error=str(exc),
-            elapsed=time.monotonic() - started,
-            url=url,
-        )
-        return _finish(store, config, source, state, outcome, clock())
+        return failed(fetched.status, exc.kind, str(exc))
     except Exception as exc:  # a parser bug on one hostile document must not end the pass
         log.exception("parsing %s failed", source.name)
-        outcome = PullOutcome(
-            source.name,
-            ok=False,
-            status=fetched.status,
-            error_kind="parse_error",
-            error=f"{type(exc).__name__}: {exc}",
-            elapsed=time.monotonic() - started,
-            url=url,
-        )
-        return _finish(store, config, source, state, outcome, clock())
+        return failed(fetched.status, "parse_error", f"{type(exc).__name__}: {exc}")
 
     parsed = prepared.parsed
     counts = {"new": 0, "updated": 0, "duplicate": 0, "unchanged": 0, "skipped": 0}

@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aggregator.model import Dedupe, Item  # noqa: E402
-from aggregator.normalize import item_uid  # noqa: E402
-from aggregator.pipeline import _store_item  # noqa: E402
-from aggregator.store import Store  # noqa: E402
+from aggregator.model import Dedupe, Item
+from aggregator.normalize import item_uid
+from aggregator.pipeline import _store_item
+from aggregator.store import Store
 
 RNG = random.Random(7)
 BATCH = 50  # items per transaction: one feed's pull

@@ -22,7 +22,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -31,6 +30,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from measure import run_measured  # noqa: E402
 
 EN = """bitcoin ether market traders regulators investors exchange token blockchain network
 model training compute researchers startup funding valuation chips data centers launch
@@ -113,44 +115,13 @@ def make_feeds(out: Path, n_feeds: int, n_items: int, seed: int = 1) -> None:
 # ---------------------------------------------------------------- measuring processes
 
 
-def _hwm_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            pass
-    return found
-
-
-def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, float, str, str]:
+def run_checked(cmd: list[str], env: dict | None = None) -> tuple[float, float, str, str]:
     """Wall seconds, peak MB (process plus children, summed), stdout, stderr."""
-    started = time.monotonic()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peaks: dict[int, int] = {}
-    out: list[str] = []
-    reader = threading.Thread(target=lambda: out.extend(proc.communicate()), daemon=True)
-    reader.start()
-    while proc.poll() is None:
-        for pid in [proc.pid, *_children(proc.pid)]:
-            peaks[pid] = max(peaks.get(pid, 0), _hwm_kb(pid))
-        time.sleep(0.02)
-    reader.join(30)
-    wall = time.monotonic() - started
-    if proc.returncode not in (0,):
-        sys.stderr.write(out[1][-3000:] if len(out) > 1 else "")
-        raise SystemExit(f"{cmd[:4]} failed with {proc.returncode}")
-    return wall, sum(peaks.values()) / 1024, out[0], out[1]
+    result, wall, peak = run_measured(cmd, env)
+    if result.returncode != 0:
+        sys.stderr.write(result.stderr[-3000:])
+        raise SystemExit(f"{cmd[:4]} failed with {result.returncode}")
+    return wall, peak, result.stdout, result.stderr
 
 
 def free_port() -> int:
@@ -239,7 +210,7 @@ def ours(work: Path, urls: list[str]) -> dict:
     ]
     results = {}
     for label in ("full", "not_modified"):
-        wall, peak, _, err = run_measured(cmd, env)
+        wall, peak, _, err = run_checked(cmd, env)
         done = next(json.loads(line) for line in err.splitlines() if '"event": "pass"' in line)
         results[label] = {
             "wall": done["wall"],
@@ -254,7 +225,7 @@ def ours(work: Path, urls: list[str]) -> dict:
 def theirs(work: Path, urls: list[str]) -> dict:
     script = work / "reader_run.py"
     script.write_text(READER_SCRIPT)
-    wall, peak, out, _ = run_measured(
+    _wall, peak, out, _ = run_measured(
         [sys.executable, str(script), str(work / "reader.sqlite"), *urls]
     )
     result = json.loads(out)

@@ -3,7 +3,6 @@ error within its budget, nothing leaks, and the good sources of the same pass ar
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
 import os
@@ -21,6 +20,9 @@ from conftest import FeedServer, Route, rss, run_cli, write_config
 from lxml import etree
 
 HOSTILE = Path(__file__).parent / "hostile"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+import measure  # noqa: E402
+
 NOW = datetime.now(UTC).replace(microsecond=0)
 STRICT = etree.XMLParser(recover=False, resolve_entities=False, no_network=True)
 
@@ -90,47 +92,11 @@ def _redos_author() -> bytes:
     )
 
 
-def _hwm_kb(pid: int) -> int:
-    """The peak resident memory of a live process (VmHWM: not inherited across exec,
-    unlike getrusage's ru_maxrss, which starts at the forking pytest's own peak)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            out += [int(c) for c in (task / "children").read_text().split()]
-    return out
-
-
 def run_measured(*args: str) -> tuple[subprocess.CompletedProcess, float]:
-    """Run the CLI, sampling the peak memory of it and its worker processes (MB, summed)."""
+    """The CLI, with the peak memory of it and its worker processes (MB, summed)."""
     env = {k: v for k, v in os.environ.items() if k != "AGGREGATOR_CONFIG"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aggregator", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    peaks: dict[int, int] = {}
-    out: list[str] = []
-    reader = threading.Thread(target=lambda: out.extend(proc.communicate()), daemon=True)
-    reader.start()
-    while proc.poll() is None:
-        for pid in [proc.pid, *_children(proc.pid)]:
-            peaks[pid] = max(peaks.get(pid, 0), _hwm_kb(pid))
-        time.sleep(0.05)
-    reader.join(10)
-    result = subprocess.CompletedProcess(proc.args, proc.returncode, out[0], out[1])
-    return result, sum(peaks.values()) / 1024
+    result, _, peak = measure.run_measured([sys.executable, "-m", "aggregator", *args], env)
+    return result, peak
 
 
 @pytest.fixture

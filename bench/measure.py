@@ -1,0 +1,52 @@
+"""Peak memory of a command and the processes it starts, for benchmarks and tests.
+
+getrusage's ru_maxrss survives exec, so a child forked from a big process (pytest) starts
+with its parent's peak; /proc's VmHWM belongs to the new program alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+
+def hwm_kb(pid: int) -> int:
+    """Peak resident memory of a live process, in KB (0 once it is gone)."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def run_measured(
+    cmd: list[str], env: dict | None = None
+) -> tuple[subprocess.CompletedProcess, float, float]:
+    """Run `cmd`, sampling its peak memory and its children's: (result, wall s, peak MB summed)."""
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peaks: dict[int, int] = {}
+    out: list[str] = []
+    reader = threading.Thread(target=lambda: out.extend(proc.communicate()), daemon=True)
+    reader.start()
+    while proc.poll() is None:
+        for pid in [proc.pid, *children(proc.pid)]:
+            peaks[pid] = max(peaks.get(pid, 0), hwm_kb(pid))
+        time.sleep(0.02)
+    reader.join(30)
+    wall = time.monotonic() - started
+    result = subprocess.CompletedProcess(
+        cmd, proc.returncode, out[0] if out else "", out[1] if len(out) > 1 else ""
+    )
+    return result, wall, sum(peaks.values()) / 1024
