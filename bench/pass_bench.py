@@ -225,7 +225,7 @@ def ours(work: Path, urls: list[str]) -> dict:
 def theirs(work: Path, urls: list[str]) -> dict:
     script = work / "reader_run.py"
     script.write_text(READER_SCRIPT)
-    _wall, peak, out, _ = run_measured(
+    _wall, peak, out, _ = run_checked(
         [sys.executable, str(script), str(work / "reader.sqlite"), *urls]
     )
     result = json.loads(out)
