@@ -58,6 +58,11 @@ def is_acronym(keyword: str) -> bool:
     return bool(letters) and all(c.isupper() for c in letters)
 
 
+def _anchor(keyword: str) -> str:
+    words = fold(keyword.rstrip("*")).split()
+    return words[0] if words else ""
+
+
 def _keyword_regex(keywords: list[str], flags: int) -> re.Pattern[str] | None:
     if not keywords:
         return None
@@ -76,19 +81,32 @@ class _Phrases:
 
     words: re.Pattern[str] | None
     acronyms: re.Pattern[str] | None
+    # The first word of each keyword: a regex scan runs only when one occurs as a substring
+    # (a C-speed test), so a rule costs almost nothing on the many texts it cannot match.
+    word_anchors: tuple[str, ...] = ()
+    acronym_anchors: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, keywords: tuple[str, ...]) -> _Phrases:
         acronyms = [k for k in keywords if is_acronym(k)]
         words = [k for k in keywords if not is_acronym(k)]
-        return cls(_keyword_regex(words, re.IGNORECASE), _keyword_regex(acronyms, 0))
+        return cls(
+            _keyword_regex(words, re.IGNORECASE),
+            _keyword_regex(acronyms, 0),
+            tuple({_anchor(k).lower() for k in words}),
+            tuple({_anchor(k) for k in acronyms}),
+        )
 
-    def find(self, folded: str, original: str = "") -> list[str]:
+    def find(self, folded: str, original: str = "", lowered: str | None = None) -> list[str]:
         """Matched words, as written in `original` when folding kept the text's length."""
         source = original if len(original) == len(folded) else folded
+        lowered = folded.lower() if lowered is None else lowered
         found: list[str] = []
-        for compiled in (self.words, self.acronyms):
-            if compiled is None:
+        for compiled, anchors, text in (
+            (self.words, self.word_anchors, lowered),
+            (self.acronyms, self.acronym_anchors, folded),
+        ):
+            if compiled is None or not any(a in text for a in anchors):
                 continue
             for n, m in enumerate(compiled.finditer(folded)):
                 found.append(source[m.start() : m.end()])
@@ -143,13 +161,14 @@ class Tagger:
                 if not any(p in text_key(line) for p in self.boilerplate)
             )
         folded = fold(text)
+        lowered = folded.lower()
         item_categories = {_category_key(c): c for c in categories}
         matches: dict[str, list[TagMatch]] = {}
         vetoed: set[str] = set()
         for rule in self.rules:
             found = [
                 TagMatch(rule.name, "keyword", w)
-                for w in _distinct(rule.keywords.find(folded, text))
+                for w in _distinct(rule.keywords.find(folded, text, lowered))
             ]
             for pattern in rule.patterns:
                 try:
@@ -168,7 +187,7 @@ class Tagger:
                 if key in rule.categories
             ]
             if rule.exclude.words or rule.exclude.acronyms:
-                veto = rule.exclude.find(folded)
+                veto = rule.exclude.find(folded, "", lowered)
                 if veto:
                     vetoed.add(rule.name)
                     continue
