@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from aggregator.model import Config
@@ -40,7 +40,7 @@ def publish(store: Store, config: Config) -> list[Published]:
     out_dir.mkdir(parents=True, exist_ok=True)
     for leftover in out_dir.glob(".*.tmp"):  # a crash between write and rename (one writer)
         leftover.unlink(missing_ok=True)
-    stories = group(s.item for s in store.items())
+    stories = group(s.item for s in store.items(texts=False))
     sources = {s.name: s for s in config.sources}
     rows = store.source_rows()
     titles = {r["name"]: r["feed_title"] for r in rows}
@@ -49,6 +49,8 @@ def publish(store: Store, config: Config) -> list[Published]:
     docs = []
     for feed in config.feeds:
         chosen = select(stories, feed, sources, config.default_language)
+        full = store.items_by_uid([story.item.uid for story in chosen])
+        chosen = [replace(story, item=full[story.item.uid]) for story in chosen]
         doc = prepare(feed, chosen, config, titles, links)
         docs.append(doc)
         written = []

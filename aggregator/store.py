@@ -341,15 +341,26 @@ class Store:
     def set_tags(self, uid: str, tags: Iterable[TagMatch]) -> None:
         self.db.execute("UPDATE items SET tags = ? WHERE uid = ?", (_tags_json(tags), uid))
 
-    def items(self, since: datetime | None = None) -> list[Stored]:
-        """Every stored copy (published after `since`), oldest first."""
-        sql = "SELECT * FROM items"
+    def items(self, since: datetime | None = None, texts: bool = True) -> list[Stored]:
+        """Every stored copy (published after `since`), oldest first; without their HTML and
+        text when `texts` is false (choosing what to publish needs only the metadata)."""
+        sql = "SELECT * FROM items" if texts else f"SELECT {_LIGHT} FROM items"
         args: tuple = ()
         if since is not None:
             sql += " WHERE published >= ?"
             args = (_ts(since),)
         rows = self.db.execute(sql + " ORDER BY published, uid", args)
         return [Stored(_item(r), _dt(r["first_seen"])) for r in rows]
+
+    def items_by_uid(self, uids: list[str]) -> dict[str, Item]:
+        """Complete items (texts included), by uid."""
+        out: dict[str, Item] = {}
+        for start in range(0, len(uids), 500):
+            chunk = uids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.db.execute(f"SELECT * FROM items WHERE uid IN ({marks})", chunk):
+                out[r["uid"]] = _item(r)
+        return out
 
     def story_items(self, story: str) -> list[Stored]:
         rows = self.db.execute("SELECT * FROM items WHERE story = ? ORDER BY first_seen", (story,))
@@ -430,6 +441,32 @@ def _url_tomb(canonical: str) -> str:
 
 def _tags_json(tags: Iterable[TagMatch]) -> str:
     return json.dumps([[t.tag, t.rule, t.matched] for t in tags], ensure_ascii=False)
+
+
+_TEXTS = ("summary_html", "summary_text", "content_html", "content_text")
+_LIGHT = ", ".join(
+    [
+        "uid",
+        "source",
+        "key",
+        "story",
+        "link",
+        "canonical",
+        "title",
+        "authors",
+        "categories",
+        "language",
+        "published",
+        "updated",
+        "first_seen",
+        "content_hash",
+        "tags",
+        "similarity",
+        "matched",
+        "match_reason",
+    ]
+    + [f"'' AS {column}" for column in _TEXTS]
+)
 
 
 def _item(row: sqlite3.Row) -> Item:
