@@ -421,8 +421,12 @@ async def run_pass(
     cpu_started = time.process_time()
     pool = ParsePool(timeout=config.settings.parse_timeout)
 
+    # Pulls past the fetch limit would only hold their bodies waiting for a parse worker.
+    in_flight = asyncio.Semaphore(config.settings.concurrency)
+
     async def one(source: Source) -> PullOutcome:
-        outcome = await pull_source(source, fetcher, pool, store, config, clock)
+        async with in_flight:
+            outcome = await pull_source(source, fetcher, pool, store, config, clock)
         log_outcome(outcome)
         if on_outcome:
             on_outcome(outcome)

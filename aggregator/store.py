@@ -120,7 +120,7 @@ class Store:
             self.db.execute("PRAGMA busy_timeout = 5000")
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
-            self.db.execute("PRAGMA cache_size = -65536")  # 64 MB of pages at most
+            self.db.execute("PRAGMA cache_size = -16384")  # 16 MB of pages at most
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot use database {path}: {exc}") from None
