@@ -18,11 +18,12 @@ import hashlib
 import itertools
 import random
 import re
-import unicodedata
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
+
+from aggregator.sanitize import strip_accents
 
 OPENING_WORDS = 20  # the lead's opening: copies share it even when trimmed
 LEAD_WORDS = 120  # the lead compared (and indexed as a whole: copies padded at the start)
@@ -70,8 +71,8 @@ _SPACED_THOUSANDS = re.compile(r"(?<=\d)[\s\u202f\u00a0](?=\d{3}\b)")
 
 
 def _fold(text: str) -> str:
-    text = unicodedata.normalize("NFKD", text.replace("’", "'"))
-    return "".join(c for c in text if not unicodedata.combining(c)).casefold()
+    text = text.replace("’", "'")
+    return (text if text.isascii() else strip_accents(text)).casefold()
 
 
 def _number(token: str) -> str:
