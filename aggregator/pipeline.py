@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from aggregator import schedule, websub
-from aggregator.dedupe import decide, similarity
+from aggregator.dedupe import Known, decide, similarity
 from aggregator.errors import FetchError, ParseError
 from aggregator.fetch import Fetcher
 from aggregator.model import (
@@ -38,7 +38,7 @@ from aggregator.model import (
 )
 from aggregator.normalize import feed_link, feed_title, lead_text
 from aggregator.publish import Published, publish
-from aggregator.store import Store
+from aggregator.store import Lookups, Store
 from aggregator.tagging import Tagger, compile_rules
 from aggregator.workers import ParsePool
 
@@ -150,11 +150,13 @@ async def pull_source(
     cutoff = now - timedelta(seconds=config.settings.retention)
     stored_at = time.process_time()
     with store.transaction():
+        lookups = store.lookups(prepared.items)
         for item, near in zip(prepared.items, prepared.near, strict=True):
-            kind = _store_item(store, item, cutoff, now, config.dedupe, near)
+            kind = _store_item(store, item, cutoff, now, config.dedupe, near, lookups)
             counts[kind] += 1
             if kind in ("new", "updated", "duplicate"):
                 changed.add(item.uid)
+        store.add_near_keys(lookups.near_rows, now)
         seconds = {**prepared.seconds, "store": time.process_time() - stored_at}
         outcome = PullOutcome(
             source.name,
@@ -253,14 +255,21 @@ def _store_item(
     now: datetime,
     near: Dedupe | None = None,
     prepared: tuple[similarity.Fingerprint, list[int]] | None = None,
+    lookups: Lookups | None = None,
 ) -> str:
-    """Store one item: exact keys first, the similarity check only for items that are new."""
-    by_key = store.known_by_key(item.source, item.key)
+    """Store one item: exact keys first, the similarity check only for items that are new.
+
+    With `lookups` (one document's keys fetched at once), what the store knows is read from
+    there and kept current; without, each lookup is its own query and keys are written now.
+    """
+    batch = lookups is not None
+    lookups = lookups if batch else store.lookups([item])
+    by_key = lookups.by_key.get(item.key)
     if by_key is None and (
-        item.published < cutoff or store.is_tombstoned(item.source, item.key, item.canonical)
+        item.published < cutoff or lookups.pruned(item.source, item.key, item.canonical)
     ):
         return "skipped"
-    by_url = None if by_key else store.known_by_url(item.canonical)
+    by_url = None if by_key else lookups.by_url.get(item.canonical) if item.canonical else None
     decision = decide(item, by_key, by_url)
     if decision.kind == "updated" and decision.target is not None:
         store.update_item(decision.target.uid, item)
@@ -289,8 +298,14 @@ def _store_item(
             decision = replace(decision, kind="duplicate")
     if decision.kind == "new":
         item = replace(item, story=decision.story)
-    store.insert_item(item, now)
-    store.add_near_keys(item.uid, keys, now)
+    rowid = store.insert_item(item, now)
+    lookups.near_rows.extend((key, rowid) for key in keys)
+    known = Known(item.uid, item.source, item.key, item.canonical, item.content_hash, item.story)
+    lookups.by_key[item.key] = known
+    if item.canonical:
+        lookups.by_url.setdefault(item.canonical, known)
+    if not batch:
+        store.add_near_keys(lookups.near_rows, now)
     return decision.kind
 
 

@@ -15,7 +15,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -264,32 +264,42 @@ class Store:
 
     # ------------------------------------------------------------ items
 
-    def known_by_key(self, source: str, key: str) -> Known | None:
-        row = self.db.execute(
-            "SELECT uid, source, key, canonical, content_hash, story FROM items "
-            "WHERE source = ? AND key = ?",
-            (source, key),
-        ).fetchone()
-        return Known(*row) if row else None
+    def lookups(self, items: list[Item]) -> Lookups:
+        """What the store knows under the keys of one document's items, in three queries
+        instead of three per item."""
+        found = Lookups()
+        if not items:
+            return found
+        source = items[0].source
+        cols = "uid, source, key, canonical, content_hash, story"
+        for chunk in _chunks([i.key for i in items]):
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT {cols} FROM items WHERE source = ? AND key IN ({marks})"
+            for row in self.db.execute(sql, (source, *chunk)):
+                found.by_key[row[2]] = Known(*row)
+        for chunk in _chunks(sorted({i.canonical for i in items if i.canonical})):
+            marks = ",".join("?" * len(chunk))
+            sql = (
+                f"SELECT {cols} FROM items WHERE canonical IN ({marks}) AND canonical != '' "
+                "ORDER BY first_seen DESC, uid DESC"
+            )
+            for row in self.db.execute(sql, chunk):  # the earliest copy is written last
+                found.by_url[row[3]] = Known(*row)
+        tombs = [_key_tomb(source, i.key) for i in items]
+        tombs += [_url_tomb(i.canonical) for i in items if i.canonical]
+        for chunk in _chunks(tombs):
+            marks = ",".join("?" * len(chunk))
+            found.tombs.update(
+                r[0]
+                for r in self.db.execute(
+                    f"SELECT key FROM tombstones WHERE key IN ({marks})", chunk
+                )
+            )
+        return found
 
-    def known_by_url(self, canonical: str) -> Known | None:
-        if not canonical:
-            return None
-        row = self.db.execute(
-            "SELECT uid, source, key, canonical, content_hash, story FROM items "
-            "WHERE canonical = ? AND canonical != '' ORDER BY first_seen, uid LIMIT 1",
-            (canonical,),
-        ).fetchone()
-        return Known(*row) if row else None
-
-    def is_tombstoned(self, source: str, key: str, canonical: str) -> bool:
-        keys = [_key_tomb(source, key)] + ([_url_tomb(canonical)] if canonical else [])
-        marks = ",".join("?" * len(keys))
-        sql = f"SELECT 1 FROM tombstones WHERE key IN ({marks}) LIMIT 1"
-        return self.db.execute(sql, keys).fetchone() is not None
-
-    def insert_item(self, item: Item, now: datetime) -> None:
-        self.db.execute(
+    def insert_item(self, item: Item, now: datetime) -> int:
+        """Store a new copy; returns its rowid (what the near-duplicate index refers to)."""
+        cursor = self.db.execute(
             """INSERT INTO items(uid, source, key, story, link, canonical, title, summary_html,
                  summary_text, content_html, content_text, authors, categories, language,
                  published, updated, first_seen, content_hash, tags, similarity, matched,
@@ -309,6 +319,7 @@ class Store:
                 item.match_reason,
             ),
         )
+        return int(cursor.lastrowid or 0)
 
     def update_item(self, uid: str, item: Item) -> None:
         """Replace the content of the stored copy `uid`, keeping its id, story and first-seen."""
@@ -376,12 +387,11 @@ class Store:
 
     # ------------------------------------------------------------ near-duplicate index
 
-    def add_near_keys(self, uid: str, keys: Iterable[int], seen: datetime) -> None:
-        """Index keys of a stored item (rows referenced by rowid: half the index size)."""
-        row = self.db.execute("SELECT rowid FROM items WHERE uid = ?", (uid,)).fetchone()
+    def add_near_keys(self, rows: Iterable[tuple[int, int]], seen: datetime) -> None:
+        """Index keys of stored items, as (key, item rowid): a rowid is half a uid's size."""
         self.db.executemany(
             "INSERT INTO near_keys(key, item, seen) VALUES (?, ?, ?)",
-            [(k, row[0], _ts(seen)) for k in keys],
+            [(key, rowid, _ts(seen)) for key, rowid in rows],
         )
 
     def near_candidates(self, keys: list[int], since: datetime) -> list[Item]:
@@ -429,6 +439,27 @@ class Store:
         horizon = _ts(now) - 4 * (_ts(now) - _ts(cutoff))
         self.db.execute("DELETE FROM tombstones WHERE pruned < ?", (horizon,))
         return len(old)
+
+
+@dataclass
+class Lookups:
+    """One document's worth of identity lookups, kept up to date as its items are stored."""
+
+    by_key: dict[str, Known] = field(default_factory=dict)
+    by_url: dict[str, Known] = field(default_factory=dict)
+    tombs: set[str] = field(default_factory=set)
+    near_rows: list[tuple[int, int]] = field(default_factory=list)  # index keys to write
+
+    def pruned(self, source: str, key: str, canonical: str) -> bool:
+        """Whether this item was stored once and pruned (it never comes back as new)."""
+        return _key_tomb(source, key) in self.tombs or (
+            bool(canonical) and _url_tomb(canonical) in self.tombs
+        )
+
+
+def _chunks(values: list, size: int = 500) -> Iterator[list]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def _key_tomb(source: str, key: str) -> str:
