@@ -148,17 +148,12 @@ def _atom(root: etree._Element, url: str, lang: Any) -> ParsedFeed:
         title, title_html = _atom_text(entry.find(f"{ATOM}title"))
         summary, summary_html = _atom_text(entry.find(f"{ATOM}summary"))
         content, content_html = _atom_text(entry.find(f"{ATOM}content"))
-        link = ""
-        for el in entry.iterfind(f"{ATOM}link"):
-            if el.get("rel", "alternate") == "alternate" and el.get("href"):
-                link = urljoin(url, el.get("href").strip())
-                break
         entry_lang = lang(entry.get(XML_LANG) or "")
         entries.append(
             _dedupe_summary(
                 ParsedEntry(
                     guid=_text(entry.find(f"{ATOM}id")).strip(),
-                    link=link,
+                    link=_alternate(entry, url),
                     title=title,
                     summary=summary if summary_html else text_as_html(summary),
                     content=content if content_html else text_as_html(content),
@@ -177,19 +172,22 @@ def _atom(root: etree._Element, url: str, lang: Any) -> ParsedFeed:
             )
         )
     feed_title, feed_title_html = _atom_text(root.find(f"{ATOM}title"))
-    home = ""
-    for el in root.iterfind(f"{ATOM}link"):
-        if el.get("rel", "alternate") == "alternate" and el.get("href"):
-            home = urljoin(url, el.get("href").strip())
-            break
     return ParsedFeed(
         format="atom10",
         title=feed_title,
-        link=home,
+        link=_alternate(root, url),
         language=feed_lang,
         entries=tuple(entries),
         title_is_html=feed_title_html,
     )
+
+
+def _alternate(el: etree._Element, url: str) -> str:
+    """The first alternate link of an Atom feed or entry (rel defaults to alternate)."""
+    for link in el.iterfind(f"{ATOM}link"):
+        if link.get("rel", "alternate") == "alternate" and link.get("href"):
+            return urljoin(url, link.get("href").strip())
+    return ""
 
 
 def _atom_authors(entry: etree._Element) -> tuple[str, ...]:

@@ -11,7 +11,8 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,6 +33,31 @@ FEED_ALL = """
 name = "all"
 title = "Everything"
 """
+
+
+@contextmanager
+def serving(config: Path) -> Iterator[str]:
+    """`aggregator serve` in a subprocess on a free port; yields its base URL, stops it (exit 0)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "AGGREGATOR_CONFIG"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "aggregator",
+        "--config",
+        str(config),
+        "serve",
+        "--listen",
+        f"127.0.0.1:{port}",
+    ]
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: httpx.get(f"{base}/healthz").status_code == 200, what="server up")
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
 
 
 def free_port() -> int:
@@ -288,26 +314,7 @@ def test_serve_alone_and_json_logs(server: FeedServer, tmp_path):
     assert pull["status"] == 200 and pull["new"] == 1 and pull["duration_ms"] >= 0
     assert any(line["message"].startswith("published ") for line in lines)
 
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "AGGREGATOR_CONFIG"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "aggregator",
-            "--config",
-            str(path),
-            "serve",
-            "--listen",
-            f"127.0.0.1:{port}",
-        ],
-        env=env,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        r = wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/all.atom"), what="server up")
+    with serving(path) as base:
+        r = httpx.get(f"{base}/all.atom")
         assert r.status_code == 200 and r.headers["content-type"].startswith("application/atom+xml")
         assert "Bitcoin story 1" in r.text
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(10) == 0

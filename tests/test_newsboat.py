@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 from conftest import FeedServer, rss, run_cli, seed_item, write_config
-from test_daemon import free_port, wait_for
+from test_daemon import serving
 
 pytestmark = pytest.mark.skipif(
     shutil.which("newsboat") is None,
@@ -45,30 +42,12 @@ def test_newsboat_lists_every_item(server: FeedServer, tmp_path):
     }
     assert len(expected) == 6
 
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "AGGREGATOR_CONFIG"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "aggregator",
-            "--config",
-            str(config),
-            "serve",
-            "--listen",
-            f"127.0.0.1:{port}",
-        ],
-        env=env,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for(
-            lambda: httpx.get(f"http://127.0.0.1:{port}/all.rss").status_code == 200, what="server"
-        )
+    with serving(config) as base:
         for suffix in ("rss", "atom"):
             home = tmp_path / f"nb-{suffix}"
             home.mkdir()
-            (home / "urls").write_text(f"http://127.0.0.1:{port}/all.{suffix}\n")
+            (home / "urls").write_text(f"{base}/all.{suffix}\n")
             (home / "config").write_text("")
             done = subprocess.run(
                 [
@@ -93,6 +72,3 @@ def test_newsboat_lists_every_item(server: FeedServer, tmp_path):
             got = set(con.execute("SELECT title, url FROM rss_item"))
             con.close()
             assert got == expected, suffix
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(10)
