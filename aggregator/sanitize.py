@@ -82,10 +82,12 @@ def _no_local_urls(tag: str, attribute: str, value: str) -> str | None:
         return value
     if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
         return None
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
+    if not (host[0].isdigit() or ":" in host):  # a name, not an address literal
         return value
+    try:
+        ip = ipaddress.ip_address(int(host) if host.isdigit() else host)  # 2130706433 too
+    except ValueError:
+        return None if host.startswith("0") else value  # 0x7f.1, 017700000001: refuse
     return value if ip.is_global else None
 
 
