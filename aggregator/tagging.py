@@ -85,6 +85,9 @@ class _Phrases:
     # (a C-speed test), so a rule costs almost nothing on the many texts it cannot match.
     word_anchors: tuple[str, ...] = ()
     acronym_anchors: tuple[str, ...] = ()
+    # The same words in lower case, matched case-sensitively on the lower-cased text: about
+    # 1.5x faster than IGNORECASE (used when lower-casing kept the text's length).
+    lower_words: re.Pattern[str] | None = None
 
     @classmethod
     def of(cls, keywords: tuple[str, ...]) -> _Phrases:
@@ -95,6 +98,7 @@ class _Phrases:
             _keyword_regex(acronyms, 0),
             tuple({_anchor(k).lower() for k in words}),
             tuple({_anchor(k) for k in acronyms}),
+            _keyword_regex([k.lower() for k in words], 0),
         )
 
     def find(self, folded: str, original: str = "", lowered: str | None = None) -> list[str]:
@@ -102,13 +106,15 @@ class _Phrases:
         source = original if len(original) == len(folded) else folded
         lowered = folded.lower() if lowered is None else lowered
         found: list[str] = []
-        for compiled, anchors, text in (
-            (self.words, self.word_anchors, lowered),
-            (self.acronyms, self.acronym_anchors, folded),
+        same_length = len(lowered) == len(folded)
+        words = self.lower_words if same_length else self.words
+        for compiled, anchors, text, scanned in (
+            (words, self.word_anchors, lowered, lowered if same_length else folded),
+            (self.acronyms, self.acronym_anchors, folded, folded),
         ):
             if compiled is None or not any(a in text for a in anchors):
                 continue
-            for n, m in enumerate(compiled.finditer(folded)):
+            for n, m in enumerate(compiled.finditer(scanned)):
                 found.append(source[m.start() : m.end()])
                 if n >= 2 * MAX_REASONS:  # enough to give the reasons: stop scanning
                     break
