@@ -22,6 +22,15 @@ def hwm_kb(pid: int) -> int:
     return 0
 
 
+def rss_kb(pid: int) -> int:
+    """Resident memory of a live process now, in KB (0 once it is gone)."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
@@ -33,20 +42,24 @@ def children(pid: int) -> list[int]:
 def run_measured(
     cmd: list[str], env: dict | None = None
 ) -> tuple[subprocess.CompletedProcess, float, float]:
-    """Run `cmd`, sampling its peak memory and its children's: (result, wall s, peak MB summed)."""
+    """Run `cmd`, sampling its memory and its children's: (result, wall s, peak MB).
+
+    The peak is the largest sum, at one moment, of the processes alive then (workers that
+    replace each other are not added up), and never less than the main process's own peak.
+    """
     started = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peaks: dict[int, int] = {}
+    main_peak = together = 0
     out: list[str] = []
     reader = threading.Thread(target=lambda: out.extend(proc.communicate()), daemon=True)
     reader.start()
     while proc.poll() is None:
-        for pid in [proc.pid, *children(proc.pid)]:
-            peaks[pid] = max(peaks.get(pid, 0), hwm_kb(pid))
+        main_peak = max(main_peak, hwm_kb(proc.pid))
+        together = max(together, sum(rss_kb(pid) for pid in [proc.pid, *children(proc.pid)]))
         time.sleep(0.02)
     reader.join(30)
     wall = time.monotonic() - started
     result = subprocess.CompletedProcess(
         cmd, proc.returncode, out[0] if out else "", out[1] if len(out) > 1 else ""
     )
-    return result, wall, sum(peaks.values()) / 1024
+    return result, wall, max(main_peak, together) / 1024
