@@ -149,3 +149,35 @@ def test_private_addresses_are_refused_by_default(server: FeedServer):
 )
 def test_is_public(address, public):
     assert is_public(ipaddress.ip_address(address)) is public
+
+
+def test_concurrency_is_bounded_globally_and_per_host(server: FeedServer):
+    import threading
+
+    active = {"now": 0, "max": 0}
+    lock = threading.Lock()
+
+    def slow(handler):
+        with lock:
+            active["now"] += 1
+            active["max"] = max(active["max"], active["now"])
+        time.sleep(0.3)
+        with lock:
+            active["now"] -= 1
+        handler.send_response(200)
+        handler.send_header("Content-Length", "6")
+        handler.end_headers()
+        handler.wfile.write(b"<rss/>")
+
+    for n in range(6):
+        server.routes[f"/slow{n}"] = Route(handler=slow)
+
+    async def go(per_host: int, concurrency: int):
+        async with Fetcher(settings(per_host=per_host, concurrency=concurrency)) as f:
+            await asyncio.gather(*(f.fetch(server.url(f"/slow{n}")) for n in range(6)))
+
+    asyncio.run(go(per_host=2, concurrency=16))
+    assert active["max"] == 2  # one host: never more than per_host at once
+    active["max"] = 0
+    asyncio.run(go(per_host=10, concurrency=3))
+    assert active["max"] == 3  # the global limit
