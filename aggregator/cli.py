@@ -128,7 +128,7 @@ def cmd_check(args: argparse.Namespace, path: Path) -> int:
     if config.settings.database.exists():
         store = Store(config.settings.database)
         try:
-            items = [s.item for s in store.items()]
+            items = store.items()
             rows = {r["name"]: r for r in store.source_rows()}
         finally:
             store.close()
@@ -343,7 +343,7 @@ def cmd_preview(args: argparse.Namespace, path: Path) -> int:
     if live.settings.database.exists():
         store = Store(live.settings.database)
         try:
-            items = [s.item for s in store.items()]
+            items = store.items()
         finally:
             store.close()
     result = preview(candidate, items, published)
@@ -419,7 +419,7 @@ def _stored_item(config: Config, url: str) -> tuple[Item, list[Item]] | None:
         if not found:
             print(f"unknown: no stored item links to {url}", file=sys.stderr)
             return None
-        return found[0], [s.item for s in store.story_items(found[0].story)]
+        return found[0], store.story_items(found[0].story)
     finally:
         store.close()
 

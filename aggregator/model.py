@@ -214,7 +214,6 @@ class PullOutcome:
     not_modified: bool = False
     elapsed: float = 0.0
     warning: str = ""
-    changed_stories: frozenset[str] = field(default_factory=frozenset)
     url: str = ""  # the URL pulled (a moved source's new address)
     retry_after: float | None = None
     next_pull: datetime | None = None

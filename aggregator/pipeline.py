@@ -146,7 +146,6 @@ async def pull_source(
 
     parsed = prepared.parsed
     counts = {"new": 0, "updated": 0, "duplicate": 0, "unchanged": 0, "skipped": 0}
-    changed: set[str] = set()
     cutoff = now - timedelta(seconds=config.settings.retention)
     stored_at = time.process_time()
     with store.transaction():
@@ -154,8 +153,6 @@ async def pull_source(
         for item, near in zip(prepared.items, prepared.near, strict=True):
             kind = _store_item(store, item, cutoff, now, config.dedupe, near, lookups)
             counts[kind] += 1
-            if kind in ("new", "updated", "duplicate"):
-                changed.add(item.uid)
         store.add_near_keys(lookups.near_rows, now)
         seconds = {**prepared.seconds, "store": time.process_time() - stored_at}
         outcome = PullOutcome(
@@ -164,7 +161,6 @@ async def pull_source(
             status=fetched.status,
             elapsed=time.monotonic() - started,
             warning=parsed.warning,
-            changed_stories=frozenset(changed),
             url=url,
             seconds=seconds,
             **counts,
@@ -335,8 +331,7 @@ def retag(store: Store, config: Config, tagger: Tagger) -> int:
     sources = {s.name: s for s in config.sources}
     changed = 0
     with store.transaction():
-        for stored in store.items():
-            item = stored.item
+        for item in store.items():
             src = sources.get(item.source)
             tags = tagger.tag(item, src.tags if src else ())
             if tags != item.tags:

@@ -40,7 +40,7 @@ def publish(store: Store, config: Config) -> list[Published]:
     out_dir.mkdir(parents=True, exist_ok=True)
     for leftover in out_dir.glob(".*.tmp"):  # a crash between write and rename (one writer)
         leftover.unlink(missing_ok=True)
-    stories = group(s.item for s in store.items(texts=False))
+    stories = group(store.items(texts=False))
     sources = {s.name: s for s in config.sources}
     rows = store.source_rows()
     titles = {r["name"]: r["feed_title"] for r in rows}

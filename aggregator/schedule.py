@@ -11,10 +11,9 @@ import hashlib
 import random
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 
 from aggregator.model import Source
-from aggregator.units import format_duration
+from aggregator.units import format_duration, parse_http_date
 
 JITTER = 0.05  # +-5% of the interval, at most MAX_JITTER
 MAX_JITTER = 300.0
@@ -76,12 +75,9 @@ def parse_retry_after(value: str, now: datetime) -> float | None:
     if value.isdigit():
         seconds = float(value)
     else:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        when = parse_http_date(value)
+        if when is None:
             return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
         seconds = (when - now).total_seconds()
     return min(RETRY_AFTER_CAP, max(RETRY_AFTER_MIN, seconds))
 

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from aggregator.dedupe import Copy, stand_in_order
+from aggregator.dedupe import stand_in_order
 from aggregator.model import CuratedFeed, Item, Source
 
 
@@ -60,13 +60,11 @@ def select(
             continue
         if not tags.issuperset(feed.all_tags) or tags.intersection(feed.none_tags):
             continue
-        best = min(
-            eligible, key=lambda c: stand_in_order(Copy(c.uid, c.source, c.published), sources)
-        )
+        best = min(eligible, key=lambda c: stand_in_order(c, sources))
         others = tuple(
             sorted(
                 (c for c in copies if c is not best and c.source in sources),
-                key=lambda c: stand_in_order(Copy(c.uid, c.source, c.published), sources),
+                key=lambda c: stand_in_order(c, sources),
             )
         )
         out.append(Story(story_id, best, tuple(sorted(tags)), others))
@@ -78,7 +76,7 @@ def why_stand_in(copies: list[Item], sources: Mapping[str, Source]) -> tuple[Ite
     """The copy that stands for a story and the rule that chose it, for `explain`."""
     ranked = sorted(
         (c for c in copies if c.source in sources),
-        key=lambda c: stand_in_order(Copy(c.uid, c.source, c.published), sources),
+        key=lambda c: stand_in_order(c, sources),
     )
     if not ranked:
         return copies[0], "no copy comes from a configured source"

@@ -16,11 +16,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 from pathlib import Path
 from urllib.parse import unquote
 
 from aiohttp import web
+
+from aggregator.units import parse_http_date
 
 log = logging.getLogger("aggregator.serve")
 
@@ -139,13 +141,8 @@ class FeedFiles:
             return "*" in wanted or bool(wanted & etags)
         since = request.headers.get("If-Modified-Since")
         if since:
-            try:
-                when = parsedate_to_datetime(since)
-            except (TypeError, ValueError):
-                return False
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=UTC)
-            return cached.last_modified <= when
+            when = parse_http_date(since)
+            return when is not None and cached.last_modified <= when
         return False
 
 

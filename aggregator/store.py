@@ -95,14 +95,6 @@ class StoreError(AggregatorError):
     """The database cannot be used (corrupt, not SQLite, from a newer version)."""
 
 
-@dataclass(frozen=True)
-class Stored:
-    """A copy read back from the store, with its bookkeeping."""
-
-    item: Item
-    first_seen: datetime
-
-
 def _ts(dt: datetime) -> float:
     return dt.timestamp()
 
@@ -185,9 +177,6 @@ class Store:
             redirect_count=row["redirect_count"],
             redirect_print=row["redirect_print"],
         )
-
-    def feed_titles(self) -> dict[str, str]:
-        return {r[0]: r[1] for r in self.db.execute("SELECT name, feed_title FROM sources")}
 
     def record_pull(
         self,
@@ -352,7 +341,7 @@ class Store:
     def set_tags(self, uid: str, tags: Iterable[TagMatch]) -> None:
         self.db.execute("UPDATE items SET tags = ? WHERE uid = ?", (_tags_json(tags), uid))
 
-    def items(self, since: datetime | None = None, texts: bool = True) -> list[Stored]:
+    def items(self, since: datetime | None = None, texts: bool = True) -> list[Item]:
         """Every stored copy (published after `since`), oldest first; without their HTML and
         text when `texts` is false (choosing what to publish needs only the metadata)."""
         sql = "SELECT * FROM items" if texts else f"SELECT {_LIGHT} FROM items"
@@ -361,7 +350,7 @@ class Store:
             sql += " WHERE published >= ?"
             args = (_ts(since),)
         rows = self.db.execute(sql + " ORDER BY published, uid", args)
-        return [Stored(_item(r), _dt(r["first_seen"])) for r in rows]
+        return [_item(r) for r in rows]
 
     def items_by_uid(self, uids: list[str]) -> dict[str, Item]:
         """Complete items (texts included), by uid."""
@@ -373,9 +362,9 @@ class Store:
                 out[r["uid"]] = _item(r)
         return out
 
-    def story_items(self, story: str) -> list[Stored]:
+    def story_items(self, story: str) -> list[Item]:
         rows = self.db.execute("SELECT * FROM items WHERE story = ? ORDER BY first_seen", (story,))
-        return [Stored(_item(r), _dt(r["first_seen"])) for r in rows]
+        return [_item(r) for r in rows]
 
     def items_by_link(self, canonical: str, link: str) -> list[Item]:
         rows = self.db.execute(

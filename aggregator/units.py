@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -44,6 +46,15 @@ def parse_size(text: str) -> int:
     if size <= 0:
         raise ValueError(f"size must be positive: {text!r}")
     return size
+
+
+def parse_http_date(text: str) -> datetime | None:
+    """An HTTP date (Retry-After, If-Modified-Since) as aware UTC; None when unreadable."""
+    try:
+        when = parsedate_to_datetime(text.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
 
 
 def format_duration(seconds: float) -> str:

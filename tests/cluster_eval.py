@@ -51,7 +51,7 @@ def evaluate(similarity: float = 0.8, path: Path | None = None) -> dict:
             )  # fmt: skip
             with store.transaction():
                 _store_item(store, item, NOW - timedelta(days=30), when, policy)
-        story = {s.item.uid: s.item.story for s in store.items()}
+        story = {i.uid: i.story for i in store.items()}
         store.close()
     tp = fp = fn = 0
     wrong, missed = [], []

@@ -64,7 +64,7 @@ def test_prune_leaves_tombstones_so_old_items_never_return(tmp_path):
     later = NOW + timedelta(days=15)
     with store.transaction():
         assert store.prune(later - timedelta(days=30), later) == 1
-    assert [s.item.key for s in store.items()] == ["fresh"]
+    assert [i.key for i in store.items()] == ["fresh"]
     with store.transaction():  # the feed still lists it: skipped, not new
         kind = _store_item(store, item("old", NOW - timedelta(days=20)), cutoff, later)
     assert kind == "skipped"
@@ -81,7 +81,7 @@ def test_same_canonical_link_from_another_source_joins_the_story(tmp_path):
         assert _store_item(store, item("a", NOW, "one", url), cutoff, NOW) == "new"
         assert _store_item(store, item("b", NOW, "two", url), cutoff, NOW) == "duplicate"
         assert _store_item(store, item("a", NOW, "one", url), cutoff, NOW) == "unchanged"
-    stories = {s.item.story for s in store.items()}
+    stories = {i.story for i in store.items()}
     assert stories == {"uid-one-a"}
 
 

@@ -8,9 +8,8 @@ id never changes when a better copy arrives later.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 
 from aggregator.model import Item, Source
 
@@ -45,23 +44,12 @@ def decide(item: Item, by_key: Known | None, by_url: Known | None) -> Decision:
     return Decision("new", item.uid)
 
 
-@dataclass(frozen=True)
-class Copy:
-    """One member of a story as the stand-in rule sees it."""
+def stand_in_order(copy: Item, sources: Mapping[str, Source]) -> tuple:
+    """Sort key of the contract's rule: highest priority, then earliest, then config order.
 
-    uid: str
-    source: str
-    published: datetime
-
-
-def stand_in_order(copy: Copy, sources: Mapping[str, Source]) -> tuple:
-    """Sort key of the contract's rule: highest priority, then earliest, then config order."""
+    Deterministic (the uid breaks the last ties), so a stand-in never flips between passes.
+    """
     src = sources.get(copy.source)
     priority = src.priority if src else 0
     order = src.order if src else 1 << 30
     return (-priority, copy.published, order, copy.uid)
-
-
-def stand_in(copies: Iterable[Copy], sources: Mapping[str, Source]) -> Copy:
-    """The copy that stands for a story: deterministic, so it never flips between passes."""
-    return min(copies, key=lambda c: stand_in_order(c, sources))
