@@ -35,6 +35,15 @@ _BLOCK_END = re.compile(
     re.IGNORECASE,
 )
 
+# What ammonia changes in text without tags: escapes, CRs, no-break spaces, a leading BOM.
+_HTML_SPECIAL = re.compile("[<>&\r\xa0\ufeff]")
+# Without any of these, no attribute value can name a local or private host (see
+# _no_local_urls): no such name, no "//" before an address literal, no user@ before a
+# host, no character reference that could spell one.
+_MAYBE_LOCAL_URL = re.compile(
+    r"localhost|\.local|\.internal|//\s*[\d\[]|@|&(?!amp;|lt;|gt;|quot;)", re.IGNORECASE
+)
+
 
 def _c1_to_cp1252(match: re.Match[str]) -> str:
     # Text that was cp1252 read as latin-1 carries C1 controls where quotes and dashes were.
@@ -54,17 +63,20 @@ def clean_html(fragment: str, base: str = "") -> str:
     fragment = clean_text(fragment)
     if not fragment.strip():
         return ""
+    if not _HTML_SPECIAL.search(fragment):  # plain text: ammonia would give it back as is
+        return fragment.strip()
     relative: object = (
         ("rewrite_with_base", base) if base.startswith(("http://", "https://")) else "deny"
     )
-    options = dict(
+    options: dict = dict(
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
-        attribute_filter=_no_local_urls,
         url_schemes=URL_SCHEMES,
         strip_comments=True,
         link_rel="noopener noreferrer",
     )
+    if _MAYBE_LOCAL_URL.search(fragment):  # the filter is a Python call per attribute
+        options["attribute_filter"] = _no_local_urls
     try:
         out = nh3.clean(fragment, url_relative=relative, **options)
     except (ValueError, TypeError):  # a base URL ammonia refuses: drop relative links instead

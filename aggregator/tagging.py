@@ -26,30 +26,36 @@ from aggregator.sanitize import boilerplate_probe, strip_accents, text_key
 
 MAX_REASONS = 5
 PATTERN_TIMEOUT = 0.1  # seconds one pattern may spend on one item
-_FOLD_EXTRA = str.maketrans(
-    {
-        "œ": "oe",
-        "Œ": "OE",
-        "æ": "ae",
-        "Æ": "AE",
-        "ß": "ss",
-        "’": "'",
-        "‘": "'",
-        "ʼ": "'",
-        "‐": "-",
-        "‑": "-",
-        "–": "-",
-        "—": "-",
-        "\u00a0": " ",
-        "\u202f": " ",
-    }
-)
+_FOLD_EXTRA = {
+    "œ": "oe",
+    "Œ": "OE",
+    "æ": "ae",
+    "Æ": "AE",
+    "ß": "ss",
+    "’": "'",
+    "‘": "'",
+    "ʼ": "'",
+    "‐": "-",
+    "‑": "-",
+    "–": "-",
+    "—": "-",
+    "\u00a0": " ",
+    "\u202f": " ",
+}
+# A regex finds them in C; `str.translate` with a dict costs ~50 ns per character on
+# non-ASCII text (100 us for a 2 KB French article, more than the rest of tagging).
+_FOLD_EXTRA_RE = re.compile("[" + "".join(_FOLD_EXTRA) + "]")
+
+
+def _fold_extra(match: re.Match[str]) -> str:
+    return _FOLD_EXTRA[match.group()]
 
 
 def fold(text: str) -> str:
     """Accents removed and typographic variants unified; case kept (acronyms need it)."""
-    text = text.translate(_FOLD_EXTRA)
-    return text if text.isascii() else strip_accents(text)
+    if text.isascii():
+        return text
+    return strip_accents(_FOLD_EXTRA_RE.sub(_fold_extra, text))
 
 
 def is_acronym(keyword: str) -> bool:
@@ -58,67 +64,134 @@ def is_acronym(keyword: str) -> bool:
     return bool(letters) and all(c.isupper() for c in letters)
 
 
-def _anchor(keyword: str) -> str:
-    words = fold(keyword.rstrip("*")).split()
-    return words[0] if words else ""
+def _keyword_regex(folded: str, star: bool) -> re.Pattern[str]:
+    """A folded phrase as words, any spacing between them, any ending after a `*`.
+
+    The caller checks the character before a match: a leading look-behind would cost
+    re its literal-prefix search (20x slower on a 3 KB text).
+    """
+    body = r"\s+".join(re.escape(w) for w in folded.split())
+    return re.compile(body + (r"\w*" if star else "") + r"(?!\w)")
 
 
-def _keyword_regex(keywords: list[str], flags: int) -> re.Pattern[str] | None:
-    if not keywords:
-        return None
-    alternatives = []
-    for kw in sorted(keywords, key=len, reverse=True):
-        star = kw.endswith("*")
-        words = fold(kw.rstrip("*")).split()
-        body = r"\s+".join(re.escape(w) for w in words)
-        alternatives.append(body + (r"\w*" if star else ""))
-    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)", flags)
+_WORD = re.compile(r"\w+")
+# ASCII characters that are not \w, as spaces: on ASCII text `translate` + `split` gives the
+# tokens of `\w+` in a fifth of the time (most folded text is ASCII).
+_NON_WORD_ASCII = str.maketrans(
+    {chr(c): " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")}
+)
+
+
+def words_of(text: str) -> frozenset[str]:
+    """The `\\w+` tokens of `text`."""
+    if text.isascii():
+        return frozenset(text.translate(_NON_WORD_ASCII).split())
+    return frozenset(_WORD.findall(text))
+
+
+def _is_word_char(c: str) -> bool:
+    return c.isalnum() or c == "_"
+
+
+def _first_word(text: str, word: str) -> int:
+    """Where `word` first occurs in `text` as a whole word (-1: nowhere)."""
+    start = text.find(word)
+    while start >= 0:
+        end = start + len(word)
+        if (start == 0 or not _is_word_char(text[start - 1])) and (
+            end == len(text) or not _is_word_char(text[end])
+        ):
+            return start
+        start = text.find(word, start + 1)
+    return -1
+
+
+class Text:
+    """One item's text prepared once for every rule: folded, lower-cased, its word sets."""
+
+    def __init__(self, original: str):
+        self.original = original
+        self.folded = fold(original)
+        self.lowered = self.folded.lower()
+        self.lower_words = words_of(self.lowered)
+        self._case_words: frozenset[str] | None = None
+
+    @property
+    def case_words(self) -> frozenset[str]:
+        if self._case_words is None:
+            self._case_words = words_of(self.folded)
+        return self._case_words
+
+    def span(self, start: int, end: int, lowered: bool) -> str:
+        """The matched words as written, when folding kept the text's length."""
+        scanned = self.lowered if lowered else self.folded
+        if len(self.original) == len(scanned):
+            return self.original[start:end]
+        return scanned[start:end]
 
 
 @dataclass(frozen=True)
 class _Phrases:
-    """Keywords split into case-insensitive words and capital-only acronyms."""
+    """Keywords compiled for one scan of an item's words.
 
-    words: re.Pattern[str] | None
-    acronyms: re.Pattern[str] | None
-    # The first word of each keyword: a regex scan runs only when one occurs as a substring
-    # (a C-speed test), so a rule costs almost nothing on the many texts it cannot match.
-    word_anchors: tuple[str, ...] = ()
-    acronym_anchors: tuple[str, ...] = ()
-    # The same words in lower case, matched case-sensitively on the lower-cased text: about
-    # 1.5x faster than IGNORECASE (used when lower-casing kept the text's length).
-    lower_words: re.Pattern[str] | None = None
+    A one-word keyword is a set lookup in the item's words; a phrase, a `*` ending or a
+    keyword with punctuation runs its own regex, and only when its first word occurs.
+    Case-insensitive keywords are looked up in the lower-cased text, acronyms (capitals)
+    in the text as written.
+    """
+
+    words: frozenset[str] = frozenset()  # lower-cased one-word keywords
+    acronyms: frozenset[str] = frozenset()  # one-word acronyms, folded
+    # (first word, in the lower-cased text?, regex): phrases, prefixes, punctuation
+    others: tuple[tuple[str, bool, re.Pattern[str]], ...] = ()
 
     @classmethod
     def of(cls, keywords: tuple[str, ...]) -> _Phrases:
-        acronyms = [k for k in keywords if is_acronym(k)]
-        words = [k for k in keywords if not is_acronym(k)]
-        return cls(
-            _keyword_regex(words, re.IGNORECASE),
-            _keyword_regex(acronyms, 0),
-            tuple({_anchor(k).lower() for k in words}),
-            tuple({_anchor(k) for k in acronyms}),
-            _keyword_regex([k.lower() for k in words], 0),
-        )
-
-    def find(self, folded: str, original: str = "", lowered: str | None = None) -> list[str]:
-        """Matched words, as written in `original` when folding kept the text's length."""
-        source = original if len(original) == len(folded) else folded
-        lowered = folded.lower() if lowered is None else lowered
-        found: list[str] = []
-        same_length = len(lowered) == len(folded)
-        words = self.lower_words if same_length else self.words
-        for compiled, anchors, text, scanned in (
-            (words, self.word_anchors, lowered, lowered if same_length else folded),
-            (self.acronyms, self.acronym_anchors, folded, folded),
-        ):
-            if compiled is None or not any(a in text for a in anchors):
+        words: set[str] = set()
+        acronyms: set[str] = set()
+        others = []
+        for keyword in keywords:
+            acronym = is_acronym(keyword)
+            folded = " ".join(fold(keyword.rstrip("*")).split())
+            if not acronym:
+                folded = folded.lower()
+            if not folded:
                 continue
-            for n, m in enumerate(compiled.finditer(scanned)):
-                found.append(source[m.start() : m.end()])
-                if n >= 2 * MAX_REASONS:  # enough to give the reasons: stop scanning
+            if not keyword.endswith("*") and _WORD.fullmatch(folded):
+                (acronyms if acronym else words).add(folded)
+                continue
+            anchor = folded.split()[0]
+            others.append((anchor, not acronym, _keyword_regex(folded, keyword.endswith("*"))))
+        return cls(frozenset(words), frozenset(acronyms), tuple(others))
+
+    def __bool__(self) -> bool:
+        return bool(self.words or self.acronyms or self.others)
+
+    def find(self, text: Text) -> list[str]:
+        """Matched keywords as written in the item, in the order they first occur."""
+        hits: list[tuple[int, int, bool]] = []  # start, end, in the lower-cased text
+        for word in self.words & text.lower_words:
+            start = _first_word(text.lowered, word)
+            hits.append((start, start + len(word), True))
+        if self.acronyms:
+            for word in self.acronyms & text.case_words:
+                start = _first_word(text.folded, word)
+                hits.append((start, start + len(word), False))
+        for anchor, lowered, compiled in self.others:
+            scanned = text.lowered if lowered else text.folded
+            if anchor not in scanned:
+                continue
+            n = 0
+            for m in compiled.finditer(scanned):
+                start = m.start()
+                if start and _is_word_char(scanned[start - 1]):
+                    continue
+                hits.append((start, m.end(), lowered))
+                n += 1
+                if n > MAX_REASONS:
                     break
-        return found
+        hits.sort()
+        return [text.span(start, end, lowered) for start, end, lowered in hits]
 
 
 @dataclass(frozen=True)
@@ -138,6 +211,11 @@ class Tagger:
         # Lines carrying boilerplate (our disclaimers, which sites often append themselves)
         # are not read: "régulations locales" in a disclaimer is not news about regulation.
         self.boilerplate = tuple(p for p in (boilerplate_probe(b) for b in boilerplate) if p)
+        # Words every text holding a probe holds too (the first and last may be cut): texts
+        # without them skip the line-by-line search.
+        self.boilerplate_words = tuple(
+            frozenset(_WORD.findall(fold(p).lower())[1:-1]) for p in self.boilerplate
+        )
         self.rules = tuple(
             _Compiled(
                 name=r.name,
@@ -160,21 +238,20 @@ class Tagger:
         problems: list[str] | None = None,
     ) -> tuple[TagMatch, ...]:
         """Tags for `text` (title, summary and content) and the entry's own categories."""
-        if self.boilerplate and any(p in text_key(text) for p in self.boilerplate):
+        prepared = Text(text)
+        if self.boilerplate and self._may_hold_boilerplate(prepared):
             text = "\n".join(
                 line
                 for line in text.splitlines()
                 if not any(p in text_key(line) for p in self.boilerplate)
             )
-        folded = fold(text)
-        lowered = folded.lower()
+            prepared = Text(text)
         item_categories = {_category_key(c): c for c in categories}
         matches: dict[str, list[TagMatch]] = {}
         vetoed: set[str] = set()
         for rule in self.rules:
             found = [
-                TagMatch(rule.name, "keyword", w)
-                for w in _distinct(rule.keywords.find(folded, text, lowered))
+                TagMatch(rule.name, "keyword", w) for w in _distinct(rule.keywords.find(prepared))
             ]
             for pattern in rule.patterns:
                 try:
@@ -192,17 +269,20 @@ class Tagger:
                 for key, original in item_categories.items()
                 if key in rule.categories
             ]
-            if rule.exclude.words or rule.exclude.acronyms:
-                veto = rule.exclude.find(folded, "", lowered)
-                if veto:
-                    vetoed.add(rule.name)
-                    continue
+            if rule.exclude and rule.exclude.find(prepared):
+                vetoed.add(rule.name)
+                continue
             if found:
                 matches[rule.name] = _dedupe(found)[:MAX_REASONS]
         for tag in source_tags:
             matches.setdefault(tag, []).insert(0, TagMatch(tag, "source", source))
         self._imply(matches, vetoed)
         return tuple(m for tag in sorted(matches) for m in matches[tag])
+
+    def _may_hold_boilerplate(self, text: Text) -> bool:
+        return any(words <= text.lower_words for words in self.boilerplate_words) and any(
+            p in text_key(text.original) for p in self.boilerplate
+        )
 
     def tag(
         self, item: Item, source_tags: tuple[str, ...] = (), problems: list[str] | None = None
