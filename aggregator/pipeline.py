@@ -18,6 +18,7 @@ import hashlib
 import logging
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -244,6 +245,20 @@ def _finish(
     return outcome
 
 
+# Fingerprints of the items stored last: syndicated copies arrive close together, so the
+# stored copy a new one is compared with is usually here (computing one costs ~100 us).
+# Keyed by uid and content hash: the same key is the same text, in any database.
+_FINGERPRINTS: OrderedDict[tuple[str, str], similarity.Fingerprint] = OrderedDict()
+_FINGERPRINTS_KEPT = 2048
+
+
+def _remember(key: tuple[str, str], fp: similarity.Fingerprint) -> None:
+    _FINGERPRINTS[key] = fp
+    _FINGERPRINTS.move_to_end(key)
+    if len(_FINGERPRINTS) > _FINGERPRINTS_KEPT:
+        _FINGERPRINTS.popitem(last=False)
+
+
 def _store_item(
     store: Store,
     item: Item,
@@ -295,6 +310,7 @@ def _store_item(
     if decision.kind == "new":
         item = replace(item, story=decision.story)
     rowid = store.insert_item(item, now)
+    _remember((item.uid, item.content_hash), fp)
     lookups.near_rows.extend((key, rowid) for key in keys)
     known = Known(item.uid, item.source, item.key, item.canonical, item.content_hash, item.story)
     lookups.by_key[item.key] = known
@@ -318,9 +334,11 @@ def _near_match(
     for copy in store.near_candidates(keys, since):
         if copy.source == item.source:
             continue  # an outlet does not syndicate itself: two of its items are two stories
-        verdict = similarity.compare(
-            fp, similarity.fingerprint(copy.title, lead_text(copy)), near.similarity
-        )
+        known = _FINGERPRINTS.get((copy.uid, copy.content_hash))
+        if known is None:
+            known = similarity.fingerprint(copy.title, lead_text(copy))
+            _remember((copy.uid, copy.content_hash), known)
+        verdict = similarity.compare(fp, known, near.similarity)
         if verdict.same and (best is None or verdict.score > best[1].score):
             best = (copy, verdict)
     return best
@@ -355,6 +373,24 @@ def retag_if_rules_changed(config: Config, store: Store) -> int:
     return retagged
 
 
+def reindex_if_keys_changed(config: Config, store: Store, now: datetime) -> int:
+    """Rebuild the near-duplicate index when this version computes other keys than the
+    stored ones (items of the window only: older ones are no longer compared)."""
+    if store.meta("near_keys") == similarity.KEYS_VERSION:
+        return 0
+    count = 0
+    with store.transaction():
+        store.clear_near_keys()
+        for rowid, seen, item in store.near_texts(now - timedelta(seconds=config.dedupe.window)):
+            keys = similarity.index_keys(similarity.fingerprint(item.title, lead_text(item)))
+            store.add_near_keys(((key, rowid) for key in keys), seen)
+            count += 1
+        store.set_meta("near_keys", similarity.KEYS_VERSION)
+    if count:
+        log.info("near-duplicate index rebuilt for %d items (new key version)", count)
+    return count
+
+
 def _fingerprint(*parts: object) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
@@ -377,6 +413,7 @@ def refresh(config: Config, store: Store, changed: bool, clock: Clock = utcnow) 
     """After pulls (or a config change): re-tag, prune, and publish when anything changed."""
     retagged = retag_if_rules_changed(config, store)
     now = clock()
+    reindex_if_keys_changed(config, store, now)
     with store.transaction():
         pruned = store.prune(now - timedelta(seconds=config.settings.retention), now)
         store.prune_near_keys(now - timedelta(seconds=config.dedupe.window))
@@ -427,6 +464,7 @@ async def run_pass(
 ) -> PassResult:
     """Pull every enabled source once, then refresh (publish if anything changed)."""
     retag_if_rules_changed(config, store)  # before the pull: new items are tagged already
+    reindex_if_keys_changed(config, store, clock())  # and compared with the same keys
     started = time.monotonic()
     cpu_started = time.process_time()
     pool = ParsePool(timeout=config.settings.parse_timeout)
@@ -445,7 +483,8 @@ async def run_pass(
     enabled = [s for s in config.sources if s.enabled]
     try:
         async with Fetcher(config.settings) as fetcher:
-            outcomes = await asyncio.gather(*(one(s) for s in enabled))
+            with store.batch():
+                outcomes = await asyncio.gather(*(one(s) for s in enabled))
     finally:
         pool.close()
     pulled_cpu = time.process_time() - cpu_started

@@ -203,3 +203,60 @@ def test_same_outlet_items_are_never_merged(server: FeedServer, tmp_path):
     config = write_config(tmp_path, _src("x", server.url("/x.rss")) + TAGS + FEEDS)
     assert run_cli("--config", str(config), "run", "--once").returncode == 0
     assert len(json.loads((tmp_path / "out/all.json").read_text())["items"]) == 2
+
+
+def test_the_index_is_rebuilt_when_the_keys_change(tmp_path):
+    """A database written by a version with other keys: its items are re-indexed, so the
+    next copy still finds them (and without the rebuild it would not)."""
+    from pathlib import Path
+
+    from aggregator.model import Config, Dedupe, Item, Settings
+    from aggregator.pipeline import _store_item, reindex_if_keys_changed
+    from aggregator.store import Store
+
+    lead = (
+        "Nvidia said on Wednesday it would invest up to 5 billion dollars in a new data centre "
+        "campus in northern France, its largest commitment in Europe so far, as demand for "
+        "chips to train artificial intelligence models keeps outpacing supply."
+    )
+
+    def item(source: str, n: int, title: str, text: str) -> Item:
+        return Item(
+            source=source, key=f"k{n}", uid=f"urn:{source}:{n}", link=f"https://{source}.example/{n}",
+            canonical=f"https://{source}.example/{n}", title=title, summary_html="",
+            summary_text=text, content_html="", content_text="", published=NOW, updated=NOW,
+            content_hash=str(n),
+        )  # fmt: skip
+
+    policy = Dedupe(window=72 * 3600, similarity=0.8)
+    config = Config(
+        path=Path("config.toml"), settings=Settings(database=tmp_path / "x.db", output_dir=tmp_path),
+        disclaimers={}, default_language="en", dedupe=policy, sources=(), tags=(), feeds=(),
+    )  # fmt: skip
+    outcomes = []
+    for rebuild in (True, False):
+        store = Store(tmp_path / f"{rebuild}.db")
+        assert reindex_if_keys_changed(config, store, NOW) == 0  # a new database: nothing
+        with store.transaction():
+            _store_item(
+                store,
+                item("wire", 1, "Nvidia to invest $5bn in France", lead),
+                NOW - timedelta(days=30),
+                NOW,
+                policy,
+            )
+            store.db.execute("UPDATE near_keys SET key = key + 1")  # keys of another version
+            store.set_meta("near_keys", "0")
+        if rebuild:
+            assert reindex_if_keys_changed(config, store, NOW) == 1
+        with store.transaction():
+            kind = _store_item(
+                store,
+                item("paper", 2, "Nvidia plans $5 billion French AI campus", lead),
+                NOW - timedelta(days=30),
+                NOW,
+                policy,
+            )
+        outcomes.append(kind)
+        store.close()
+    assert outcomes == ["duplicate", "new"]
