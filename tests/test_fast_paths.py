@@ -24,6 +24,7 @@ PIECES = [
     "/", "127.0.0.1", "[::1]", "2130706433", "0x7f.1", "localhost", "LOCALHOST", ".local",
     ".internal", "user@", "@", "example.com", "site.example", "\r", "\xa0", "\ufeff", " ",
     "\t", "\n", "1password.com", "mailto:a@b.c", "<", ">", "&", "?", "#", ":8080",
+    "&#x27;", "&#39;", "&apos;", "&AMP;", "&QUOT;", "&#x31;", "&#X31;", "\x85", "\x0b", "\u2028",
 ]  # fmt: skip
 
 
@@ -95,3 +96,10 @@ def test_word_set_matching_equals_a_regex_per_keyword(text: str, keywords: list[
     tagger = Tagger(tuple(TagRule(f"t{n}", keywords=(kw,)) for n, kw in enumerate(keywords)))
     got = {keywords[int(m.tag[1:])] for m in tagger.tag_text(text)}
     assert got == reference_tags(text, keywords)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(exclude_categories=()), max_size=40) | st.sampled_from(PIECES))
+def test_clean_text_fast_accept_equals_both_scans(text: str) -> None:
+    slow = sanitize._NOT_XML.sub("", sanitize._C1.sub(sanitize._c1_to_cp1252, text))
+    assert clean_text(text) == slow
