@@ -384,7 +384,7 @@ class Store:
             sql += " WHERE published >= ?"
             args = (_ts(since),)
         rows = self.db.execute(sql + " ORDER BY published, uid", args)
-        return [_item(r) for r in rows]
+        return [_item(r) for r in rows] if texts else [_meta_item(r) for r in rows]
 
     def items_by_uid(self, uids: list[str]) -> dict[str, Item]:
         """Complete items (texts included), by uid."""
@@ -525,8 +525,6 @@ _LIGHT = ", ".join(
         "link",
         "canonical",
         "title",
-        "authors",
-        "categories",
         "language",
         "published",
         "updated",
@@ -539,6 +537,41 @@ _LIGHT = ", ".join(
     ]
     + [f"'' AS {column}" for column in _TEXTS]
 )
+
+
+_TAG_ONLY: dict[str, TagMatch] = {}
+
+
+def _meta_item(row: sqlite3.Row) -> Item:
+    """An item's metadata for choosing what to publish: tags by name only (the reasons,
+    authors and categories are read again with the texts of the items chosen)."""
+    tags = []
+    for name in dict.fromkeys(t[0] for t in json.loads(row["tags"])):
+        tag = _TAG_ONLY.get(name)
+        if tag is None:
+            tag = _TAG_ONLY[name] = TagMatch(name, "", "")
+        tags.append(tag)
+    return Item(
+        source=row["source"],
+        key=row["key"],
+        uid=row["uid"],
+        link=row["link"],
+        canonical=row["canonical"],
+        title=row["title"],
+        summary_html="",
+        summary_text="",
+        content_html="",
+        content_text="",
+        published=_dt(row["published"]),
+        updated=_dt(row["updated"]),
+        language=row["language"],
+        content_hash=row["content_hash"],
+        tags=tuple(tags),
+        story=row["story"],
+        similarity=row["similarity"],
+        matched=row["matched"],
+        match_reason=row["match_reason"],
+    )
 
 
 _NEAR = "rowid, uid, source, story, title, summary_text, content_text, content_hash, first_seen"
