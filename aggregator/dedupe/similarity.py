@@ -52,7 +52,11 @@ _BAND_MIX = np.array(
     [_perm_rng.getrandbits(64) | 1 for _ in range(TITLE_KEY_BAND)], dtype=np.uint64
 )
 # Changes whenever the keys above would change: stored keys are then rebuilt.
-KEYS_VERSION = "2"  # 1: blake2b of each band's text, 16x4 + 12x3
+KEYS_VERSION = "3"  # 1: blake2b of each band's text, 16x4 + 12x3; 2: 64-bit keys
+# Keys are 31-bit: SQLite stores each in 4 bytes instead of 8, and the key index (19 rows
+# an item) is what outgrows the page cache first. A chance collision only adds a
+# candidate, which the strict check then rejects.
+KEY_BITS = 31
 
 STOPWORDS = frozenset(
     """
@@ -183,9 +187,9 @@ def _shingles(words: tuple[str, ...]) -> set[str]:
     return {f"{a} {b}" for a, b in itertools.pairwise(words)}
 
 
-def _hash64(data: bytes) -> int:
-    """A signed 64-bit key, as SQLite stores integers."""
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
+def _hash_key(data: bytes) -> int:
+    """A KEY_BITS key of some bytes."""
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big") >> (64 - KEY_BITS)
 
 
 def _word_hashes(words: tuple[str, ...]) -> np.ndarray:
@@ -213,7 +217,7 @@ def _band_keys(xs: np.ndarray, first_band: int, bands: int, rows: int) -> list[i
     sig = ((a[:, None] * xs[None, :] + b[:, None]) % _PRIME).min(axis=1).reshape(bands, rows)
     with np.errstate(over="ignore"):  # uint64 arithmetic wraps, as a hash should
         combined = (sig * _ROW_MIX[:rows]).sum(axis=1) + _BAND_MIX[first_band : first_band + bands]
-        return _mix64(combined).view(np.int64).tolist()
+        return (_mix64(combined) >> np.uint64(64 - KEY_BITS)).tolist()
 
 
 def index_keys(fp: Fingerprint) -> list[int]:
@@ -226,7 +230,7 @@ def index_keys(fp: Fingerprint) -> list[int]:
     if words is not None and len(fp.lead) > OPENING_WORDS:
         keys += _band_keys(_bigram_hashes(words), OPENING_BANDS, LEAD_BANDS, LEAD_ROWS)
     if len(fp.title) >= 3:
-        keys.append(_hash64(f"{TITLE_KEY_BAND}:{' '.join(sorted(set(fp.title)))}".encode()))
+        keys.append(_hash_key(f"{TITLE_KEY_BAND}:{' '.join(sorted(set(fp.title)))}".encode()))
     return keys
 
 
