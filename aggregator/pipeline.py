@@ -18,7 +18,6 @@ import hashlib
 import logging
 import random
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -245,20 +244,6 @@ def _finish(
     return outcome
 
 
-# Fingerprints of the items stored last: syndicated copies arrive close together, so the
-# stored copy a new one is compared with is usually here (computing one costs ~100 us).
-# Keyed by uid and content hash: the same key is the same text, in any database.
-_FINGERPRINTS: OrderedDict[tuple[str, str], similarity.Fingerprint] = OrderedDict()
-_FINGERPRINTS_KEPT = 2048
-
-
-def _remember(key: tuple[str, str], fp: similarity.Fingerprint) -> None:
-    _FINGERPRINTS[key] = fp
-    _FINGERPRINTS.move_to_end(key)
-    if len(_FINGERPRINTS) > _FINGERPRINTS_KEPT:
-        _FINGERPRINTS.popitem(last=False)
-
-
 def _store_item(
     store: Store,
     item: Item,
@@ -309,8 +294,7 @@ def _store_item(
             decision = replace(decision, kind="duplicate")
     if decision.kind == "new":
         item = replace(item, story=decision.story)
-    rowid = store.insert_item(item, now)
-    _remember((item.uid, item.content_hash), fp)
+    rowid = store.insert_item(item, now, similarity.dumps(fp))
     lookups.near_rows.extend((key, rowid) for key in keys)
     known = Known(item.uid, item.source, item.key, item.canonical, item.content_hash, item.story)
     lookups.by_key[item.key] = known
@@ -331,13 +315,10 @@ def _near_match(
 ) -> tuple[Item, similarity.Verdict] | None:
     """The best copy from another source that tells the same story, if any."""
     best: tuple[Item, similarity.Verdict] | None = None
-    for copy in store.near_candidates(keys, since):
+    for copy, near_print in store.near_candidates(keys, since, similarity.MAX_CANDIDATES):
         if copy.source == item.source:
             continue  # an outlet does not syndicate itself: two of its items are two stories
-        known = _FINGERPRINTS.get((copy.uid, copy.content_hash))
-        if known is None:
-            known = similarity.fingerprint(copy.title, lead_text(copy))
-            _remember((copy.uid, copy.content_hash), known)
+        known = similarity.loads(near_print) or similarity.fingerprint(copy.title, lead_text(copy))
         verdict = similarity.compare(fp, known, near.similarity)
         if verdict.same and (best is None or verdict.score > best[1].score):
             best = (copy, verdict)
@@ -382,8 +363,9 @@ def reindex_if_keys_changed(config: Config, store: Store, now: datetime) -> int:
     with store.transaction():
         store.clear_near_keys()
         for rowid, seen, item in store.near_texts(now - timedelta(seconds=config.dedupe.window)):
-            keys = similarity.index_keys(similarity.fingerprint(item.title, lead_text(item)))
-            store.add_near_keys(((key, rowid) for key in keys), seen)
+            fp = similarity.fingerprint(item.title, lead_text(item))
+            store.add_near_keys(((key, rowid) for key in similarity.index_keys(fp)), seen)
+            store.set_near_print(rowid, similarity.dumps(fp))
             count += 1
         store.set_meta("near_keys", similarity.KEYS_VERSION)
     if count:
@@ -506,6 +488,7 @@ async def run_pass(
                 "event": "pass",
                 "wall": time.monotonic() - started,
                 "cpu": {k: round(v, 4) for k, v in seconds.items()},
+                "commit_wall": round(store.commit_seconds, 4),
                 "items": sum(o.new + o.updated + o.duplicate + o.unchanged for o in outcomes),
             }
         },

@@ -94,6 +94,47 @@ MIGRATIONS: list[str] = [
     DROP INDEX near_keys_key;
     CREATE INDEX near_keys_key ON near_keys(key, item);
     """,
+    # 5: each copy's similarity fingerprint, serialized (compared without its text); the
+    # texts last, so that reading the other columns never walks a row's overflow pages
+    """
+    CREATE TABLE items_new(
+        uid TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        key TEXT NOT NULL,
+        story TEXT NOT NULL,
+        link TEXT NOT NULL,
+        canonical TEXT NOT NULL,
+        title TEXT NOT NULL,
+        authors TEXT NOT NULL,
+        categories TEXT NOT NULL,
+        language TEXT NOT NULL,
+        published REAL NOT NULL,
+        updated REAL NOT NULL,
+        first_seen REAL NOT NULL,
+        content_hash TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        similarity REAL,
+        matched TEXT NOT NULL DEFAULT '',
+        match_reason TEXT NOT NULL DEFAULT '',
+        near_print TEXT NOT NULL DEFAULT '',
+        summary_html TEXT NOT NULL,
+        summary_text TEXT NOT NULL,
+        content_html TEXT NOT NULL,
+        content_text TEXT NOT NULL,
+        UNIQUE(source, key)
+    );
+    INSERT INTO items_new(rowid, uid, source, key, story, link, canonical, title, authors,
+        categories, language, published, updated, first_seen, content_hash, tags, similarity,
+        matched, match_reason, summary_html, summary_text, content_html, content_text)
+      SELECT rowid, uid, source, key, story, link, canonical, title, authors, categories,
+        language, published, updated, first_seen, content_hash, tags, similarity, matched,
+        match_reason, summary_html, summary_text, content_html, content_text FROM items;
+    DROP TABLE items;
+    ALTER TABLE items_new RENAME TO items;
+    CREATE INDEX items_canonical ON items(canonical) WHERE canonical != '';
+    CREATE INDEX items_story ON items(story);
+    CREATE INDEX items_published ON items(published);
+    """,
 ]
 
 
@@ -115,6 +156,8 @@ class Store:
         self._depth = 0  # transaction() units open
         self._batch: float | None = None  # seconds between commits inside batch()
         self._began = 0.0
+        self._commit_cost = 0.0  # seconds the last COMMIT took
+        self.commit_seconds = 0.0  # in all, since opened
         try:
             self.db = sqlite3.connect(path, timeout=5.0, isolation_level=None)
             self.db.row_factory = sqlite3.Row
@@ -151,8 +194,21 @@ class Store:
         finally:
             self._depth -= 1
             self.db.execute(f"RELEASE {savepoint}")
-            if outermost and (self._batch is None or time.monotonic() - self._began >= self._batch):
-                self.db.execute("COMMIT")
+            if outermost and (self._batch is None or self._commit_due()):
+                self._commit()
+
+    def _commit(self) -> None:
+        started = time.monotonic()
+        self.db.execute("COMMIT")
+        self._commit_cost = time.monotonic() - started
+        self.commit_seconds += self._commit_cost
+
+    def _commit_due(self) -> bool:
+        # A commit writes every page its rows dirtied; with random keys that is most of
+        # each index, so it costs more as the store grows. Spacing commits at least 20x
+        # their own cost keeps them under ~5% of a bulk pass at any size.
+        open_for = time.monotonic() - self._began
+        return open_for >= max(self._batch or 0.0, 20 * self._commit_cost)
 
     @contextmanager
     def batch(self, seconds: float = 1.0) -> Iterator[None]:
@@ -169,7 +225,7 @@ class Store:
         finally:
             self._batch = None
             if self.db.in_transaction and self._depth == 0:
-                self.db.execute("COMMIT")
+                self._commit()
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -323,14 +379,17 @@ class Store:
             )
         return found
 
-    def insert_item(self, item: Item, now: datetime) -> int:
-        """Store a new copy; returns its rowid (what the near-duplicate index refers to)."""
+    def insert_item(self, item: Item, now: datetime, near_print: str = "") -> int:
+        """Store a new copy; returns its rowid (what the near-duplicate index refers to).
+
+        `near_print` is its similarity fingerprint, serialized: a stored copy is compared
+        with the copies that follow without reading and tokenizing its text again."""
         cursor = self.db.execute(
             """INSERT INTO items(uid, source, key, story, link, canonical, title, summary_html,
                  summary_text, content_html, content_text, authors, categories, language,
                  published, updated, first_seen, content_hash, tags, similarity, matched,
-                 match_reason)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                 match_reason, near_print)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
             (
                 item.uid,
                 item.source,
@@ -343,6 +402,7 @@ class Store:
                 item.similarity,
                 item.matched,
                 item.match_reason,
+                near_print,
             ),
         )
         return int(cursor.lastrowid or 0)
@@ -353,7 +413,7 @@ class Store:
             """UPDATE items SET link = ?, canonical = ?, title = ?, summary_html = ?,
                  summary_text = ?, content_html = ?, content_text = ?, authors = ?,
                  categories = ?, language = ?, published = ?, updated = ?,
-                 content_hash = ?, tags = ?
+                 content_hash = ?, tags = ?, near_print = ''
                WHERE uid = ?""",
             (*self._fields(item), item.content_hash, _tags_json(item.tags), uid),
         )
@@ -420,23 +480,34 @@ class Store:
             [(key, rowid, _ts(seen)) for key, rowid in rows],
         )
 
-    def near_candidates(self, keys: list[int], since: datetime) -> list[Item]:
-        """Stored items sharing at least one index key with `keys`, first seen since `since`.
+    def near_candidates(
+        self, keys: list[int], since: datetime, limit: int
+    ) -> list[tuple[Item, str]]:
+        """The `limit` stored items sharing the most index keys with `keys` (at least one),
+        first seen since `since`.
 
-        Light items: what the similarity check reads (uid, source, story, title, texts),
-        without HTML, tags or dates (a key's `seen` is its item's `first_seen`, so the
-        index alone answers the key lookup).
+        Light items with their serialized fingerprints ("" when unknown: the check then
+        reads the texts, loaded only for those). The key index alone answers the key lookup; keys
+        older than the window are pruned after every pass, so the window is checked on
+        the items found.
         """
         if not keys:
             return []
         marks = ",".join("?" * len(keys))
         rows = self.db.execute(
-            f"""SELECT {_NEAR} FROM items WHERE rowid IN (
-                  SELECT item FROM near_keys WHERE key IN ({marks}))
+            f"""SELECT {_CANDIDATE} FROM items WHERE rowid IN (
+                  SELECT item FROM near_keys WHERE key IN ({marks})
+                  GROUP BY item ORDER BY count(*) DESC, item DESC LIMIT ?)
                 AND first_seen >= ? ORDER BY uid""",
-            (*keys, _ts(since)),
+            (*keys, limit, _ts(since)),
         )
-        return [_light_item(r)[1] for r in rows]
+        out = []
+        for row in rows:
+            if not row["near_print"]:
+                row = self.db.execute(f"SELECT {_NEAR} FROM items WHERE uid = ?", (row["uid"],))
+                row = row.fetchone()
+            out.append((_light_item(row)[1], row["near_print"]))
+        return out
 
     def near_texts(self, since: datetime) -> Iterator[tuple[int, datetime, Item]]:
         """(rowid, first seen, light item) of the items first seen since `since`."""
@@ -450,6 +521,9 @@ class Store:
 
     def clear_near_keys(self) -> None:
         self.db.execute("DELETE FROM near_keys")
+
+    def set_near_print(self, rowid: int, near_print: str) -> None:
+        self.db.execute("UPDATE items SET near_print = ? WHERE rowid = ?", (near_print, rowid))
 
     def prune_near_keys(self, before: datetime) -> None:
         """Drop index keys older than the window. Rows are appended in time order, so the
@@ -577,7 +651,15 @@ def _meta_item(row: sqlite3.Row) -> Item:
     )
 
 
-_NEAR = "rowid, uid, source, story, title, summary_text, content_text, content_hash, first_seen"
+_NEAR = (
+    "rowid, uid, source, story, title, summary_text, content_text, content_hash, first_seen, "
+    "near_print"
+)
+# candidates: their texts are read only when no fingerprint was stored
+_CANDIDATE = (
+    "rowid, uid, source, story, title, '' AS summary_text, '' AS content_text, '' AS content_hash, "
+    "first_seen, near_print"
+)
 
 
 def _light_item(row: sqlite3.Row) -> tuple[int, Item]:

@@ -218,6 +218,7 @@ def ours(work: Path, urls: list[str]) -> dict:
             "peak_mb": peak,
             "cpu": done["cpu"],
             "items": done["items"],
+            "commits": done.get("commit_wall", 0.0),
         }
     return results
 
@@ -285,6 +286,7 @@ def report(mine: dict, other: dict | None) -> None:
         f"start-up), {full['items'] / full['wall']:7.0f} items/s, peak {full['peak_mb']:.0f} MB"
     )
     print("  CPU by stage: " + ", ".join(f"{k} {v:.2f}s" for k, v in full["cpu"].items()))
+    print(f"  SQLite commits: {full['commits']:.2f}s wall")
     print(
         f"aggregator, pass of 304s: {nm['wall']:6.2f}s wall ({nm['cli']:.2f}s with start-up), "
         f"peak {nm['peak_mb']:.0f} MB"

@@ -260,3 +260,40 @@ def test_the_index_is_rebuilt_when_the_keys_change(tmp_path):
         outcomes.append(kind)
         store.close()
     assert outcomes == ["duplicate", "new"]
+
+
+def test_a_common_key_does_not_flood_the_comparison(tmp_path):
+    """Forty stored items share one key with a new item (a stock phrase); the copy sharing
+    all its keys is still among the few compared."""
+    from aggregator.dedupe.similarity import MAX_CANDIDATES
+    from aggregator.model import Item
+    from aggregator.store import Store
+
+    store = Store(tmp_path / "x.db")
+
+    def stored(n: int, keys: list[int]) -> None:
+        item = Item(
+            source=f"s{n}", key="k", uid=f"urn:{n}", link="", canonical="", title=f"t{n}",
+            summary_html="", summary_text="lead", content_html="", content_text="",
+            published=NOW, updated=NOW, story=f"urn:{n}",
+        )  # fmt: skip
+        rowid = store.insert_item(item, NOW)
+        store.add_near_keys([(k, rowid) for k in keys], NOW)
+
+    hot, own = 7, list(range(100, 119))
+    with store.transaction():
+        stored(0, [hot, *own])  # the real copy: every key
+        for n in range(1, 41):
+            stored(n, [hot, 1000 + n])
+    found = store.near_candidates([hot, *own], NOW - timedelta(hours=1), MAX_CANDIDATES)
+    assert len(found) == MAX_CANDIDATES
+    assert "urn:0" in {c.uid for c, _ in found}
+    assert len(store.near_candidates([hot], NOW - timedelta(hours=1), 100)) == 41
+
+
+def test_fingerprints_are_stored_and_read_back():
+    from aggregator.dedupe import similarity
+
+    fp = fingerprint("Bitcoin tops $120,000 as ETF inflows surge", "Bitcoin rose to a record. " * 5)
+    assert similarity.loads(similarity.dumps(fp)) == fp
+    assert similarity.loads("0\x1ea\x1eb\x1e\x1e") is None  # written by another version

@@ -99,7 +99,9 @@ def test_word_set_matching_equals_a_regex_per_keyword(text: str, keywords: list[
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.text(alphabet=st.characters(exclude_categories=()), max_size=40) | st.sampled_from(PIECES))
+@given(
+    st.text(alphabet=st.characters(exclude_categories=()), max_size=40) | st.sampled_from(PIECES)
+)
 def test_clean_text_fast_accept_equals_both_scans(text: str) -> None:
     slow = sanitize._NOT_XML.sub("", sanitize._C1.sub(sanitize._c1_to_cp1252, text))
     assert clean_text(text) == slow

@@ -14,11 +14,13 @@ Two stages, as in the literature and reader's entry_dedupe:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import random
 import re
 import zlib
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,12 +31,12 @@ OPENING_WORDS = 20  # the lead's opening: copies share it even when trimmed
 LEAD_WORDS = 120  # the lead compared (and indexed as a whole: copies padded at the start)
 MIN_LEAD_SHINGLES = 12  # below this the lead says too little: compare titles instead
 # LSH bands x rows: a pair with Jaccard J shares a band with probability 1-(1-J^rows)^bands:
-# 0.74 at J=0.5 for the opening (10x3), 0.51 at J=0.44 for the whole lead (8x3), under 8%
-# at J=0.2. 19 keys an item (with the title's), each a row in SQLite: fewer rows were the
-# cheapest part of storing to cut (29 keys before, 16x4 and 12x3: same recall on the
-# labelled stories).
-OPENING_BANDS, OPENING_ROWS = 10, 3
-LEAD_BANDS, LEAD_ROWS = 8, 3
+# 0.60 at J=0.5 and 0.97 at J=0.7 for the opening (14x4), 0.89 at J=0.7 for the whole lead
+# (8x4), and about 18 x J^4 for unrelated items: with 3 rows instead of 4, chance matches
+# were 50x more frequent and grew with the store (N=2,000 in bench/). 23 keys an item with
+# the title's (29 before: 16x4 + 12x3; the same precision and recall on the labelled stories).
+OPENING_BANDS, OPENING_ROWS = 14, 4
+LEAD_BANDS, LEAD_ROWS = 8, 4
 _PRIME = (1 << 31) - 1
 _perm_rng = random.Random(20261127)  # fixed: keys must be the same in every process
 _PERMS = [
@@ -52,11 +54,15 @@ _BAND_MIX = np.array(
     [_perm_rng.getrandbits(64) | 1 for _ in range(TITLE_KEY_BAND)], dtype=np.uint64
 )
 # Changes whenever the keys above would change: stored keys are then rebuilt.
-KEYS_VERSION = "3"  # 1: blake2b of each band's text, 16x4 + 12x3; 2: 64-bit keys
+KEYS_VERSION = "4"  # 1: blake2b of each band, 16x4 + 12x3; 2: 64-bit keys, 10x3 + 8x3; 3: 31 bits
 # Keys are 31-bit: SQLite stores each in 4 bytes instead of 8, and the key index (19 rows
 # an item) is what outgrows the page cache first. A chance collision only adds a
 # candidate, which the strict check then rejects.
 KEY_BITS = 31
+# Candidates compared per new item: those sharing the most keys. A key common to many
+# items (a stock phrase opening many leads) would otherwise bring more of them the
+# larger the store grows; a real copy shares many keys, a chance match one or two.
+MAX_CANDIDATES = 16
 
 STOPWORDS = frozenset(
     """
@@ -146,13 +152,41 @@ class Fingerprint:
     identifiers: frozenset[str] = frozenset()  # of the title, case-folded
     names: frozenset[str] = frozenset()  # capitalized words inside the lead's sentences
 
-    @property
+    @functools.cached_property
     def title_numbers(self) -> frozenset[str]:
         return frozenset(t for t in self.title if t.startswith("#"))
 
-    @property
+    @functools.cached_property
     def lead_numbers(self) -> frozenset[str]:
         return frozenset(t for t in self.lead if t.startswith("#"))
+
+    # Kept with the fingerprint: a stored item is compared with every copy that follows.
+    @functools.cached_property
+    def words(self) -> frozenset[str]:
+        return frozenset(self.title + self.lead)
+
+    @functools.cached_property
+    def lead_words(self) -> frozenset[str]:
+        return frozenset(self.lead)
+
+    @functools.cached_property
+    def lead_pairs(self) -> frozenset[str]:
+        return frozenset(_shingles(self.lead))
+
+
+def dumps(fp: Fingerprint) -> str:
+    """A fingerprint as text for the store (tokens never hold spaces or control chars)."""
+    parts = (fp.title, fp.lead, sorted(fp.identifiers), sorted(fp.names))
+    return KEYS_VERSION + "\x1e" + "\x1e".join(" ".join(p) for p in parts)
+
+
+def loads(text: str) -> Fingerprint | None:
+    """The fingerprint `dumps` wrote, or None when another version wrote it."""
+    version, _, rest = text.partition("\x1e")
+    if version != KEYS_VERSION:
+        return None
+    title, lead, identifiers, names = (p.split() for p in rest.split("\x1e"))
+    return Fingerprint(tuple(title), tuple(lead), frozenset(identifiers), frozenset(names))
 
 
 def fingerprint(title: str, lead: str) -> Fingerprint:
@@ -234,11 +268,11 @@ def index_keys(fp: Fingerprint) -> list[int]:
     return keys
 
 
-def _overlap(a: set[str], b: set[str]) -> float:
+def _overlap(a: AbstractSet[str], b: AbstractSet[str]) -> float:
     return len(a & b) / min(len(a), len(b)) if a and b else 0.0
 
 
-def _jaccard(a: set[str], b: set[str]) -> float:
+def _jaccard(a: AbstractSet[str], b: AbstractSet[str]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
 
 
@@ -251,7 +285,7 @@ class Verdict:
 
 def compare(a: Fingerprint, b: Fingerprint, threshold: float) -> Verdict:
     """Whether two items tell the same story, with the score and the reason."""
-    words_a, words_b = set(a.title + a.lead), set(b.title + b.lead)
+    words_a, words_b = a.words, b.words
     # A headline's numbers and names are its facts: one side's must appear in the other.
     ta, tb = a.title_numbers, b.title_numbers
     if ta and tb and not (ta <= words_b or tb <= words_a):
@@ -259,7 +293,7 @@ def compare(a: Fingerprint, b: Fingerprint, threshold: float) -> Verdict:
     if (a.identifiers - words_b) and (b.identifiers - words_a):
         names = ", ".join(sorted((a.identifiers - words_b) | (b.identifiers - words_a)))
         return Verdict(False, 0.0, f"different names in the titles ({names})")
-    la, lb = _shingles(a.lead), _shingles(b.lead)
+    la, lb = a.lead_pairs, b.lead_pairs
     # Templated texts (listings, press releases per chain) differ only by a name or two.
     if (a.names - words_b) and (b.names - words_a):
         names = ", ".join(sorted((a.names - words_b) | (b.names - words_a))[:6])
@@ -269,7 +303,7 @@ def compare(a: Fingerprint, b: Fingerprint, threshold: float) -> Verdict:
         if len(na) >= 2 and len(nb) >= 2 and _overlap(set(na), set(nb)) < 0.5:
             return Verdict(False, 0.0, "different numbers in the leads")
         # words forgive light edits, word pairs keep the order: a copy scores high on both
-        score = (_overlap(set(a.lead), set(b.lead)) + _overlap(la, lb)) / 2
+        score = (_overlap(a.lead_words, b.lead_words) + _overlap(la, lb)) / 2
         return Verdict(score >= threshold, round(score, 3), "lead overlap")
     score = _jaccard(set(a.title), set(b.title))
     return Verdict(score >= max(threshold, 0.8), round(score, 3), "title similarity")
