@@ -90,3 +90,33 @@ def test_one_writer_per_database(tmp_path):
     with Lock(db), pytest.raises(LockedError, match=r"a\.db\.lock"):
         Lock(db)
     Lock(db).release()  # free again once released
+
+
+def test_a_database_of_schema_4_keeps_its_items_and_rowids(tmp_path):
+    """Migration 5 rebuilds the items table (texts last): rows, rowids and the key index
+    that refers to them survive."""
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path, isolation_level=None)
+    for number in range(4):
+        for statement in MIGRATIONS[number].split(";"):
+            if statement.strip():
+                con.execute(statement)
+    con.execute("PRAGMA user_version = 4")
+    con.execute(
+        """INSERT INTO items(rowid, uid, source, key, story, link, canonical, title,
+             summary_html, summary_text, content_html, content_text, authors, categories,
+             language, published, updated, first_seen, content_hash, tags)
+           VALUES (42, 'u1', 's', 'k', 'u1', 'https://x.example/1', 'https://x.example/1',
+             'Title', '<p>lead</p>', 'lead', '', '', '["A"]', '[]', 'en', 1.0, 1.0, 1.0, 'h',
+             '[["ai", "keyword", "AI"]]')"""
+    )
+    con.execute("INSERT INTO near_keys(key, item, seen) VALUES (7, 42, 1.0)")
+    con.close()
+    store = Store(path)
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    (old,) = store.items()
+    assert (old.uid, old.title, old.summary_text, old.authors) == ("u1", "Title", "lead", ("A",))
+    assert [t.tag for t in old.tags] == ["ai"]
+    found = store.near_candidates([7], datetime.fromtimestamp(0, UTC), 16)
+    assert [(c.uid, near_print) for c, near_print in found] == [("u1", "")]
+    assert found[0][0].summary_text == "lead"  # no stored fingerprint: the text is read
