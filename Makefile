@@ -45,8 +45,10 @@ $(BENCH_STAMP): $(STAMP)
 	touch $(BENCH_STAMP)
 
 # A full pass and a pass of 304s against lemon24/reader on 200 local feeds x 50 items.
+# PROFILE=file.txt adds a pyinstrument profile of the full pass (its times then run slow).
 bench: $(BENCH_STAMP)
-	$(BIN)/python bench/pass_bench.py --feeds $${FEEDS:-200} --items $${ITEMS:-50}
+	$(BIN)/python bench/pass_bench.py --feeds $${FEEDS:-200} --items $${ITEMS:-50} \
+	  $${PROFILE:+--profile $$PROFILE}
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

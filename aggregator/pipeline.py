@@ -153,7 +153,7 @@ async def pull_source(
         for item, near in zip(prepared.items, prepared.near, strict=True):
             kind = _store_item(store, item, cutoff, now, config.dedupe, near, lookups)
             counts[kind] += 1
-        store.add_near_keys(lookups.near_rows, now)
+        store.add_near_keys(lookups.near_rows)
         seconds = {**prepared.seconds, "store": time.process_time() - stored_at}
         outcome = PullOutcome(
             source.name,
@@ -301,7 +301,7 @@ def _store_item(
     if item.canonical:
         lookups.by_url.setdefault(item.canonical, known)
     if not batch:
-        store.add_near_keys(lookups.near_rows, now)
+        store.add_near_keys(lookups.near_rows)
     return decision.kind
 
 
@@ -362,9 +362,9 @@ def reindex_if_keys_changed(config: Config, store: Store, now: datetime) -> int:
     count = 0
     with store.transaction():
         store.clear_near_keys()
-        for rowid, seen, item in store.near_texts(now - timedelta(seconds=config.dedupe.window)):
+        for rowid, _seen, item in store.near_texts(now - timedelta(seconds=config.dedupe.window)):
             fp = similarity.fingerprint(item.title, lead_text(item))
-            store.add_near_keys(((key, rowid) for key in similarity.index_keys(fp)), seen)
+            store.add_near_keys((key, rowid) for key in similarity.index_keys(fp))
             store.set_near_print(rowid, similarity.dumps(fp))
             count += 1
         store.set_meta("near_keys", similarity.KEYS_VERSION)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -134,6 +135,15 @@ MIGRATIONS: list[str] = [
     CREATE INDEX items_canonical ON items(canonical) WHERE canonical != '';
     CREATE INDEX items_story ON items(story);
     CREATE INDEX items_published ON items(published);
+    """,
+    # 6: the near-duplicate keys as one B-tree (key, item): no table beside the index
+    """
+    CREATE TABLE near_keys_new(
+        key INTEGER NOT NULL, item INTEGER NOT NULL, PRIMARY KEY(key, item)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO near_keys_new(key, item) SELECT key, item FROM near_keys;
+    DROP TABLE near_keys;
+    ALTER TABLE near_keys_new RENAME TO near_keys;
     """,
 ]
 
@@ -473,12 +483,9 @@ class Store:
 
     # ------------------------------------------------------------ near-duplicate index
 
-    def add_near_keys(self, rows: Iterable[tuple[int, int]], seen: datetime) -> None:
+    def add_near_keys(self, rows: Iterable[tuple[int, int]]) -> None:
         """Index keys of stored items, as (key, item rowid): a rowid is half a uid's size."""
-        self.db.executemany(
-            "INSERT INTO near_keys(key, item, seen) VALUES (?, ?, ?)",
-            [(key, rowid, _ts(seen)) for key, rowid in rows],
-        )
+        self.db.executemany("INSERT OR IGNORE INTO near_keys(key, item) VALUES (?, ?)", rows)
 
     def near_candidates(
         self, keys: list[int], since: datetime, limit: int
@@ -494,12 +501,18 @@ class Store:
         if not keys:
             return []
         marks = ",".join("?" * len(keys))
+        shared = Counter(
+            r[0]
+            for r in self.db.execute(f"SELECT item FROM near_keys WHERE key IN ({marks})", keys)
+        )
+        if not shared:  # most new items: one probe per key, nothing more
+            return []
+        best = sorted(shared, key=lambda item: (-shared[item], -item))[:limit]
+        marks = ",".join("?" * len(best))
         rows = self.db.execute(
-            f"""SELECT {_CANDIDATE} FROM items WHERE rowid IN (
-                  SELECT item FROM near_keys WHERE key IN ({marks})
-                  GROUP BY item ORDER BY count(*) DESC, item DESC LIMIT ?)
-                AND first_seen >= ? ORDER BY uid""",
-            (*keys, limit, _ts(since)),
+            f"SELECT {_CANDIDATE} FROM items WHERE rowid IN ({marks}) AND first_seen >= ? "
+            "ORDER BY uid",
+            (*best, _ts(since)),
         )
         out = []
         for row in rows:
@@ -526,15 +539,42 @@ class Store:
         self.db.execute("UPDATE items SET near_print = ? WHERE rowid = ?", (near_print, rowid))
 
     def prune_near_keys(self, before: datetime) -> None:
-        """Drop index keys older than the window. Rows are appended in time order, so the
-        old ones are a prefix of the table: found by rowid, without an index on time."""
-        row = self.db.execute(
-            "SELECT rowid FROM near_keys WHERE seen >= ? ORDER BY rowid LIMIT 1", (_ts(before),)
-        ).fetchone()
-        if row is None:
-            self.db.execute("DELETE FROM near_keys WHERE seen < ?", (_ts(before),))
+        """Drop the keys of items first seen before `before`, at most once an hour.
+
+        Item rowids grow with time, so those are the keys under the first rowid of the
+        window (found by bisection on rowids, no index on time); deleting them is a pass
+        over the keys, hence the hour (keys a little older cost nothing: candidates are
+        checked against the window)."""
+        last = self.meta("near_keys_pruned")
+        if last and _ts(before) - float(last) < 3600:
+            return
+        first = self._first_rowid_seen_since(before)
+        if first is None:
+            self.db.execute("DELETE FROM near_keys")
         else:
-            self.db.execute("DELETE FROM near_keys WHERE rowid < ?", (row[0],))
+            self.db.execute("DELETE FROM near_keys WHERE item < ?", (first,))
+        self.set_meta("near_keys_pruned", repr(_ts(before)))
+
+    def _first_rowid_seen_since(self, since: datetime) -> int | None:
+        cut = _ts(since)
+
+        def first_from(rowid: int) -> tuple[int, float]:
+            return self.db.execute(
+                "SELECT rowid, first_seen FROM items WHERE rowid >= ? ORDER BY rowid LIMIT 1",
+                (rowid,),
+            ).fetchone()
+
+        low, high = self.db.execute("SELECT min(rowid), max(rowid) FROM items").fetchone()
+        if high is None or first_from(high)[1] < cut:
+            return None
+        while low < high:  # the first row from `high` on is in the window
+            middle = (low + high) // 2
+            rowid, seen = first_from(middle)
+            if seen >= cut:
+                high = middle
+            else:
+                low = rowid + 1
+        return first_from(low)[0]
 
     def count_items(self) -> int:
         return self.db.execute("SELECT count(*) FROM items").fetchone()[0]

@@ -193,7 +193,7 @@ print(json.dumps({"full": times[0], "not_modified": times[1], "entries": entries
 """
 
 
-def ours(work: Path, urls: list[str]) -> dict:
+def ours(work: Path, urls: list[str], profile: Path | None = None) -> dict:
     sources = "".join(f'[[sources]]\nname = "s{n}"\nurl = "{u}"\n' for n, u in enumerate(urls))
     (work / "config.toml").write_text(CONFIG + sources, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k != "AGGREGATOR_CONFIG"}
@@ -210,7 +210,10 @@ def ours(work: Path, urls: list[str]) -> dict:
     ]
     results = {}
     for label in ("full", "not_modified"):
-        wall, peak, _, err = run_checked(cmd, env)
+        run = cmd
+        if profile is not None and label == "full":  # the main process, sampled
+            run = [cmd[0], "-m", "pyinstrument", "-o", str(profile), *cmd[1:]]
+        wall, peak, _, err = run_checked(run, env)
         done = next(json.loads(line) for line in err.splitlines() if '"event": "pass"' in line)
         results[label] = {
             "wall": done["wall"],
@@ -239,6 +242,12 @@ def main() -> None:
     args.add_argument("--feeds", type=int, default=200)
     args.add_argument("--items", type=int, default=50)
     args.add_argument("--skip-reader", action="store_true")
+    args.add_argument(
+        "--profile",
+        type=Path,
+        help="write a pyinstrument profile of the full pass's main process to this file "
+        "(the parse workers are profiled in-process by bench/prepare_profile.py)",
+    )
     opts = args.parse_args()
     work = Path(tempfile.mkdtemp(prefix="aggregator-bench-"))
     site = work / "site"
@@ -269,7 +278,7 @@ def main() -> None:
         time.sleep(1.0)
         urls = [f"http://127.0.0.1:{port}/feed{n}.xml" for n in range(opts.feeds)]
         try:
-            mine = ours(work, urls)
+            mine = ours(work, urls, opts.profile.resolve() if opts.profile else None)
             other = None if opts.skip_reader else theirs(work, urls)
         finally:
             server.terminate()

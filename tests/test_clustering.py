@@ -278,7 +278,7 @@ def test_a_common_key_does_not_flood_the_comparison(tmp_path):
             published=NOW, updated=NOW, story=f"urn:{n}",
         )  # fmt: skip
         rowid = store.insert_item(item, NOW)
-        store.add_near_keys([(k, rowid) for k in keys], NOW)
+        store.add_near_keys([(k, rowid) for k in keys])
 
     hot, own = 7, list(range(100, 119))
     with store.transaction():

@@ -120,3 +120,20 @@ def test_a_database_of_schema_4_keeps_its_items_and_rowids(tmp_path):
     found = store.near_candidates([7], datetime.fromtimestamp(0, UTC), 16)
     assert [(c.uid, near_print) for c, near_print in found] == [("u1", "")]
     assert found[0][0].summary_text == "lead"  # no stored fingerprint: the text is read
+
+
+def test_near_keys_of_items_before_the_window_are_pruned(tmp_path):
+    store = Store(tmp_path / "a.db")
+    with store.transaction():
+        for n in range(10):  # one item an hour, in rowid order
+            rowid = store.insert_item(item(f"k{n}", NOW), NOW + timedelta(hours=n))
+            store.add_near_keys([(n, rowid), (100 + n, rowid)])
+        store.prune_near_keys(NOW + timedelta(hours=6, minutes=30))
+    left = sorted(r[0] for r in store.db.execute("SELECT key FROM near_keys"))
+    assert left == [7, 8, 9, 107, 108, 109]
+    with store.transaction():  # within the hour: not again
+        store.prune_near_keys(NOW + timedelta(hours=7, minutes=10))
+    assert store.db.execute("SELECT count(*) FROM near_keys").fetchone()[0] == 6
+    with store.transaction():  # past every item
+        store.prune_near_keys(NOW + timedelta(hours=20))
+    assert store.db.execute("SELECT count(*) FROM near_keys").fetchone()[0] == 0
