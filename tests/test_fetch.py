@@ -92,7 +92,9 @@ def test_http_errors_dns_and_refused(server: FeedServer):
     assert (err.kind, err.status) == ("http_404", 404)
     server.add("/down", "", status=503)
     assert fetch_error(server.url("/down")).kind == "http_503"
-    assert fetch_error("http://does-not-exist.invalid/feed").kind == "dns"
+    dns = fetch_error("https://does-not-exist.invalid/feed")
+    assert dns.kind == "dns" and "does-not-exist.invalid:443" in str(dns)
+    assert "object at 0x" not in str(dns)  # what operators read in `status`
     import socket
 
     with socket.socket() as s:

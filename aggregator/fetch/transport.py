@@ -34,10 +34,7 @@ class _PublicOnlyResolver(AbstractResolver):
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
-        try:
-            infos = await self._inner.resolve(host, port, family)
-        except OSError as exc:
-            raise OSError(f"cannot resolve {host}: {exc}") from exc
+        infos = await self._inner.resolve(host, port, family)
         allowed = [i for i in infos if self._admits(i["host"], port)]
         if not allowed:
             addresses = ", ".join(dict.fromkeys(i["host"] for i in infos))
@@ -170,8 +167,9 @@ def _mapped(request: httpx.Request | None = None) -> Iterator[None]:
         raise httpx.ReadTimeout(str(exc) or "timed out", request=request) from exc
     except aiohttp.InvalidURL as exc:
         raise httpx.UnsupportedProtocol(str(exc), request=request) from exc
-    except aiohttp.ClientConnectorError as exc:
-        raise httpx.ConnectError(str(exc), request=request) from exc
+    except aiohttp.ClientConnectorError as exc:  # its own text shows the SSL context's repr
+        reason = exc.os_error.strerror or str(exc.os_error) or type(exc.os_error).__name__
+        raise httpx.ConnectError(f"{exc.host}:{exc.port}: {reason}", request=request) from exc
     except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
         raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
     except aiohttp.ClientResponseError as exc:  # a malformed answer
