@@ -129,6 +129,11 @@ def test_private_addresses_are_refused_by_default(server: FeedServer):
     assert err.kind == "blocked_address" and "127.0.0.1" in str(err)
     localhost = url.replace("127.0.0.1", "localhost")
     assert fetch_error(localhost, allow_private_networks=False).kind == "blocked_address"
+    for legacy in ("http://2130706433/feed", "http://127.1/feed"):  # never dialled
+        assert fetch_error(legacy, allow_private_networks=False).kind in (
+            "connect",
+            "blocked_address",
+        )
     # and through a redirect from an allowed-looking start: the dial itself is checked
     assert server.hits("/f") == []
 

@@ -165,8 +165,8 @@ def _mapped(request: httpx.Request | None = None) -> Iterator[None]:
         raise
     except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
         raise httpx.ReadTimeout(str(exc) or "timed out", request=request) from exc
-    except aiohttp.InvalidURL as exc:
-        raise httpx.UnsupportedProtocol(str(exc), request=request) from exc
+    except aiohttp.InvalidURL as exc:  # "127.1", "2130706433": legacy address forms
+        raise httpx.ConnectError(f"not dialled: {exc}", request=request) from exc
     except aiohttp.ClientConnectorError as exc:  # its own text shows the SSL context's repr
         reason = exc.os_error.strerror or str(exc.os_error) or type(exc.os_error).__name__
         raise httpx.ConnectError(f"{exc.host}:{exc.port}: {reason}", request=request) from exc
