@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from aggregator.dedupe import Known
 from aggregator.errors import AggregatorError
 from aggregator.model import Item, PullOutcome, SourceState, TagMatch
@@ -167,6 +169,7 @@ class Store:
         self._batch: float | None = None  # seconds between commits inside batch()
         self._began = 0.0
         self._commit_cost = 0.0  # seconds the last COMMIT took
+        self._held: _KeySet | None = None  # the near-duplicate keys stored, loaded on use
         self.commit_seconds = 0.0  # in all, since opened
         try:
             self.db = sqlite3.connect(path, timeout=5.0, isolation_level=None)
@@ -485,7 +488,10 @@ class Store:
 
     def add_near_keys(self, rows: Iterable[tuple[int, int]]) -> None:
         """Index keys of stored items, as (key, item rowid): a rowid is half a uid's size."""
+        rows = list(rows)
         self.db.executemany("INSERT OR IGNORE INTO near_keys(key, item) VALUES (?, ?)", rows)
+        if self._held is not None:
+            self._held.add(key for key, _ in rows)
 
     def near_candidates(
         self, keys: list[int], since: datetime, limit: int
@@ -494,12 +500,11 @@ class Store:
         first seen since `since`.
 
         Light items with their serialized fingerprints ("" when unknown: the check then
-        reads the texts, loaded only for those). The key index alone answers the key lookup; keys
-        older than the window are pruned after every pass, so the window is checked on
-        the items found.
+        reads the texts, loaded only for those). Keys of items before the window are
+        pruned hourly, so the window is checked on the items found.
         """
-        if not keys:
-            return []
+        if not keys or not self._keys_held().any_of(keys):
+            return []  # most new items: no key stored, no query
         marks = ",".join("?" * len(keys))
         shared = Counter(
             r[0]
@@ -534,6 +539,12 @@ class Store:
 
     def clear_near_keys(self) -> None:
         self.db.execute("DELETE FROM near_keys")
+        self._held = None
+
+    def _keys_held(self) -> _KeySet:
+        if self._held is None:
+            self._held = _KeySet(r[0] for r in self.db.execute("SELECT key FROM near_keys"))
+        return self._held
 
     def set_near_print(self, rowid: int, near_print: str) -> None:
         self.db.execute("UPDATE items SET near_print = ? WHERE rowid = ?", (near_print, rowid))
@@ -553,6 +564,7 @@ class Store:
             self.db.execute("DELETE FROM near_keys")
         else:
             self.db.execute("DELETE FROM near_keys WHERE item < ?", (first,))
+        self._held = None  # read again when next needed
         self.set_meta("near_keys_pruned", repr(_ts(before)))
 
     def _first_rowid_seen_since(self, since: datetime) -> int | None:
@@ -746,6 +758,29 @@ def _item(row: sqlite3.Row) -> Item:
         matched=row["matched"],
         match_reason=row["match_reason"],
     )
+
+
+class _KeySet:
+    """Which near-duplicate keys are stored: a sorted array read once (4 bytes a key),
+    and the keys added since. Asking it first spares the database a query for every new
+    item that shares no key with anything (most of them); a key pruned since only costs
+    that query."""
+
+    def __init__(self, keys: Iterable[int]):
+        self._stored = np.sort(np.fromiter(keys, dtype=np.int64))
+        self._added: set[int] = set()
+
+    def add(self, keys: Iterable[int]) -> None:
+        self._added.update(keys)
+
+    def any_of(self, keys: list[int]) -> bool:
+        if not self._added.isdisjoint(keys):
+            return True
+        if not len(self._stored):
+            return False
+        wanted = np.asarray(keys, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self._stored, wanted), len(self._stored) - 1)
+        return bool((self._stored[at] == wanted).any())
 
 
 class Lock:

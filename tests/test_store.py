@@ -137,3 +137,23 @@ def test_near_keys_of_items_before_the_window_are_pruned(tmp_path):
     with store.transaction():  # past every item
         store.prune_near_keys(NOW + timedelta(hours=20))
     assert store.db.execute("SELECT count(*) FROM near_keys").fetchone()[0] == 0
+
+
+def test_key_lookups_see_keys_stored_before_and_after_the_first_lookup(tmp_path):
+    """The in-memory set of stored keys that spares most lookups never hides a key."""
+    store = Store(tmp_path / "a.db")
+    since = NOW - timedelta(days=1)
+    with store.transaction():
+        first = store.insert_item(item("a", NOW, source="x"), NOW)
+        store.add_near_keys([(5, first), (9, first)])
+    assert store.near_candidates([7], since, 16) == []  # loads the set: 5 and 9
+    assert [c.uid for c, _ in store.near_candidates([9, 7], since, 16)] == ["uid-x-a"]
+    with store.transaction():
+        second = store.insert_item(item("b", NOW, source="y"), NOW)
+        store.add_near_keys([(11, second)])
+    assert [c.uid for c, _ in store.near_candidates([11], since, 16)] == ["uid-y-b"]
+    reopened = Store(tmp_path / "a.db")
+    assert len(reopened.near_candidates([5, 11], since, 16)) == 2
+    with reopened.transaction():
+        reopened.clear_near_keys()
+    assert reopened.near_candidates([5, 11], since, 16) == []
