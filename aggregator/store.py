@@ -761,26 +761,30 @@ def _item(row: sqlite3.Row) -> Item:
 
 
 class _KeySet:
-    """Which near-duplicate keys are stored: a sorted array read once (4 bytes a key),
-    and the keys added since. Asking it first spares the database a query for every new
-    item that shares no key with anything (most of them); a key pruned since only costs
-    that query."""
+    """Which near-duplicate keys may be stored: a bitmap of 2**27 bits (16 MB, whatever the
+    store's size) set from the keys read once and from those added since. Asking it first
+    spares the database a query for every new item that shares no key with anything
+    (most of them). A bit set by another key, by a key pruned or by a rolled-back unit
+    only costs the query it would have cost anyway: about 4% of new items at 10,000
+    items in the window, a third at 100,000."""
+
+    BITS = 27
 
     def __init__(self, keys: Iterable[int]):
-        self._stored = np.sort(np.fromiter(keys, dtype=np.int64))
-        self._added: set[int] = set()
+        self._bits = np.zeros(1 << (self.BITS - 3), dtype=np.uint8)
+        self.add(keys)
+
+    def _where(self, keys: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
+        slots = np.fromiter(keys, dtype=np.int64) & ((1 << self.BITS) - 1)
+        return slots >> 3, (1 << (slots & 7)).astype(np.uint8)
 
     def add(self, keys: Iterable[int]) -> None:
-        self._added.update(keys)
+        at, bit = self._where(keys)
+        np.bitwise_or.at(self._bits, at, bit)
 
     def any_of(self, keys: list[int]) -> bool:
-        if not self._added.isdisjoint(keys):
-            return True
-        if not len(self._stored):
-            return False
-        wanted = np.asarray(keys, dtype=np.int64)
-        at = np.minimum(np.searchsorted(self._stored, wanted), len(self._stored) - 1)
-        return bool((self._stored[at] == wanted).any())
+        at, bit = self._where(keys)
+        return bool((self._bits[at] & bit).any())
 
 
 class Lock:

@@ -140,7 +140,7 @@ def test_near_keys_of_items_before_the_window_are_pruned(tmp_path):
 
 
 def test_key_lookups_see_keys_stored_before_and_after_the_first_lookup(tmp_path):
-    """The in-memory set of stored keys that spares most lookups never hides a key."""
+    """The in-memory bitmap of stored keys that spares most lookups never hides a key."""
     store = Store(tmp_path / "a.db")
     since = NOW - timedelta(days=1)
     with store.transaction():
