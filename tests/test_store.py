@@ -157,3 +157,19 @@ def test_key_lookups_see_keys_stored_before_and_after_the_first_lookup(tmp_path)
     with reopened.transaction():
         reopened.clear_near_keys()
     assert reopened.near_candidates([5, 11], since, 16) == []
+
+
+def test_a_batch_commits_its_units_together_and_a_failing_unit_alone_rolls_back(tmp_path):
+    store = Store(tmp_path / "a.db")
+    other = sqlite3.connect(tmp_path / "a.db")  # what another process (status) sees
+    with store.batch(seconds=3600):
+        with store.transaction():
+            store.insert_item(item("a", NOW), NOW)
+        with pytest.raises(RuntimeError), store.transaction():
+            store.insert_item(item("b", NOW), NOW)
+            raise RuntimeError("a parser bug in the middle of a pull")
+        with store.transaction():
+            store.insert_item(item("c", NOW), NOW)
+        assert other.execute("SELECT count(*) FROM items").fetchone()[0] == 0  # not yet
+    keys = [r[0] for r in other.execute("SELECT key FROM items ORDER BY key")]
+    assert keys == ["a", "c"]
