@@ -46,6 +46,8 @@ _PERMS = [
 _A = np.array([a for a, _ in _PERMS], dtype=np.uint64)  # a < 2**31, x < 2**32: no overflow
 _B = np.array([b for _, b in _PERMS], dtype=np.uint64)
 TITLE_KEY_BAND = OPENING_BANDS + LEAD_BANDS  # the band number of the exact-title key
+assert OPENING_ROWS == LEAD_ROWS  # index_keys computes both band sets as one matrix
+_OPENING_HASHES, _LEAD_HASHES = OPENING_BANDS * OPENING_ROWS, LEAD_BANDS * LEAD_ROWS
 # Odd 64-bit multipliers (fixed, as the permutations): a band's rows and its number are
 # combined in numpy, not formatted and hashed one band at a time in Python.
 _BIGRAM_MIX = np.uint64(0x9E3779B1)
@@ -231,10 +233,10 @@ def _word_hashes(words: tuple[str, ...]) -> np.ndarray:
 
 
 def _bigram_hashes(h: np.ndarray) -> np.ndarray:
-    """32-bit hashes of the distinct word bigrams (of the word, for a single word)."""
+    """32-bit hashes of the word bigrams in order (of the word, for a single word)."""
     if len(h) < 2:
         return h
-    return np.unique(((h[:-1] * _BIGRAM_MIX) ^ h[1:]) & 0xFFFFFFFF)
+    return ((h[:-1] * _BIGRAM_MIX) ^ h[1:]) & 0xFFFFFFFF
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
@@ -244,25 +246,25 @@ def _mix64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def _band_keys(xs: np.ndarray, first_band: int, bands: int, rows: int) -> list[int]:
-    """MinHash of the bigram hashes `xs`, cut into `bands` keys of `rows` values each."""
-    start = 0 if first_band == 0 else OPENING_BANDS * OPENING_ROWS
-    a, b = _A[start : start + bands * rows], _B[start : start + bands * rows]
-    sig = ((a[:, None] * xs[None, :] + b[:, None]) % _PRIME).min(axis=1).reshape(bands, rows)
-    with np.errstate(over="ignore"):  # uint64 arithmetic wraps, as a hash should
-        combined = (sig * _ROW_MIX[:rows]).sum(axis=1) + _BAND_MIX[first_band : first_band + bands]
-        return (_mix64(combined) >> np.uint64(64 - KEY_BITS)).tolist()
-
-
 def index_keys(fp: Fingerprint) -> list[int]:
-    """LSH band keys of the lead's opening and of the whole lead, and the title's key."""
+    """LSH band keys of the lead's opening and of the whole lead, and the title's key.
+
+    One MinHash matrix for both: the opening's rows see only the bigrams of its first
+    words (a minimum is the same over repeated values, so bigrams need no dedupe)."""
     keys: list[int] = []
-    words = _word_hashes(fp.lead) if len(fp.lead) >= 4 else None
-    if words is not None:
-        opening = _bigram_hashes(words[:OPENING_WORDS])
-        keys += _band_keys(opening, 0, OPENING_BANDS, OPENING_ROWS)
-    if words is not None and len(fp.lead) > OPENING_WORDS:
-        keys += _band_keys(_bigram_hashes(words), OPENING_BANDS, LEAD_BANDS, LEAD_ROWS)
+    if len(fp.lead) >= 4:
+        xs = _bigram_hashes(_word_hashes(fp.lead))
+        opening = max(1, min(OPENING_WORDS, len(fp.lead)) - 1)
+        with_lead = len(fp.lead) > OPENING_WORDS
+        hashes = _OPENING_HASHES + (_LEAD_HASHES if with_lead else 0)
+        m = (_A[:hashes, None] * xs[None, :] + _B[:hashes, None]) % _PRIME
+        sig = np.concatenate(
+            (m[:_OPENING_HASHES, :opening].min(axis=1), m[_OPENING_HASHES:].min(axis=1))
+        ).reshape(-1, OPENING_ROWS)
+        bands = len(sig)
+        with np.errstate(over="ignore"):  # uint64 arithmetic wraps, as a hash should
+            combined = (sig * _ROW_MIX[:OPENING_ROWS]).sum(axis=1) + _BAND_MIX[:bands]
+            keys += (_mix64(combined) >> np.uint64(64 - KEY_BITS)).tolist()
     if len(fp.title) >= 3:
         keys.append(_hash_key(f"{TITLE_KEY_BAND}:{' '.join(sorted(set(fp.title)))}".encode()))
     return keys
