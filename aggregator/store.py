@@ -26,6 +26,7 @@ import numpy as np
 from aggregator.dedupe import Known
 from aggregator.errors import AggregatorError
 from aggregator.model import Item, PullOutcome, SourceState, TagMatch
+from aggregator.sanitize import html_to_text
 
 MIGRATIONS: list[str] = [
     # 1: first release
@@ -438,8 +439,8 @@ class Store:
             item.canonical,
             item.title,
             item.summary_html,
-            item.summary_text,
-            item.content_html,
+            item.summary_text,  # "" from the parse workers: the text of the HTML, derived
+            item.content_html,  # when read (a third less to write and store per item)
             item.content_text,
             json.dumps(item.authors, ensure_ascii=False),
             json.dumps(item.categories, ensure_ascii=False),
@@ -704,13 +705,13 @@ def _meta_item(row: sqlite3.Row) -> Item:
 
 
 _NEAR = (
-    "rowid, uid, source, story, title, summary_text, content_text, content_hash, first_seen, "
-    "near_print"
+    "rowid, uid, source, story, title, summary_html, summary_text, content_html, content_text, "
+    "content_hash, first_seen, near_print"
 )
 # candidates: their texts are read only when no fingerprint was stored
 _CANDIDATE = (
-    "rowid, uid, source, story, title, '' AS summary_text, '' AS content_text, '' AS content_hash, "
-    "first_seen, near_print"
+    "rowid, uid, source, story, title, '' AS summary_html, '' AS summary_text, "
+    "'' AS content_html, '' AS content_text, '' AS content_hash, first_seen, near_print"
 )
 
 
@@ -724,14 +725,19 @@ def _light_item(row: sqlite3.Row) -> tuple[int, Item]:
         canonical="",
         title=row["title"],
         summary_html="",
-        summary_text=row["summary_text"],
+        summary_text=_text(row, "summary"),
         content_html="",
-        content_text=row["content_text"],
+        content_text=_text(row, "content"),
         published=seen,
         updated=seen,
         content_hash=row["content_hash"],
         story=row["story"],
     )
+
+
+def _text(row: sqlite3.Row, field: str) -> str:
+    """A stored text, or (rows written since schema 6) the text of the stored HTML."""
+    return row[f"{field}_text"] or html_to_text(row[f"{field}_html"])
 
 
 def _item(row: sqlite3.Row) -> Item:
@@ -743,9 +749,9 @@ def _item(row: sqlite3.Row) -> Item:
         canonical=row["canonical"],
         title=row["title"],
         summary_html=row["summary_html"],
-        summary_text=row["summary_text"],
+        summary_text=_text(row, "summary"),
         content_html=row["content_html"],
-        content_text=row["content_text"],
+        content_text=_text(row, "content"),
         published=_dt(row["published"]),
         updated=_dt(row["updated"]),
         authors=tuple(json.loads(row["authors"])),

@@ -80,6 +80,8 @@ def prepare(
         near.append((fp, index_keys(fp)))
     t4 = clock()
     warning = "; ".join(filter(None, [parsed.warning, *dict.fromkeys(problems)]))
+    # The texts were for tagging and fingerprints; the store derives them from the HTML.
+    items = [replace(i, summary_text="", content_text="") for i in items]
     seconds = {"parse": t1 - t0, "normalize": t2 - t1, "tag": t3 - t2, "dedupe": t4 - t3}
     return Prepared(replace(parsed, entries=(), warning=warning), items, near, seconds)
 

@@ -173,3 +173,21 @@ def test_a_batch_commits_its_units_together_and_a_failing_unit_alone_rolls_back(
         assert other.execute("SELECT count(*) FROM items").fetchone()[0] == 0  # not yet
     keys = [r[0] for r in other.execute("SELECT key FROM items ORDER BY key")]
     assert keys == ["a", "c"]
+
+
+def test_texts_left_out_by_the_workers_are_read_back_from_the_html(tmp_path):
+    from dataclasses import replace
+
+    from aggregator.sanitize import clean_html, html_to_text
+
+    html = clean_html("<p>L'IA &amp; la <b>crypto</b></p><ul><li>un</li><li>deux</li></ul>")
+    full = replace(
+        item("k", NOW), summary_html=html, summary_text=html_to_text(html), content_html=html
+    )
+    full = replace(full, content_text=full.summary_text)
+    store = Store(tmp_path / "a.db")
+    with store.transaction():
+        store.insert_item(replace(full, summary_text="", content_text=""), NOW)
+    (back,) = store.items()
+    assert (back.summary_text, back.content_text) == (full.summary_text, full.content_text)
+    assert back.summary_text == "L'IA & la crypto\nun\ndeux"
