@@ -362,7 +362,7 @@ def reindex_if_keys_changed(config: Config, store: Store, now: datetime) -> int:
     count = 0
     with store.transaction():
         store.clear_near_keys()
-        for rowid, _seen, item in store.near_texts(now - timedelta(seconds=config.dedupe.window)):
+        for rowid, item in store.near_texts(now - timedelta(seconds=config.dedupe.window)):
             fp = similarity.fingerprint(item.title, lead_text(item))
             store.add_near_keys((key, rowid) for key in similarity.index_keys(fp))
             store.set_near_print(rowid, similarity.dumps(fp))

@@ -528,15 +528,13 @@ class Store:
             out.append((_light_item(row)[1], row["near_print"]))
         return out
 
-    def near_texts(self, since: datetime) -> Iterator[tuple[int, datetime, Item]]:
-        """(rowid, first seen, light item) of the items first seen since `since`."""
+    def near_texts(self, since: datetime) -> Iterator[tuple[int, Item]]:
+        """(rowid, light item) of the items first seen since `since`, oldest first."""
         rows = self.db.execute(
             f"SELECT {_NEAR} FROM items WHERE first_seen >= ? ORDER BY first_seen, rowid",
             (_ts(since),),
         )
-        for row in rows:
-            rowid, item = _light_item(row)
-            yield rowid, _dt(row["first_seen"]), item
+        return (_light_item(row) for row in rows.fetchall())
 
     def clear_near_keys(self) -> None:
         self.db.execute("DELETE FROM near_keys")
