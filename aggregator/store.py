@@ -534,7 +534,9 @@ class Store:
             f"SELECT {_NEAR} FROM items WHERE first_seen >= ? ORDER BY first_seen, rowid",
             (_ts(since),),
         )
-        return (_light_item(row) for row in rows.fetchall())
+        # Sorted by SQLite before the first row comes out (no index on first_seen), so the
+        # rebuild may write to these rows while reading them, without holding them all.
+        return (_light_item(row) for row in rows)
 
     def clear_near_keys(self) -> None:
         self.db.execute("DELETE FROM near_keys")
