@@ -25,6 +25,7 @@ from aggregator.model import Item, TagMatch, TagRule
 from aggregator.sanitize import boilerplate_probe, strip_accents, text_key
 
 MAX_REASONS = 5
+_FEW = 8  # acronyms of a rule searched one by one rather than in the text's word set
 PATTERN_TIMEOUT = 0.1  # seconds one pattern may spend on one item
 _FOLD_EXTRA = {
     "œ": "oe",
@@ -173,7 +174,12 @@ class _Phrases:
         for word in self.words & text.lower_words:
             start = _first_word(text.lowered, word)
             hits.append((start, start + len(word), True))
-        if self.acronyms:
+        if len(self.acronyms) <= _FEW:  # a few: searched directly, no word set needed
+            for word in self.acronyms:
+                start = _first_word(text.folded, word)
+                if start >= 0:
+                    hits.append((start, start + len(word), False))
+        else:
             for word in self.acronyms & text.case_words:
                 start = _first_word(text.folded, word)
                 hits.append((start, start + len(word), False))

@@ -72,16 +72,19 @@ def prepare(
     t2 = clock()
     tagger = compile_rules(rules, boilerplate)
     problems: list[str] = []
-    items = [replace(i, tags=tagger.tag(i, source.tags, problems)) for i in normalized]
+    tags = [tagger.tag(i, source.tags, problems) for i in normalized]
     t3 = clock()
     near = []
-    for item in items:
+    for item in normalized:
         fp = fingerprint(item.title, lead_text(item))
         near.append((fp, index_keys(fp)))
     t4 = clock()
     warning = "; ".join(filter(None, [parsed.warning, *dict.fromkeys(problems)]))
     # The texts were for tagging and fingerprints; the store derives them from the HTML.
-    items = [replace(i, summary_text="", content_text="") for i in items]
+    items = [
+        replace(i, tags=t, summary_text="", content_text="")
+        for i, t in zip(normalized, tags, strict=True)
+    ]
     seconds = {"parse": t1 - t0, "normalize": t2 - t1, "tag": t3 - t2, "dedupe": t4 - t3}
     return Prepared(replace(parsed, entries=(), warning=warning), items, near, seconds)
 

@@ -105,3 +105,22 @@ def test_word_set_matching_equals_a_regex_per_keyword(text: str, keywords: list[
 def test_clean_text_fast_accept_equals_both_scans(text: str) -> None:
     slow = sanitize._NOT_XML.sub("", sanitize._C1.sub(sanitize._c1_to_cp1252, text))
     assert clean_text(text) == slow
+
+
+ACRONYMS = ["AI", "IA", "SEC", "ETH", "AMF", "BTC", "SOL", "XRP", "ETF", "USDT"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(WORDS + ACRONYMS + ["sol", "Eth", "xBTC", "BTCs"])
+        | st.sampled_from(["", " ", "-", "x"]),
+        max_size=40,
+    ).map("".join),
+    st.integers(min_value=1, max_value=len(ACRONYMS)),
+)
+def test_acronyms_searched_one_by_one_or_in_the_word_set_alike(text: str, count: int) -> None:
+    keywords = ACRONYMS[:count]  # up to 8 are searched one by one, more in the word set
+    matches = Tagger((TagRule("t", keywords=tuple(keywords)),)).tag_text(text)
+    assert bool(matches) == bool(reference_tags(text, keywords))
+    assert {m.matched for m in matches} <= set(keywords)
