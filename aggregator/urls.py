@@ -74,9 +74,12 @@ def is_tracking_param(name: str) -> bool:
     return low in TRACKING_PARAMS or low.startswith(TRACKING_PREFIXES)
 
 
+_URL_SPACE = re.compile(r"[\s\x00-\x1f]+")
+
+
 def absolute(url: str, base: str) -> str:
     """`url` resolved against `base`; whitespace inside the URL is dropped as browsers do."""
-    url = re.sub(r"[\s\x00-\x1f]+", "", url or "")
+    url = _URL_SPACE.sub("", url or "")
     if not url:
         return ""
     try:
@@ -113,15 +116,20 @@ def canonical(url: str) -> str:
     host = (parts.hostname or "").rstrip(".")
     if scheme not in DEFAULT_PORTS or not host:
         return ""
-    with contextlib.suppress(UnicodeError):
-        host = host.encode("idna").decode("ascii")
+    if not host.isascii():  # the idna codec leaves an ASCII name as it is (and is slow)
+        with contextlib.suppress(UnicodeError):
+            host = host.encode("idna").decode("ascii")
     if ":" in host:
         host = f"[{host}]"
     netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
     path = parts.path or "/"
-    query = [
-        (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if not is_tracking_param(k)
-    ]
+    query = (
+        [
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not is_tracking_param(k)
+        ]
+        if parts.query
+        else []
+    )
     return urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), ""))
