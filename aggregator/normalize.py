@@ -82,10 +82,11 @@ def normalize_entry(
     )[:30]
     language = entry.language or feed.language or source.language
     content_hash = _digest(title, link, summary_html, content_html, "|".join(categories))
+    uid = item_uid(source.name, key)
     return Item(
         source=source.name,
         key=key,
-        uid=item_uid(source.name, key),
+        uid=uid,
         link=link,
         canonical=canon,
         title=title,
@@ -99,6 +100,7 @@ def normalize_entry(
         categories=categories,
         language=language,
         content_hash=content_hash,
+        story=uid,  # its own story, until it is found to be a copy of another
     )
 
 
@@ -121,7 +123,8 @@ def feed_link(parsed: ParsedFeed, url: str) -> str:
 def _rekey(item: Item, key: str) -> Item:
     from dataclasses import replace
 
-    return replace(item, key=key, uid=item_uid(item.source, key))
+    uid = item_uid(item.source, key)
+    return replace(item, key=key, uid=uid, story=uid)
 
 
 def _sane(value: datetime | None, now: datetime) -> datetime | None:

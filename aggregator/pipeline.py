@@ -292,7 +292,7 @@ def _store_item(
                 match_reason=verdict.why,
             )
             decision = replace(decision, kind="duplicate")
-    if decision.kind == "new":
+    if decision.kind == "new" and item.story != decision.story:
         item = replace(item, story=decision.story)
     rowid = store.insert_item(item, now, similarity.dumps(fp))
     lookups.near_rows.extend((key, rowid) for key in keys)
