@@ -182,21 +182,22 @@ def _follow_moves(
     store: Store, source: Source, state: SourceState, url: str, fetched: Fetched
 ) -> None:
     """Count permanent redirects in a row to one target; a source that stops moving resets."""
-    print_ = schedule.source_print(source)
-    with store.transaction():
-        if fetched.moved_to:
-            same = fetched.moved_to == state.redirect_url and state.redirect_print == print_
-            count = state.redirect_count + 1 if same else 1
+    if fetched.moved_to:
+        print_ = schedule.source_print(source)
+        same = fetched.moved_to == state.redirect_url and state.redirect_print == print_
+        count = state.redirect_count + 1 if same else 1
+        with store.transaction():
             store.set_redirect(source.name, fetched.moved_to, count, print_)
-            if count == schedule.PERMANENT_REDIRECTS_TO_MOVE:
-                log.warning(
-                    "%s: moved permanently to %s: pulling it from now on (config.toml still "
-                    "says %s)",
-                    source.name,
-                    fetched.moved_to,
-                    source.url,
-                )
-        elif url == source.url and state.redirect_count:
+        if count == schedule.PERMANENT_REDIRECTS_TO_MOVE:
+            log.warning(
+                "%s: moved permanently to %s: pulling it from now on (config.toml still "
+                "says %s)",
+                source.name,
+                fetched.moved_to,
+                source.url,
+            )
+    elif url == source.url and state.redirect_count:
+        with store.transaction():
             store.set_redirect(source.name, "", 0, "")
 
 
