@@ -190,8 +190,7 @@ def _follow_moves(
             store.set_redirect(source.name, fetched.moved_to, count, print_)
         if count == schedule.PERMANENT_REDIRECTS_TO_MOVE:
             log.warning(
-                "%s: moved permanently to %s: pulling it from now on (config.toml still "
-                "says %s)",
+                "%s: moved permanently to %s: pulling it from now on (config.toml still says %s)",
                 source.name,
                 fetched.moved_to,
                 source.url,
