@@ -226,12 +226,13 @@ class Store:
 
     @contextmanager
     def batch(self, seconds: float = 1.0) -> Iterator[None]:
-        """Units inside are committed together, at most `seconds` apart.
+        """Units inside are committed together: when a unit ends `seconds` (or 20 times the
+        last commit's cost, if more) after the open transaction began, and at the end.
 
         For bulk passes: each commit rewrites every index page its rows touched, and the
         near-duplicate keys are random, so 200 commits of 50 items rewrote most of that
-        index 200 times. A crash loses at most the last `seconds` of units (the pulls
-        they record are made again: their validators were not stored either).
+        index 200 times. A crash loses the units since the last commit (the pulls they
+        record are made again: their validators were not stored either).
         """
         self._batch = seconds
         try:
