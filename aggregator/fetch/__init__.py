@@ -1,12 +1,12 @@
 """One conditional GET per source, bounded in time, size and concurrency -> `Fetched`.
 
-httpx alone is not enough (design/pitfalls.md): its timeouts are per phase, so each pull
-runs under one `asyncio.timeout`; it decodes gzip in unbounded chunks, so we read raw bytes
-and inflate with `max_length` against the cap; it has no per-host limit, so a semaphore per
-host sits under the global one; and it dials whatever a name resolves to, so unless
-`allow_private_networks` is set, the transport (fetch/transport.py: aiohttp under httpx)
-checks every address actually dialled (redirects and DNS rebinding included) before any
-byte is sent.
+On aiohttp directly (fetch/transport.py says why not httpx). What a client library does
+not give (design/pitfalls.md): each pull runs under one `asyncio.timeout` (per-phase
+timeouts let a dripping server hold a pull forever); bodies are read raw and inflated with
+`max_length` against the cap (gzip bombs); a semaphore per host sits under the global one;
+redirects are followed here, at most MAX_REDIRECTS, to http(s) only, and unless
+`allow_private_networks` is set every address actually dialled (redirects and DNS
+rebinding included) is checked before any byte is sent.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 import time
 import zlib
 from collections import defaultdict
@@ -22,14 +23,16 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
+from yarl import URL
 
 from aggregator import __version__
 from aggregator.errors import FetchError
-from aggregator.fetch.transport import AiohttpTransport, BlockedAddress
+from aggregator.fetch.transport import BlockedAddress, is_literal, open_session, ssl_context
 from aggregator.model import Fetched, Settings, SourceState
 
 MAX_REDIRECTS = 5
+REDIRECTS = frozenset((301, 302, 303, 307, 308))
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
     "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
@@ -62,7 +65,7 @@ class Fetcher:
         self._hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(settings.per_host)
         )
-        admits = None
+        self._admits: Allow | None = None
         if not settings.allow_private_networks:
 
             def admits(ip: str, port: int) -> bool:
@@ -70,19 +73,16 @@ class Fetcher:
                     allow is not None and allow(ip, port)
                 )
 
-        transport = AiohttpTransport(settings.concurrency, keepalive_expiry=5.0, admits=admits)
-        self.client = httpx.AsyncClient(
-            transport=transport,
-            follow_redirects=True,
-            max_redirects=MAX_REDIRECTS,
-            trust_env=False,
-            timeout=httpx.Timeout(settings.timeout),
-            headers={
-                "User-Agent": settings.user_agent or f"aggregator/{__version__}",
-                "Accept": ACCEPT,
-                "Accept-Encoding": "gzip, deflate",
-            },
+            self._admits = admits
+        self._headers = {
+            "User-Agent": settings.user_agent or f"aggregator/{__version__}",
+            "Accept": ACCEPT,
+            "Accept-Encoding": "gzip, deflate",
+        }
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=settings.timeout, sock_read=settings.timeout
         )
+        self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -90,7 +90,9 @@ class Fetcher:
     async def __aexit__(
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self.client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def fetch(self, url: str, state: SourceState | None = None) -> Fetched:
         """The source's document, or 304; FetchError with a short `kind` otherwise."""
@@ -104,69 +106,114 @@ class Fetcher:
                 raise FetchError(
                     "timeout", f"no complete answer within {self.settings.timeout:g}s"
                 ) from None
-            except httpx.TimeoutException as exc:
-                raise FetchError("timeout", f"timed out: {exc or type(exc).__name__}") from None
-            except httpx.TooManyRedirects:
-                raise FetchError("redirect_loop", f"more than {MAX_REDIRECTS} redirects") from None
-            except httpx.UnsupportedProtocol as exc:
-                raise FetchError(
-                    "bad_redirect", f"redirected to a non-http(s) URL: {exc}"
-                ) from None
-            except httpx.TransportError as exc:
+            except FetchError:
+                raise
+            except (aiohttp.ClientError, OSError, ValueError) as exc:
                 raise _classify(exc) from None
 
     async def _get(self, url: str, state: SourceState | None, started: float) -> Fetched:
-        headers = {}
-        if state and state.etag:
-            headers["If-None-Match"] = state.etag
-        if state and state.last_modified:
-            headers["If-Modified-Since"] = state.last_modified
-        async with self.client.stream("GET", url, headers=headers) as response:
-            etag = _header(response, "etag")
-            last_modified = _header(response, "last-modified")
-            moved_to = ""
-            if response.history and all(r.status_code in (301, 308) for r in response.history):
-                moved_to = str(response.url)
-            if response.status_code == 304:
-                return Fetched(
-                    url=str(response.url),
-                    status=304,
-                    moved_to=moved_to,
-                    etag=etag or (state.etag if state else ""),
-                    last_modified=last_modified or (state.last_modified if state else ""),
-                    elapsed=time.monotonic() - started,
-                )
-            if response.status_code != 200:
-                code = response.status_code
-                raise FetchError(
-                    f"http_{code}",
-                    f"HTTP {code} {response.reason_phrase}",
-                    code,
-                    retry_after=_header(response, "retry-after"),
-                )
-            body = await self._read_capped(response)
-            return Fetched(
-                url=str(response.url),
-                status=200,
-                body=body,
-                content_type=_header(response, "content-type"),
-                etag=etag,
-                last_modified=last_modified,
-                elapsed=time.monotonic() - started,
-                moved_to=moved_to,
-            )
+        headers = self._headers
+        if state and (state.etag or state.last_modified):
+            headers = dict(headers)
+            if state.etag:
+                headers["If-None-Match"] = state.etag
+            if state.last_modified:
+                headers["If-Modified-Since"] = state.last_modified
+        if self._session is None:
+            self._session = open_session(self.settings.concurrency, 5.0, self._admits)
+        target, hops, permanent = url, 0, True
+        while True:
+            response = await self._send(target, headers)
+            if response.status not in REDIRECTS or "Location" not in response.headers:
+                break
+            location = response.headers["Location"]
+            response.close()  # a redirect's body is not read: its connection is not reused
+            if hops == MAX_REDIRECTS:
+                raise FetchError("redirect_loop", f"more than {MAX_REDIRECTS} redirects")
+            hops += 1
+            permanent = permanent and response.status in (301, 308)
+            target = _resolve(target, location)
+        try:
+            return await self._answer(response, target, state, started, hops > 0 and permanent)
+        finally:
+            if response.content.at_eof():
+                response.release()  # back to the pool
+            else:
+                response.close()  # a body left unread (an error, too large): dropped
 
-    async def _read_capped(self, response: httpx.Response) -> bytes:
+    async def _send(self, url: str, headers: dict[str, str]) -> aiohttp.ClientResponse:
+        parsed = URL(url)
+        if parsed.scheme not in ("http", "https"):  # a redirect to file:, ftp:, ...
+            raise FetchError("bad_redirect", f"redirected to a non-http(s) URL: {url[:200]}")
+        host = parsed.host or ""
+        if self._admits is not None and is_literal(host):
+            port = parsed.port or (443 if parsed.scheme == "https" else 80)
+            if not self._admits(host, port):
+                raise FetchError(
+                    "blocked_address",
+                    f"{host} is a private or local address (allow_private_networks = false)",
+                )
+        assert self._session is not None
+        return await self._session.get(
+            parsed,
+            headers=headers,
+            allow_redirects=False,
+            ssl=ssl_context() if parsed.scheme == "https" else True,
+            timeout=self._timeout,
+        )
+
+    async def _answer(
+        self,
+        response: aiohttp.ClientResponse,
+        url: str,
+        state: SourceState | None,
+        started: float,
+        moved: bool,
+    ) -> Fetched:
+        etag = _header(response, "ETag")
+        last_modified = _header(response, "Last-Modified")
+        moved_to = url if moved else ""
+        if response.status == 304:
+            return Fetched(
+                url=url,
+                status=304,
+                moved_to=moved_to,
+                etag=etag or (state.etag if state else ""),
+                last_modified=last_modified or (state.last_modified if state else ""),
+                elapsed=time.monotonic() - started,
+            )
+        if response.status != 200:
+            code = response.status
+            raise FetchError(
+                f"http_{code}",
+                f"HTTP {code} {response.reason or ''}".rstrip(),
+                code,
+                retry_after=_header(response, "Retry-After"),
+            )
+        body = await self._read_capped(response)
+        return Fetched(
+            url=url,
+            status=200,
+            body=body,
+            content_type=_header(response, "Content-Type"),
+            etag=etag,
+            last_modified=last_modified,
+            elapsed=time.monotonic() - started,
+            moved_to=moved_to,
+        )
+
+    async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
         """The decoded body, refusing once it passes `max_feed_size` (gzip bombs included)."""
         cap = self.settings.max_feed_size
-        too_large = FetchError("too_large", f"body larger than {cap} bytes", response.status_code)
-        length = _header(response, "content-length")
+        too_large = FetchError("too_large", f"body larger than {cap} bytes", response.status)
+        length = _header(response, "Content-Length")
         if length.isdigit() and int(length) > cap:
             raise too_large
-        encoding = _header(response, "content-encoding").lower()
+        encoding = _header(response, "Content-Encoding").lower()
         inflater = _inflater(encoding)
         out = bytearray()
-        async for chunk in response.aiter_raw():
+        stream = response.content
+        while chunk := await stream.readany():
             if inflater is None:
                 out += chunk
             else:
@@ -188,6 +235,14 @@ class Fetcher:
         return bytes(out)
 
 
+def _resolve(base: str, location: str) -> str:
+    """A Location header against the URL that sent it (RFC 9110: may be relative)."""
+    try:
+        return str(URL(base).join(URL(location.strip())).with_fragment(None))
+    except ValueError as exc:
+        raise FetchError("bad_redirect", f"unreadable Location {location[:200]!r}: {exc}") from None
+
+
 def _inflater(encoding: str) -> Any:
     if encoding in ("gzip", "x-gzip"):
         return zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -198,40 +253,53 @@ def _inflater(encoding: str) -> Any:
     raise FetchError("bad_encoding", f"unsupported Content-Encoding {encoding!r}")
 
 
-def _header(response: httpx.Response, name: str) -> str:
+def _header(response: aiohttp.ClientResponse, name: str) -> str:
     value = response.headers.get(name, "")
     return value.strip() if value.isprintable() else ""
 
 
+_DNS_WORDS = (
+    "Name or service not known",
+    "nodename nor servname",
+    "name resolution",
+    "No address associated",
+    "cannot resolve",
+)
+
+
 def _classify(exc: BaseException) -> FetchError:
     """A transport failure as an operator reads it: dns, refused, tls, blocked_address, ..."""
-    chain: list[BaseException] = []
-    cur: BaseException | None = exc
-    while cur is not None and cur not in chain:
-        chain.append(cur)
-        cur = cur.__cause__ or cur.__context__
-    text = " ".join(str(e) for e in chain)
-    if any(isinstance(e, BlockedAddress) for e in chain):
-        return FetchError(
-            "blocked_address", str(next(e for e in chain if isinstance(e, BlockedAddress)))
-        )
-    if any(isinstance(e, socket.gaierror) for e in chain) or any(
-        s in text
-        for s in (
-            "Name or service not known",
-            "nodename nor servname",
-            "name resolution",
-            "No address associated",
-            "cannot resolve",
-        )
-    ):
-        return FetchError("dns", f"cannot resolve host: {_last_words(exc)}")
-    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in text.lower():
-        return FetchError("refused", "connection refused")
-    if "SSL" in text or "certificate" in text.lower():
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        cause = exc.os_error
+        where = f"{exc.host}:{exc.port}"
+        reason = _last_words(cause) if cause is not None else _last_words(exc)
+        if isinstance(cause, BlockedAddress):
+            return FetchError("blocked_address", str(cause))
+        if (
+            isinstance(exc, aiohttp.ClientConnectorDNSError)
+            or isinstance(cause, socket.gaierror)
+            or any(w in reason for w in _DNS_WORDS)
+        ):
+            return FetchError("dns", f"cannot resolve host: {where}: {reason}")
+        if isinstance(cause, ConnectionRefusedError):
+            return FetchError("refused", "connection refused")
+        if isinstance(exc, aiohttp.ClientSSLError) or isinstance(cause, ssl.SSLError):
+            return FetchError("tls", f"TLS error: {where}: {reason}")
+        return FetchError("connect", f"cannot connect: {where}: {reason}")
+    if isinstance(exc, BlockedAddress):
+        return FetchError("blocked_address", str(exc))
+    if isinstance(exc, ssl.SSLError):
         return FetchError("tls", f"TLS error: {_last_words(exc)}")
-    if isinstance(exc, httpx.ConnectError):
-        return FetchError("connect", f"cannot connect: {_last_words(exc)}")
+    if isinstance(exc, aiohttp.InvalidURL):  # "127.1", "2130706433": legacy address forms
+        return FetchError("connect", f"cannot connect: not dialled: {_last_words(exc)}")
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return FetchError("timeout", f"timed out: {_last_words(exc)}")
+    if isinstance(exc, ConnectionRefusedError):
+        return FetchError("refused", "connection refused")
+    if isinstance(exc, (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError)):
+        return FetchError("network", f"the answer was cut: {_last_words(exc)}")
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return FetchError("network", f"a malformed answer: {_last_words(exc)}")
     return FetchError("network", f"{type(exc).__name__}: {_last_words(exc)}")
 
 
