@@ -197,6 +197,19 @@ class Item:
         return frozenset(t.tag for t in self.tags)
 
 
+@dataclass(frozen=True, slots=True)
+class CopyMeta:
+    """What choosing a feed's stories reads of a stored copy; the chosen ones are then read
+    whole (a pass of 10,000 stored copies publishes 50 a feed)."""
+
+    uid: str
+    story: str
+    source: str
+    language: str
+    published: datetime
+    tag_names: frozenset[str]
+
+
 @dataclass(frozen=True)
 class PullOutcome:
     """What one pull of one source did, for the summary, the log and `status`."""

@@ -19,7 +19,7 @@ from aggregator.render.index import SourceRow, render_index
 from aggregator.render.jsonfeed import render_json
 from aggregator.render.opml import render_feeds_opml, render_sources_opml
 from aggregator.render.rss import render_rss
-from aggregator.select import group, select
+from aggregator.select import group, select, story_tags
 from aggregator.store import Store
 
 log = logging.getLogger("aggregator.publish")
@@ -40,7 +40,8 @@ def publish(store: Store, config: Config) -> list[Published]:
     out_dir.mkdir(parents=True, exist_ok=True)
     for leftover in out_dir.glob(".*.tmp"):  # a crash between write and rename (one writer)
         leftover.unlink(missing_ok=True)
-    stories = group(store.items(texts=False))
+    stories = group(store.copies())
+    tags_of = story_tags(stories)
     sources = {s.name: s for s in config.sources}
     rows = store.source_rows()
     titles = {r["name"]: r["feed_title"] for r in rows}
@@ -48,9 +49,16 @@ def publish(store: Store, config: Config) -> list[Published]:
     results = []
     docs = []
     for feed in config.feeds:
-        chosen = select(stories, feed, sources, config.default_language)
-        full = store.items_by_uid([story.item.uid for story in chosen])
-        chosen = [replace(story, item=full[story.item.uid]) for story in chosen]
+        chosen = select(stories, feed, sources, config.default_language, tags_of)
+        full = store.items_by_uid([c.uid for story in chosen for c in (story.item, *story.others)])
+        chosen = [
+            replace(
+                story,
+                item=full[story.item.uid],
+                others=tuple(full[c.uid] for c in story.others),
+            )
+            for story in chosen
+        ]
         doc = prepare(feed, chosen, config, titles, links)
         docs.append(doc)
         written = []

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from aggregator.dedupe import stand_in_order
-from aggregator.model import CuratedFeed, Item, Source
+from aggregator.model import CopyMeta, CuratedFeed, Item, Source
+
+Copy = Item | CopyMeta  # whole, or as much as choosing reads (the store's `copies()`)
 
 
 @dataclass(frozen=True)
@@ -15,7 +19,7 @@ class Story:
     """One article as published: the copy that stands for it, and the others."""
 
     id: str  # the story's stable id (uid of its first copy)
-    item: Item  # the stand-in
+    item: Item  # the stand-in (a CopyMeta until the chosen stories are read whole)
     tags: tuple[str, ...]  # union of every copy's tags, sorted
     others: tuple[Item, ...] = ()
 
@@ -24,52 +28,70 @@ class Story:
         return self.item.language
 
 
-def group(items: Iterable[Item]) -> dict[str, list[Item]]:
+def group(items: Iterable[Copy]) -> dict[str, list[Copy]]:
     """Copies grouped by story."""
-    stories: dict[str, list[Item]] = defaultdict(list)
+    stories: dict[str, list[Copy]] = defaultdict(list)
     for item in items:
         stories[item.story or item.uid].append(item)
     return stories
 
 
+def story_tags(stories: Mapping[str, list[Copy]]) -> dict[str, frozenset[str]]:
+    """Each story's tags: the union over its copies, since each outlet's text may reveal a
+    different facet of the same story. Computed once for every feed of a pass."""
+    return {
+        story_id: copies[0].tag_names
+        if len(copies) == 1
+        else frozenset().union(*(c.tag_names for c in copies))
+        for story_id, copies in stories.items()
+    }
+
+
 def select(
-    stories: Mapping[str, list[Item]],
+    stories: Mapping[str, list[Copy]],
     feed: CuratedFeed,
     sources: Mapping[str, Source],
     default_language: str,
+    tags_of: Mapping[str, frozenset[str]] | None = None,
 ) -> list[Story]:
     """The feed's stories, newest first, at most `max_items`.
 
     Only copies from configured sources (and the feed's `sources`/`languages`, when set) may
-    stand for a story; its tags are the union over all its copies, since each outlet's text
-    may reveal a different facet of the same story.
+    stand for a story; its tags are the union over all its copies (`tags_of`, when given).
     """
-    out: list[Story] = []
-    for story_id, copies in stories.items():
-        eligible = [
-            c
-            for c in copies
-            if c.source in sources
+    if tags_of is None:
+        tags_of = story_tags(stories)
+
+    def eligible(c: Copy) -> bool:
+        return (
+            c.source in sources
             and (not feed.sources or c.source in feed.sources)
             and (not feed.languages or (c.language or default_language) in feed.languages)
-        ]
-        if not eligible:
-            continue
-        tags = frozenset(t for c in copies for t in c.tag_names)
+        )
+
+    def order(c: Copy) -> tuple:
+        return stand_in_order(c, sources)
+
+    found: list[tuple[datetime, str, Copy, list[Copy]]] = []
+    for story_id, copies in stories.items():
+        tags = tags_of[story_id]
         if feed.any_tags and not tags.intersection(feed.any_tags):
             continue
         if not tags.issuperset(feed.all_tags) or tags.intersection(feed.none_tags):
             continue
-        best = min(eligible, key=lambda c: stand_in_order(c, sources))
-        others = tuple(
-            sorted(
-                (c for c in copies if c is not best and c.source in sources),
-                key=lambda c: stand_in_order(c, sources),
-            )
-        )
-        out.append(Story(story_id, best, tuple(sorted(tags)), others))
-    out.sort(key=lambda s: (s.item.published, s.id), reverse=True)
-    return out[: feed.max_items]
+        if len(copies) == 1:  # most stories: one copy, no other to rank
+            if eligible(copies[0]):
+                found.append((copies[0].published, story_id, copies[0], copies))
+            continue
+        candidates = [c for c in copies if eligible(c)]
+        if candidates:
+            best = min(candidates, key=order)
+            found.append((best.published, story_id, best, copies))
+    out = []
+    for _, story_id, best, copies in heapq.nlargest(feed.max_items, found, key=lambda f: f[:2]):
+        others = sorted((c for c in copies if c is not best and c.source in sources), key=order)
+        out.append(Story(story_id, best, tuple(sorted(tags_of[story_id])), tuple(others)))
+    return out
 
 
 def why_stand_in(copies: list[Item], sources: Mapping[str, Source]) -> tuple[Item, str]:

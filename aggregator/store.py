@@ -25,7 +25,7 @@ import numpy as np
 
 from aggregator.dedupe import Known
 from aggregator.errors import AggregatorError
-from aggregator.model import Item, PullOutcome, SourceState, TagMatch
+from aggregator.model import CopyMeta, Item, PullOutcome, SourceState, TagMatch
 from aggregator.sanitize import html_to_text
 
 MIGRATIONS: list[str] = [
@@ -148,6 +148,14 @@ MIGRATIONS: list[str] = [
     DROP TABLE near_keys;
     ALTER TABLE near_keys_new RENAME TO near_keys;
     """,
+    # 7: each copy's tag names as words: choosing what to publish reads no JSON
+    """
+    ALTER TABLE items ADD COLUMN tag_names TEXT NOT NULL DEFAULT '';
+    UPDATE items SET tag_names = coalesce((
+        SELECT group_concat(name, ' ') FROM (
+            SELECT DISTINCT json_extract(value, '$[0]') AS name FROM json_each(items.tags)
+        )), '');
+    """,
 ]
 
 
@@ -192,24 +200,35 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One atomic unit: all of it is stored or none. A nested unit is a savepoint of
-        the one around it; inside `batch()` a unit may wait for the batch's next commit."""
+        the one around it; inside `batch()` a unit may wait for the batch's next commit.
+
+        The outermost unit is no savepoint: a savepoint copies every page its unit dirties
+        (with random near-duplicate keys, a page a key), which cost a sixth of storing a
+        bulk pass. So a failing outermost unit rolls back the whole open transaction:
+        inside a batch, the units since its last commit go with it (see `batch`)."""
         outermost = self._depth == 0
         if outermost and not self.db.in_transaction:
             self.db.execute("BEGIN IMMEDIATE")
             self._began = time.monotonic()
-        savepoint = f"unit{self._depth}"
-        self.db.execute(f"SAVEPOINT {savepoint}")
+        savepoint = None if outermost else f"unit{self._depth}"
+        if savepoint:
+            self.db.execute(f"SAVEPOINT {savepoint}")
         self._depth += 1
         try:
             yield
         except BaseException:
-            self.db.execute(f"ROLLBACK TO {savepoint}")
-            raise
-        finally:
             self._depth -= 1
+            if savepoint:
+                self.db.execute(f"ROLLBACK TO {savepoint}")
+                self.db.execute(f"RELEASE {savepoint}")
+            elif self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
+        self._depth -= 1
+        if savepoint:
             self.db.execute(f"RELEASE {savepoint}")
-            if outermost and (self._batch is None or self._commit_due()):
-                self._commit()
+        elif self._batch is None or self._commit_due():
+            self._commit()
 
     def _commit(self) -> None:
         started = time.monotonic()
@@ -231,8 +250,9 @@ class Store:
 
         For bulk passes: each commit rewrites every index page its rows touched, and the
         near-duplicate keys are random, so 200 commits of 50 items rewrote most of that
-        index 200 times. A crash loses the units since the last commit (the pulls they
-        record are made again: their validators were not stored either).
+        index 200 times. A crash, or a unit that fails (it ends the pass: see
+        `transaction`), loses the units since the last commit, never half of one: the
+        pulls they record are made again, their validators were not stored either.
         """
         self._batch = seconds
         try:
@@ -402,9 +422,9 @@ class Store:
         cursor = self.db.execute(
             """INSERT INTO items(uid, source, key, story, link, canonical, title, summary_html,
                  summary_text, content_html, content_text, authors, categories, language,
-                 published, updated, first_seen, content_hash, tags, similarity, matched,
-                 match_reason, near_print)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                 published, updated, first_seen, content_hash, tags, tag_names, similarity,
+                 matched, match_reason, near_print)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
             (
                 item.uid,
                 item.source,
@@ -414,6 +434,7 @@ class Store:
                 _ts(now),
                 item.content_hash,
                 _tags_json(item.tags),
+                _tag_names(item.tags),
                 item.similarity,
                 item.matched,
                 item.match_reason,
@@ -428,9 +449,15 @@ class Store:
             """UPDATE items SET link = ?, canonical = ?, title = ?, summary_html = ?,
                  summary_text = ?, content_html = ?, content_text = ?, authors = ?,
                  categories = ?, language = ?, published = ?, updated = ?,
-                 content_hash = ?, tags = ?, near_print = ''
+                 content_hash = ?, tags = ?, tag_names = ?, near_print = ''
                WHERE uid = ?""",
-            (*self._fields(item), item.content_hash, _tags_json(item.tags), uid),
+            (
+                *self._fields(item),
+                item.content_hash,
+                _tags_json(item.tags),
+                _tag_names(item.tags),
+                uid,
+            ),
         )
 
     @staticmethod
@@ -451,18 +478,35 @@ class Store:
         )
 
     def set_tags(self, uid: str, tags: Iterable[TagMatch]) -> None:
-        self.db.execute("UPDATE items SET tags = ? WHERE uid = ?", (_tags_json(tags), uid))
+        tags = tuple(tags)
+        self.db.execute(
+            "UPDATE items SET tags = ?, tag_names = ? WHERE uid = ?",
+            (_tags_json(tags), _tag_names(tags), uid),
+        )
 
-    def items(self, since: datetime | None = None, texts: bool = True) -> list[Item]:
-        """Every stored copy (published after `since`), oldest first; without their HTML and
-        text when `texts` is false (choosing what to publish needs only the metadata)."""
-        sql = "SELECT * FROM items" if texts else f"SELECT {_LIGHT} FROM items"
+    def items(self, since: datetime | None = None) -> list[Item]:
+        """Every stored copy (published after `since`), oldest first."""
+        sql = "SELECT * FROM items"
         args: tuple = ()
         if since is not None:
             sql += " WHERE published >= ?"
             args = (_ts(since),)
-        rows = self.db.execute(sql + " ORDER BY published, uid", args)
-        return [_item(r) for r in rows] if texts else [_meta_item(r) for r in rows]
+        return [_item(r) for r in self.db.execute(sql + " ORDER BY published, uid", args)]
+
+    def copies(self) -> list[CopyMeta]:
+        """Every stored copy, as much as choosing what to publish reads, oldest first."""
+        rows = self.db.execute(
+            "SELECT uid, story, source, language, published, tag_names FROM items "
+            "ORDER BY published, uid"
+        )
+        tag_sets: dict[str, frozenset[str]] = {}  # most copies share a few tag sets
+        out = []
+        for uid, story, source, language, published, names in rows:
+            tags = tag_sets.get(names)
+            if tags is None:
+                tags = tag_sets[names] = frozenset(names.split())
+            out.append(CopyMeta(uid, story or uid, source, language, _dt(published), tags))
+        return out
 
     def items_by_uid(self, uids: list[str]) -> dict[str, Item]:
         """Complete items (texts included), by uid."""
@@ -646,63 +690,8 @@ def _tags_json(tags: Iterable[TagMatch]) -> str:
     return json.dumps([[t.tag, t.rule, t.matched] for t in tags], ensure_ascii=False)
 
 
-_TEXTS = ("summary_html", "summary_text", "content_html", "content_text")
-_LIGHT = ", ".join(
-    [
-        "uid",
-        "source",
-        "key",
-        "story",
-        "link",
-        "canonical",
-        "title",
-        "language",
-        "published",
-        "updated",
-        "first_seen",
-        "content_hash",
-        "tags",
-        "similarity",
-        "matched",
-        "match_reason",
-    ]
-    + [f"'' AS {column}" for column in _TEXTS]
-)
-
-
-_TAG_ONLY: dict[str, TagMatch] = {}
-
-
-def _meta_item(row: sqlite3.Row) -> Item:
-    """An item's metadata for choosing what to publish: tags by name only (the reasons,
-    authors and categories are read again with the texts of the items chosen)."""
-    tags = []
-    for name in dict.fromkeys(t[0] for t in json.loads(row["tags"])):
-        tag = _TAG_ONLY.get(name)
-        if tag is None:
-            tag = _TAG_ONLY[name] = TagMatch(name, "", "")
-        tags.append(tag)
-    return Item(
-        source=row["source"],
-        key=row["key"],
-        uid=row["uid"],
-        link=row["link"],
-        canonical=row["canonical"],
-        title=row["title"],
-        summary_html="",
-        summary_text="",
-        content_html="",
-        content_text="",
-        published=_dt(row["published"]),
-        updated=_dt(row["updated"]),
-        language=row["language"],
-        content_hash=row["content_hash"],
-        tags=tuple(tags),
-        story=row["story"],
-        similarity=row["similarity"],
-        matched=row["matched"],
-        match_reason=row["match_reason"],
-    )
+def _tag_names(tags: Iterable[TagMatch]) -> str:
+    return " ".join(dict.fromkeys(t.tag for t in tags))
 
 
 _NEAR = (

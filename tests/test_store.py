@@ -108,7 +108,7 @@ def test_a_database_of_schema_4_keeps_its_items_and_rowids(tmp_path):
              language, published, updated, first_seen, content_hash, tags)
            VALUES (42, 'u1', 's', 'k', 'u1', 'https://x.example/1', 'https://x.example/1',
              'Title', '<p>lead</p>', 'lead', '', '', '["A"]', '[]', 'en', 1.0, 1.0, 1.0, 'h',
-             '[["ai", "keyword", "AI"]]')"""
+             '[["ai", "keyword", "AI"], ["ai", "keyword", "IA"], ["crypto", "implied", "ai"]]')"""
     )
     con.execute("INSERT INTO near_keys(key, item, seen) VALUES (7, 42, 1.0)")
     con.close()
@@ -116,7 +116,9 @@ def test_a_database_of_schema_4_keeps_its_items_and_rowids(tmp_path):
     assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     (old,) = store.items()
     assert (old.uid, old.title, old.summary_text, old.authors) == ("u1", "Title", "lead", ("A",))
-    assert [t.tag for t in old.tags] == ["ai"]
+    assert [t.tag for t in old.tags] == ["ai", "ai", "crypto"]
+    (meta,) = store.copies()  # migration 7 wrote the tag names publishing reads
+    assert (meta.uid, meta.story, meta.tag_names) == ("u1", "u1", {"ai", "crypto"})
     found = store.near_candidates([7], datetime.fromtimestamp(0, UTC), 16)
     assert [(c.uid, near_print) for c, near_print in found] == [("u1", "")]
     assert found[0][0].summary_text == "lead"  # no stored fingerprint: the text is read
@@ -159,20 +161,35 @@ def test_key_lookups_see_keys_stored_before_and_after_the_first_lookup(tmp_path)
     assert reopened.near_candidates([5, 11], since, 16) == []
 
 
-def test_a_batch_commits_its_units_together_and_a_failing_unit_alone_rolls_back(tmp_path):
+def test_a_batch_commits_its_units_together_and_a_failing_unit_rolls_back_what_is_uncommitted(
+    tmp_path,
+):
+    """A unit is never half stored: one that fails takes the batch's uncommitted units with
+    it (their pulls are made again), and the batch goes on from a clean transaction."""
     store = Store(tmp_path / "a.db")
     other = sqlite3.connect(tmp_path / "a.db")  # what another process (status) sees
+    since = NOW - timedelta(days=1)
     with store.batch(seconds=3600):
         with store.transaction():
-            store.insert_item(item("a", NOW), NOW)
+            first = store.insert_item(item("a", NOW, source="x"), NOW)
+            store.add_near_keys([(5, first)])
+        assert [c.uid for c, _ in store.near_candidates([5], since, 16)] == ["uid-x-a"]
+        assert other.execute("SELECT count(*) FROM items").fetchone()[0] == 0  # not yet
         with pytest.raises(RuntimeError), store.transaction():
-            store.insert_item(item("b", NOW), NOW)
-            raise RuntimeError("a parser bug in the middle of a pull")
+            store.insert_item(item("b", NOW, source="y"), NOW)
+            with store.transaction():  # a nested unit is a savepoint of its own
+                store.set_meta("inner", "1")
+            raise RuntimeError("a bug in the middle of a pull")
+        assert store.items() == [] and store.meta("inner") == ""
         with store.transaction():
             store.insert_item(item("c", NOW), NOW)
-        assert other.execute("SELECT count(*) FROM items").fetchone()[0] == 0  # not yet
+            with pytest.raises(RuntimeError), store.transaction():
+                store.set_meta("inner", "2")
+                raise RuntimeError("a nested unit fails alone")
+        assert other.execute("SELECT count(*) FROM items").fetchone()[0] == 0
     keys = [r[0] for r in other.execute("SELECT key FROM items ORDER BY key")]
-    assert keys == ["a", "c"]
+    assert keys == ["c"] and store.meta("inner") == ""
+    assert other.execute("SELECT count(*) FROM near_keys").fetchone()[0] == 0
 
 
 def test_texts_left_out_by_the_workers_are_read_back_from_the_html(tmp_path):
