@@ -124,3 +124,12 @@ def test_acronyms_searched_one_by_one_or_in_the_word_set_alike(text: str, count:
     matches = Tagger((TagRule("t", keywords=tuple(keywords)),)).tag_text(text)
     assert bool(matches) == bool(reference_tags(text, keywords))
     assert {m.matched for m in matches} <= set(keywords)
+
+
+def test_a_base_ammonia_refuses_drops_the_relative_links_only() -> None:
+    """Cleaners are built once per base: one that ammonia refuses falls back to "deny"."""
+    html = '<a href="/x">x</a><a href="https://b.example/y">y</a>'
+    for base in ("http://exa mple.com/", "http://[::1", "https://", "file:///etc/"):
+        out = clean_html(html, base)
+        assert 'href="https://b.example/y"' in out and "/x" not in out, (base, out)
+    assert 'href="https://a.example/x"' in clean_html(html, "https://a.example/feed")
