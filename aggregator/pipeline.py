@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import logging
 import random
 import time
@@ -362,11 +363,15 @@ def reindex_if_keys_changed(config: Config, store: Store, now: datetime) -> int:
     count = 0
     with store.transaction():
         store.clear_near_keys()
-        for rowid, item in store.near_texts(now - timedelta(seconds=config.dedupe.window)):
-            fp = similarity.fingerprint(item.title, lead_text(item))
-            store.add_near_keys((key, rowid) for key in similarity.index_keys(fp))
-            store.set_near_print(rowid, similarity.dumps(fp))
-            count += 1
+        texts = store.near_texts(now - timedelta(seconds=config.dedupe.window))
+        while chunk := list(itertools.islice(texts, 500)):  # keyed together, as in workers
+            fps = [similarity.fingerprint(item.title, lead_text(item)) for _, item in chunk]
+            for (rowid, _), fp, keys in zip(
+                chunk, fps, similarity.index_keys_many(fps), strict=True
+            ):
+                store.add_near_keys((key, rowid) for key in keys)
+                store.set_near_print(rowid, similarity.dumps(fp))
+            count += len(chunk)
         store.set_meta("near_keys", similarity.KEYS_VERSION)
     if count:
         log.info("near-duplicate index rebuilt for %d items (new key version)", count)

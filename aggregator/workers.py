@@ -59,7 +59,7 @@ def prepare(
     now: datetime,
 ) -> Prepared:
     """parse -> normalize -> tag -> fingerprint for one document (runs in a worker)."""
-    from aggregator.dedupe.similarity import fingerprint, index_keys
+    from aggregator.dedupe.similarity import fingerprint, index_keys_many
     from aggregator.normalize import lead_text, normalize_feed
     from aggregator.parse import parse
     from aggregator.tagging import compile_rules
@@ -74,10 +74,8 @@ def prepare(
     problems: list[str] = []
     tags = [tagger.tag(i, source.tags, problems) for i in normalized]
     t3 = clock()
-    near = []
-    for item in normalized:
-        fp = fingerprint(item.title, lead_text(item))
-        near.append((fp, index_keys(fp)))
+    fps = [fingerprint(item.title, lead_text(item)) for item in normalized]
+    near = list(zip(fps, index_keys_many(fps), strict=True))
     t4 = clock()
     warning = "; ".join(filter(None, [parsed.warning, *dict.fromkeys(problems)]))
     # The texts were for tagging and fingerprints; the store derives them from the HTML.

@@ -11,7 +11,14 @@ from datetime import UTC, datetime, timedelta
 from cluster_eval import evaluate
 from conftest import ROOT, FeedServer, rss, run_cli, write_config
 
-from aggregator.dedupe.similarity import compare, fingerprint, index_keys, tokens
+from aggregator.dedupe.similarity import (
+    KEYS_VERSION,
+    compare,
+    fingerprint,
+    index_keys,
+    index_keys_many,
+    tokens,
+)
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -71,6 +78,32 @@ def test_index_keys_are_the_same_in_every_process():
             cwd=ROOT,
         )
         assert out.stdout.strip() == str(index_keys(fp))
+
+
+def test_index_keys_are_those_stored_by_this_key_version():
+    """Keys already stored must keep matching: a change of the keys needs a new
+    KEYS_VERSION (the store then rebuilds them). Values computed by version 4 one item
+    at a time; a document's items are now keyed together, in any grouping."""
+    assert KEYS_VERSION == "4"
+    long = fingerprint(
+        "Bitcoin tops $120,000 as ETF inflows surge",
+        "Bitcoin rose above $120,000 on Tuesday for the first time, as exchange-traded funds "
+        "drew record inflows and traders bet on further gains before the end of the year, "
+        "according to market data compiled by analysts.",
+    )
+    short = fingerprint("Short one here", "Only five words in lead")
+    expected = {
+        long: [1900574527, 525660803, 772422419, 893616574, 878906731, 1189294984, 1047877500,
+               92999120, 530394235, 1194432300, 571372878, 965167547, 2084288840, 1799780077,
+               2092999039, 1768254340, 1608154068, 903007563, 141053979, 1818471173, 528407647,
+               353858560, 58153000],
+        short: [133451127, 58818658, 1000289780, 872114518, 1533134480, 1590913660, 968675177,
+                1099861350, 1731155420, 170294478, 238587796, 2044076797, 168835673, 1812381840],
+    }  # fmt: skip
+    none = fingerprint("Two words", "too short")
+    assert index_keys(long) == expected[long] and index_keys(short) == expected[short]
+    together = index_keys_many([short, none, long, short])
+    assert together == [expected[short], [], expected[long], expected[short]]
 
 
 WIRE_LEAD = (

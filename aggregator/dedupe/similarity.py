@@ -44,6 +44,7 @@ _PERMS = [
     for _ in range(OPENING_BANDS * OPENING_ROWS + LEAD_BANDS * LEAD_ROWS)
 ]
 _A = np.array([a for a, _ in _PERMS], dtype=np.uint64)  # a < 2**31, x < 2**32: no overflow
+_P = np.uint64(_PRIME)
 _B = np.array([b for _, b in _PERMS], dtype=np.uint64)
 TITLE_KEY_BAND = OPENING_BANDS + LEAD_BANDS  # the band number of the exact-title key
 assert OPENING_ROWS == LEAD_ROWS  # index_keys computes both band sets as one matrix
@@ -232,13 +233,6 @@ def _word_hashes(words: tuple[str, ...]) -> np.ndarray:
     return np.fromiter(map(zlib.crc32, "\n".join(words).encode().split(b"\n")), np.uint64)
 
 
-def _bigram_hashes(h: np.ndarray) -> np.ndarray:
-    """32-bit hashes of the word bigrams in order (of the word, for a single word)."""
-    if len(h) < 2:
-        return h
-    return ((h[:-1] * _BIGRAM_MIX) ^ h[1:]) & 0xFFFFFFFF
-
-
 def _mix64(x: np.ndarray) -> np.ndarray:
     """splitmix64's finalizer: every input bit moves every output bit."""
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -247,27 +241,58 @@ def _mix64(x: np.ndarray) -> np.ndarray:
 
 
 def index_keys(fp: Fingerprint) -> list[int]:
-    """LSH band keys of the lead's opening and of the whole lead, and the title's key.
+    """LSH band keys of the lead's opening and of the whole lead, and the title's key."""
+    return index_keys_many([fp])[0]
 
-    One MinHash matrix for both: the opening's rows see only the bigrams of its first
-    words (a minimum is the same over repeated values, so bigrams need no dedupe)."""
-    keys: list[int] = []
-    if len(fp.lead) >= 4:
-        xs = _bigram_hashes(_word_hashes(fp.lead))
-        opening = max(1, min(OPENING_WORDS, len(fp.lead)) - 1)
-        with_lead = len(fp.lead) > OPENING_WORDS
-        hashes = _OPENING_HASHES + (_LEAD_HASHES if with_lead else 0)
-        m = (_A[:hashes, None] * xs[None, :] + _B[:hashes, None]) % _PRIME
-        sig = np.concatenate(
-            (m[:_OPENING_HASHES, :opening].min(axis=1), m[_OPENING_HASHES:].min(axis=1))
-        ).reshape(-1, OPENING_ROWS)
-        bands = len(sig)
+
+def index_keys_many(fps: list[Fingerprint]) -> list[list[int]]:
+    """`index_keys` of many fingerprints (a document's items), as one numpy computation.
+
+    One MinHash matrix for both band sets: the opening's rows see only the bigrams of its
+    first words (a minimum is the same over repeated values, so bigrams need no dedupe).
+    numpy's cost is per operation, not per element: one item's ~30 bigrams made each of its
+    ~15 operations mostly overhead (bench: 47 us an item alone, 18 in a document of 50)."""
+    hashed = [n for n, fp in enumerate(fps) if len(fp.lead) >= 4]
+    bands: dict[int, list[int]] = {}
+    if hashed:
+        # every lead's words hashed at once, the bigrams across two leads dropped after
+        words = _word_hashes(tuple(w for n in hashed for w in fps[n].lead))
+        counts = np.array([len(fps[n].lead) for n in hashed])
+        pairs_all = ((words[:-1] * _BIGRAM_MIX) ^ words[1:]) & 0xFFFFFFFF
+        xs = np.delete(pairs_all, np.cumsum(counts)[:-1] - 1)
+        lengths = counts - 1  # each lead's bigrams, in order, in xs
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        # the opening's hashes over the opening's bigrams only, the lead's over all
+        opening = np.maximum(1, np.minimum(OPENING_WORDS, lengths + 1) - 1)
+        in_opening = np.repeat(starts, opening) + (
+            np.arange(opening.sum()) - np.repeat(np.cumsum(opening) - opening, opening)
+        )
+        opening_xs = xs[in_opening]
+        opening_starts = np.concatenate(([0], np.cumsum(opening)[:-1]))
+        opening_min = np.minimum.reduceat(
+            _minhash(opening_xs, 0, _OPENING_HASHES), opening_starts, axis=1
+        )
+        lead_min = np.minimum.reduceat(_minhash(xs, _OPENING_HASHES, None), starts, axis=1)
+        sig = np.concatenate((opening_min, lead_min))  # hashes x items
+        rows = sig.T.reshape(len(hashed), -1, OPENING_ROWS)  # items x bands x rows
         with np.errstate(over="ignore"):  # uint64 arithmetic wraps, as a hash should
-            combined = (sig * _ROW_MIX[:OPENING_ROWS]).sum(axis=1) + _BAND_MIX[:bands]
-            keys += (_mix64(combined) >> np.uint64(64 - KEY_BITS)).tolist()
-    if len(fp.title) >= 3:
-        keys.append(_hash_key(f"{TITLE_KEY_BAND}:{' '.join(sorted(set(fp.title)))}".encode()))
-    return keys
+            combined = (rows * _ROW_MIX[:OPENING_ROWS]).sum(axis=2) + _BAND_MIX[:TITLE_KEY_BAND]
+            keys = (_mix64(combined) >> np.uint64(64 - KEY_BITS)).tolist()
+        for n, item_keys in zip(hashed, keys, strict=True):
+            with_lead = len(fps[n].lead) > OPENING_WORDS
+            bands[n] = item_keys if with_lead else item_keys[:OPENING_BANDS]
+    out = []
+    for n, fp in enumerate(fps):
+        keys = list(bands.get(n, ()))
+        if len(fp.title) >= 3:
+            keys.append(_hash_key(f"{TITLE_KEY_BAND}:{' '.join(sorted(set(fp.title)))}".encode()))
+        out.append(keys)
+    return out
+
+
+def _minhash(xs: np.ndarray, first: int, last: int | None) -> np.ndarray:
+    """Hash functions first..last of the MinHash on `xs` (hashes x values)."""
+    return (_A[first:last, None] * xs[None, :] + _B[first:last, None]) % _P
 
 
 def _overlap(a: AbstractSet[str], b: AbstractSet[str]) -> float:
