@@ -133,3 +133,22 @@ def test_a_base_ammonia_refuses_drops_the_relative_links_only() -> None:
         out = clean_html(html, base)
         assert 'href="https://b.example/y"' in out and "/x" not in out, (base, out)
     assert 'href="https://a.example/x"' in clean_html(html, "https://a.example/feed")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.text(), st.text(), st.text()), max_size=6),
+    st.lists(st.text(), max_size=4),
+)
+def test_stored_json_is_what_json_dumps_writes(tags: list, strings: list[str]) -> None:
+    """The store writes tags, authors and categories as json.dumps(ensure_ascii=False)
+    would, without building an encoder per call."""
+    import json
+
+    from aggregator.model import TagMatch
+    from aggregator.store import _json_strings, _tags_json
+
+    matches = [TagMatch(*t) for t in tags]
+    assert _tags_json(matches) == json.dumps([list(t) for t in tags], ensure_ascii=False)
+    assert _json_strings(tuple(strings)) == json.dumps(strings, ensure_ascii=False)
+    assert json.loads(_tags_json(matches)) == [list(t) for t in tags]
