@@ -158,9 +158,30 @@ def text_key(text: str) -> str:
 _MARKS = regex.compile(r"\p{Mn}+")
 
 
+def _slow_strip_accents(text: str) -> str:
+    return _MARKS.sub("", unicodedata.normalize("NFKD", text))
+
+
+# Text within Latin-1 (most French once its typographic quotes and dashes are folded) takes
+# a byte table built from the slow way, character by character: 5 us instead of 40 for a
+# 2 KB article. The few Latin-1 characters whose form is not one Latin-1 character ("½",
+# "µ") send the text the slow way.
+_LATIN1 = [_slow_strip_accents(chr(b)) for b in range(256)]
+_LATIN1_TABLE = bytes(ord(c) if len(c) == 1 and ord(c) < 256 else b for b, c in enumerate(_LATIN1))
+_LATIN1_OTHERS = re.compile(  # the bytes the table cannot stand for
+    b"[%s]" % b"".join(b"\\x%02x" % b for b, c in enumerate(_LATIN1) if len(c) != 1 or ord(c) > 255)
+)
+
+
 def strip_accents(text: str) -> str:
     """ "Débauchage" -> "Debauchage": NFKD, then combining marks dropped (in C, not per char)."""
-    return _MARKS.sub("", unicodedata.normalize("NFKD", text))
+    try:
+        raw = text.encode("latin-1")
+    except UnicodeEncodeError:
+        return _slow_strip_accents(text)
+    if _LATIN1_OTHERS.search(raw):
+        return _slow_strip_accents(text)
+    return raw.translate(_LATIN1_TABLE).decode("latin-1")
 
 
 def boilerplate_probe(text: str) -> str:

@@ -152,3 +152,12 @@ def test_stored_json_is_what_json_dumps_writes(tags: list, strings: list[str]) -
     assert _tags_json(matches) == json.dumps([list(t) for t in tags], ensure_ascii=False)
     assert _json_strings(tuple(strings)) == json.dumps(strings, ensure_ascii=False)
     assert json.loads(_tags_json(matches)) == [list(t) for t in tags]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(alphabet=st.characters(max_codepoint=0xFF), max_size=60)
+    | st.text(alphabet=st.sampled_from("aéÉçœŒ’½µ¼ßÆ ¨´\xa0\u0301\u202fé€ǅﬁ"), max_size=30)
+)
+def test_accents_stripped_by_the_latin1_table_as_by_nfkd(text: str) -> None:
+    assert sanitize.strip_accents(text) == sanitize._slow_strip_accents(text)
