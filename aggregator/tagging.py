@@ -97,11 +97,12 @@ def _is_word_char(c: str) -> bool:
 def _first_word(text: str, word: str) -> int:
     """Where `word` first occurs in `text` as a whole word (-1: nowhere)."""
     start = text.find(word)
+    size = len(text)
     while start >= 0:
         end = start + len(word)
-        if (start == 0 or not _is_word_char(text[start - 1])) and (
-            end == len(text) or not _is_word_char(text[end])
-        ):
+        before = text[start - 1] if start else " "  # _is_word_char inlined: a hot loop
+        after = text[end] if end < size else " "
+        if not (before.isalnum() or before == "_" or after.isalnum() or after == "_"):
             return start
         start = text.find(word, start + 1)
     return -1
@@ -168,8 +169,18 @@ class _Phrases:
     def __bool__(self) -> bool:
         return bool(self.words or self.acronyms or self.others)
 
-    def find(self, text: Text) -> list[str]:
-        """Matched keywords as written in the item, in the order they first occur."""
+    def find(self, text: Text, limit: int | None = None) -> list[str]:
+        """Matched keywords as written in the item, in the order they first occur, each
+        once (case and spacing aside), at most `limit` of them."""
+        out: dict[str, str] = {}
+        for start, end, lowered in self._hits(text):
+            word = text.span(start, end, lowered)
+            out.setdefault(" ".join(word.casefold().split()), word)
+            if len(out) == limit:
+                break
+        return list(out.values())
+
+    def _hits(self, text: Text) -> list[tuple[int, int, bool]]:
         hits: list[tuple[int, int, bool]] = []  # start, end, in the lower-cased text
         for word in self.words & text.lower_words:
             start = _first_word(text.lowered, word)
@@ -197,7 +208,7 @@ class _Phrases:
                 if n > MAX_REASONS:
                     break
         hits.sort()
-        return [text.span(start, end, lowered) for start, end, lowered in hits]
+        return hits
 
 
 @dataclass(frozen=True)
@@ -256,8 +267,9 @@ class Tagger:
         matches: dict[str, list[TagMatch]] = {}
         vetoed: set[str] = set()
         for rule in self.rules:
+            # keywords come first and reasons past MAX_REASONS are dropped: find no more
             found = [
-                TagMatch(rule.name, "keyword", w) for w in _distinct(rule.keywords.find(prepared))
+                TagMatch(rule.name, "keyword", w) for w in rule.keywords.find(prepared, MAX_REASONS)
             ]
             for pattern in rule.patterns:
                 try:
@@ -275,7 +287,7 @@ class Tagger:
                 for key, original in item_categories.items()
                 if key in rule.categories
             ]
-            if rule.exclude and rule.exclude.find(prepared):
+            if rule.exclude and rule.exclude.find(prepared, 1):
                 vetoed.add(rule.name)
                 continue
             if found:
@@ -319,13 +331,6 @@ def compile_rules(rules: tuple[TagRule, ...], boilerplate: tuple[str, ...] = ())
 
 def _category_key(category: str) -> str:
     return " ".join(fold(category).casefold().split())
-
-
-def _distinct(words: list[str]) -> list[str]:
-    seen: dict[str, str] = {}
-    for w in words:
-        seen.setdefault(" ".join(w.casefold().split()), w)
-    return list(seen.values())
 
 
 def _dedupe(found: list[TagMatch]) -> list[TagMatch]:
