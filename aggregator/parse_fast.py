@@ -27,6 +27,7 @@ from aggregator.model import ParsedEntry, ParsedFeed
 ATOM = "{http://www.w3.org/2005/Atom}"
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}encoded"
 DC = "{http://purl.org/dc/elements/1.1/}"
+DC_CREATOR, DC_DATE = f"{DC}creator", f"{DC}date"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=False
@@ -82,17 +83,28 @@ def _rss(root: etree._Element, url: str, lang: Any) -> ParsedFeed:
     language = lang(_text(channel.find("language")) or _text(channel.find(f"{DC}language")))
     entries = []
     for item in channel.iterfind("item"):
-        link = _text(item.find("link")).strip()
-        guid_el = item.find("guid")
+        # one walk over the item's children (what find() did once per field): the first of
+        # each tag, every category and dc:creator
+        first: dict[object, etree._Element] = {}
+        creators: list[etree._Element] = []
+        categories: list[etree._Element] = []
+        for child in item:
+            tag = child.tag
+            if tag == "category":
+                categories.append(child)
+            elif tag == DC_CREATOR:
+                creators.append(child)
+            elif tag not in first:
+                first[tag] = child
+        link = _text(first.get("link")).strip()
+        guid_el = first.get("guid")
         guid = _text(guid_el).strip()
         if guid and (guid_el.get("isPermaLink") or "true").lower() != "false":
             guid = urljoin(url, guid)
             link = link or guid
-        title = _text(item.find("title"))
-        description = item.find("description")
-        published = _date(_text(item.find("pubDate"))) or _date(_text(item.find(f"{DC}date")))
-        creators = item.findall(f"{DC}creator")
-        if item.find("author") is not None or len(creators) > 1:
+        title = _text(first.get("title"))
+        published = _date(_text(first.get("pubDate"))) or _date(_text(first.get(DC_DATE)))
+        if "author" in first or len(creators) > 1:
             raise _Unsure("author")  # "email (name)" parsing and lists: feedparser's job
         authors = [a for a in (_text(c) for c in creators) if a.strip()]
         entries.append(
@@ -100,15 +112,13 @@ def _rss(root: etree._Element, url: str, lang: Any) -> ParsedFeed:
                 guid=guid,
                 link=urljoin(url, link) if link else "",
                 title=title,
-                summary=_text(description),
-                content=_text(item.find(CONTENT)),
+                summary=_text(first.get("description")),
+                content=_text(first.get(CONTENT)),
                 base=url,
                 published=published,
                 updated=None,
                 authors=tuple(a.strip() for a in authors[:1]),
-                categories=tuple(
-                    c.strip() for c in (_text(e) for e in item.iterfind("category")) if c.strip()
-                ),
+                categories=tuple(c.strip() for c in map(_text, categories) if c.strip()),
                 language="",
                 title_is_html=_looks_like_html(title),
             )
