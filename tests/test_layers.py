@@ -98,3 +98,26 @@ def test_imports_follow_the_data():
             assert ORDER.index(imported) < ORDER.index(stage), f"{stage} imports {imported}"
             if stage in PURE:
                 assert imported not in IO, f"pure {stage} imports I/O {imported}"
+
+
+def test_the_console_script_imports_no_stage_until_called():
+    """Parse workers re-run the script that started their parent (multiprocessing's
+    spawn): the script must not load the program on import."""
+    import shutil
+    import subprocess
+    import sys
+
+    import pytest
+
+    script = Path(sys.executable).parent / "aggregator"
+    if not script.exists():
+        script = Path(shutil.which("aggregator") or "")
+    if not script.is_file():
+        pytest.skip("the aggregator console script is not installed")
+    code = (
+        "import runpy, sys;"
+        f"runpy.run_path({str(script)!r}, run_name='__mp_main__');"
+        "print(sorted(m for m in sys.modules if m.startswith('aggregator.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
