@@ -161,3 +161,14 @@ def test_stored_json_is_what_json_dumps_writes(tags: list, strings: list[str]) -
 )
 def test_accents_stripped_by_the_latin1_table_as_by_nfkd(text: str) -> None:
     assert sanitize.strip_accents(text) == sanitize._slow_strip_accents(text)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.text(alphabet=st.characters(max_codepoint=0xFF), max_size=60)
+    | st.text(alphabet=st.sampled_from("ab_1 «»°\xa0\u202f€—’'œé²ǅΩ中-\n\t"), max_size=40)
+)
+def test_word_sets_by_byte_table_equal_the_regex(text: str) -> None:
+    from aggregator.tagging import _WORD, words_of
+
+    assert words_of(text) == frozenset(_WORD.findall(text))
