@@ -172,3 +172,39 @@ def test_word_sets_by_byte_table_equal_the_regex(text: str) -> None:
     from aggregator.tagging import _WORD, words_of
 
     assert words_of(text) == frozenset(_WORD.findall(text))
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "A",
+                "Bc",
+                "x",
+                "1",
+                " ",
+                "  ",
+                ",",
+                ";",
+                ")",
+                "’",
+                "'",
+                '"',
+                "_",
+                "-",
+                ".",
+                "É",
+                "é",
+                "\n",
+                "Ω",
+            ]
+        ),
+        max_size=40,
+    ).map("".join)
+)
+def test_names_found_as_the_look_behind_regex_finds_them(lead: str) -> None:
+    from aggregator.dedupe.similarity import name_spans
+
+    slow = re.compile(r"(?<=[\w,;)’'\"] )[A-Z][\w-]*")
+    assert name_spans(lead) == [m.group() for m in slow.finditer(lead)]
