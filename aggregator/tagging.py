@@ -315,7 +315,10 @@ class Tagger:
     def tag(
         self, item: Item, source_tags: tuple[str, ...] = (), problems: list[str] | None = None
     ) -> tuple[TagMatch, ...]:
-        text = "\n".join((item.title, item.summary_text, item.content_text))
+        summary = item.summary_text
+        if summary and f"\n{summary}\n" in f"\n{item.content_text}\n":
+            summary = ""  # the excerpt is whole lines of the content (WordPress): read once
+        text = "\n".join((item.title, summary, item.content_text))
         return self.tag_text(text, item.categories, source_tags, item.source, problems)
 
     def _imply(self, matches: dict[str, list[TagMatch]], vetoed: set[str]) -> None:

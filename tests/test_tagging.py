@@ -118,3 +118,24 @@ def test_shipped_rules_compile_and_tag_the_seed():
     found = {m.tag for m in Tagger(config.tags, tuple(config.disclaimers.values())).tag_text(text)}
     assert {"ai", "openai", "meta", "talent", "crypto"} <= found
     assert "regulation" not in found  # only the disclaimer speaks of regulations
+
+
+def test_an_excerpt_repeated_in_the_content_gives_the_tags_of_reading_it_twice():
+    """A summary made of whole lines of the content is read once; any other summary is
+    read as well (a partial word at its edge must not lose a match)."""
+    from datetime import UTC, datetime
+
+    from aggregator.model import Item, TagRule
+    from aggregator.tagging import Tagger
+
+    tagger = Tagger((TagRule("crypto", keywords=("coin", "bitcoin")),))
+    now = datetime(2026, 11, 27, tzinfo=UTC)
+
+    def tags(summary: str, content: str):
+        item = Item("s", "k", "u", "", "", "Title", "", summary, "", content, now, now)
+        return tagger.tag(item)
+
+    lead = "Bitcoin holds steady as coin traders wait"
+    content = f"{lead}\nMore on the market."
+    assert tags(lead, content) == tagger.tag_text(f"Title\n{lead}\n{content}")
+    assert [m.matched for m in tags("coin rally", "A bitcoin rally")] == ["coin", "bitcoin"]
