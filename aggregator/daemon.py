@@ -45,6 +45,7 @@ log = logging.getLogger("aggregator.daemon")
 PUBLISH_DEBOUNCE = 2.0  # seconds: pulls finishing close together publish once
 PUBLISH_RETRY = 30.0  # seconds before publishing again after a failure
 STOP_GRACE = 5.0  # seconds in-flight pulls get to finish on SIGTERM before being cancelled
+COMMIT_EVERY = 1.0  # seconds: pulls ending within this are committed together
 WATCH_EVERY = 1.0  # seconds between looks at config.toml
 FETCH_SETTINGS = (
     "timeout",
@@ -100,22 +101,27 @@ class Daemon:
             len(self.config.feeds),
             self.config.settings.database,
         )
-        self._announce(refresh(self.config, self.store, False, self.clock))
-        for source in self.config.sources:
-            self._schedule_start(source)
-        watcher = asyncio.create_task(self._watch())
-        await self.stopping.wait()
+        # Pulls are committed together, each still all or nothing (a savepoint), as in a
+        # pass: one commit a source rewrote the random-key index pages once per source.
+        with self.store.batch(COMMIT_EVERY, isolate=True):
+            self._announce(refresh(self.config, self.store, False, self.clock))
+            for source in self.config.sources:
+                self._schedule_start(source)
+            watcher = asyncio.create_task(self._watch())
+            committer = asyncio.create_task(self._commit_loop())
+            await self.stopping.wait()
 
-        log.info("stopping: no new pulls; %d in flight", len(self.inflight))
-        self.scheduler.shutdown(wait=False)
-        watcher.cancel()
-        if self.inflight:
-            _, pending = await asyncio.wait(self.inflight, timeout=STOP_GRACE)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-        if self.dirty:
-            self._announce(refresh(self.config, self.store, True, self.clock))
+            log.info("stopping: no new pulls; %d in flight", len(self.inflight))
+            self.scheduler.shutdown(wait=False)
+            watcher.cancel()
+            committer.cancel()
+            if self.inflight:
+                _, pending = await asyncio.wait(self.inflight, timeout=STOP_GRACE)
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+            if self.dirty:
+                self._announce(refresh(self.config, self.store, True, self.clock))
         if self.pings:
             await asyncio.wait(self.pings, timeout=STOP_GRACE)
         await self.fetcher.__aexit__(None, None, None)
@@ -124,6 +130,13 @@ class Daemon:
             await runner.cleanup()
         log.info("stopped cleanly")
         return 0
+
+    async def _commit_loop(self) -> None:
+        """Commit what the batch holds once pulls pause (a pull commits the batch itself
+        when it ends COMMIT_EVERY after the last commit): a crash loses about that much."""
+        while True:
+            await asyncio.sleep(COMMIT_EVERY)
+            self.store.commit_pending()
 
     def _on_stop(self, sig: signal.Signals) -> None:
         log.info("%s received", sig.name)

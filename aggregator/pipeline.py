@@ -398,6 +398,7 @@ class Refreshed:
 
 def refresh(config: Config, store: Store, changed: bool, clock: Clock = utcnow) -> Refreshed:
     """After pulls (or a config change): re-tag, prune, and publish when anything changed."""
+    store.commit_pending()  # what gets published is stored first, whatever a crash does next
     retagged = retag_if_rules_changed(config, store)
     now = clock()
     reindex_if_keys_changed(config, store, now)

@@ -175,6 +175,7 @@ class Store:
         self.path = path
         self._depth = 0  # transaction() units open
         self._batch: float | None = None  # seconds between commits inside batch()
+        self._isolate = False  # inside batch(): outermost units are savepoints too
         self._began = 0.0
         self._commit_cost = 0.0  # seconds the last COMMIT took
         self._held: _KeySet | None = None  # the near-duplicate keys stored, loaded on use
@@ -201,15 +202,16 @@ class Store:
         """One atomic unit: all of it is stored or none. A nested unit is a savepoint of
         the one around it; inside `batch()` a unit may wait for the batch's next commit.
 
-        The outermost unit is no savepoint: a savepoint copies every page its unit dirties
-        (with random near-duplicate keys, a page a key), which cost a sixth of storing a
-        bulk pass. So a failing outermost unit rolls back the whole open transaction:
-        inside a batch, the units since its last commit go with it (see `batch`)."""
+        The outermost unit is no savepoint (unless the batch isolates its units): a
+        savepoint copies every page its unit dirties (with random near-duplicate keys, a
+        page a key), which cost a sixth of storing a bulk pass. So a failing outermost unit
+        rolls back the whole open transaction: inside a batch, the units since its last
+        commit go with it (see `batch`)."""
         outermost = self._depth == 0
         if outermost and not self.db.in_transaction:
             self.db.execute("BEGIN IMMEDIATE")
             self._began = time.monotonic()
-        savepoint = None if outermost else f"unit{self._depth}"
+        savepoint = None if outermost and not self._isolate else f"unit{self._depth}"
         if savepoint:
             self.db.execute(f"SAVEPOINT {savepoint}")
         self._depth += 1
@@ -243,23 +245,30 @@ class Store:
         return open_for >= max(self._batch or 0.0, 20 * self._commit_cost)
 
     @contextmanager
-    def batch(self, seconds: float = 1.0) -> Iterator[None]:
+    def batch(self, seconds: float = 1.0, isolate: bool = False) -> Iterator[None]:
         """Units inside are committed together: when a unit ends `seconds` (or 20 times the
-        last commit's cost, if more) after the open transaction began, and at the end.
+        last commit's cost, if more) after the open transaction began, at `commit_pending`,
+        and at the end.
 
         For bulk passes: each commit rewrites every index page its rows touched, and the
         near-duplicate keys are random, so 200 commits of 50 items rewrote most of that
-        index 200 times. A crash, or a unit that fails (it ends the pass: see
-        `transaction`), loses the units since the last commit, never half of one: the
-        pulls they record are made again, their validators were not stored either.
+        index 200 times. A crash loses the units since the last commit, never half of one:
+        the pulls they record are made again, their validators were not stored either. A
+        unit that fails takes those units with it (a failing pull ends a pass), unless
+        `isolate` makes each unit a savepoint of its own (the daemon goes on after one).
         """
-        self._batch = seconds
+        self._batch, self._isolate = seconds, isolate
         try:
             yield
         finally:
-            self._batch = None
-            if self.db.in_transaction and self._depth == 0:
-                self._commit()
+            self._batch, self._isolate = None, False
+            self.commit_pending()
+
+    def commit_pending(self) -> None:
+        """Commit the units a batch holds, if no unit is running (before publishing: files
+        never show what a crash could take back; and on a timer in the daemon)."""
+        if self.db.in_transaction and self._depth == 0:
+            self._commit()
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]

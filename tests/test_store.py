@@ -208,3 +208,24 @@ def test_texts_left_out_by_the_workers_are_read_back_from_the_html(tmp_path):
     (back,) = store.items()
     assert (back.summary_text, back.content_text) == (full.summary_text, full.content_text)
     assert back.summary_text == "L'IA & la crypto\nun\ndeux"
+
+
+def test_an_isolating_batch_rolls_back_a_failing_unit_alone_and_commits_on_demand(tmp_path):
+    """The daemon's batch: pulls are committed together, but one that fails takes back only
+    its own rows (the daemon goes on); commit_pending stores what waits, between units."""
+    store = Store(tmp_path / "a.db")
+    other = sqlite3.connect(tmp_path / "a.db")
+    with store.batch(seconds=3600, isolate=True):
+        with store.transaction():
+            store.insert_item(item("a", NOW), NOW)
+        with pytest.raises(RuntimeError), store.transaction():
+            store.insert_item(item("b", NOW), NOW)
+            raise RuntimeError("a bug in the middle of a pull")
+        assert [i.key for i in store.items()] == ["a"]
+        assert other.execute("SELECT count(*) FROM items").fetchone()[0] == 0
+        store.commit_pending()
+        assert other.execute("SELECT count(*) FROM items").fetchone()[0] == 1
+        with store.transaction():
+            store.insert_item(item("c", NOW), NOW)
+    keys = [r[0] for r in other.execute("SELECT key FROM items ORDER BY key")]
+    assert keys == ["a", "c"]
