@@ -188,3 +188,47 @@ def test_concurrency_is_bounded_globally_and_per_host(server: FeedServer):
     active["max"] = 0
     asyncio.run(go(per_host=10, concurrency=3))
     assert active["max"] == 3  # the global limit
+
+
+def test_a_certificate_that_does_not_verify_is_a_tls_error(tmp_path: Path):
+    """https sources are verified against certifi's bundle: a self-signed server fails
+    with kind tls, never with the certificate silently accepted."""
+    import shutil
+    import ssl
+    import subprocess
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is needed to make a self-signed certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "6")
+            self.end_headers()
+            self.wfile.write(b"<rss/>")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        err = fetch_error(f"https://127.0.0.1:{httpd.server_address[1]}/feed")
+        assert err.kind == "tls", (err.kind, str(err))
+        assert "object at 0x" not in str(err)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
