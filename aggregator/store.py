@@ -441,8 +441,7 @@ class Store:
                 *self._fields(item),
                 _ts(now),
                 item.content_hash,
-                _tags_json(item.tags),
-                _tag_names(item.tags),
+                *_tag_columns(item.tags),
                 item.similarity,
                 item.matched,
                 item.match_reason,
@@ -459,13 +458,7 @@ class Store:
                  categories = ?, language = ?, published = ?, updated = ?,
                  content_hash = ?, tags = ?, tag_names = ?, near_print = ''
                WHERE uid = ?""",
-            (
-                *self._fields(item),
-                item.content_hash,
-                _tags_json(item.tags),
-                _tag_names(item.tags),
-                uid,
-            ),
+            (*self._fields(item), item.content_hash, *_tag_columns(item.tags), uid),
         )
 
     @staticmethod
@@ -486,10 +479,8 @@ class Store:
         )
 
     def set_tags(self, uid: str, tags: Iterable[TagMatch]) -> None:
-        tags = tuple(tags)
         self.db.execute(
-            "UPDATE items SET tags = ?, tag_names = ? WHERE uid = ?",
-            (_tags_json(tags), _tag_names(tags), uid),
+            "UPDATE items SET tags = ?, tag_names = ? WHERE uid = ?", (*_tag_columns(tags), uid)
         )
 
     def items(self, since: datetime | None = None) -> list[Item]:
@@ -716,8 +707,10 @@ def _json_strings(values: Iterable[str]) -> str:
 _enc = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) quotes with
 
 
-def _tag_names(tags: Iterable[TagMatch]) -> str:
-    return " ".join(dict.fromkeys(t.tag for t in tags))
+def _tag_columns(tags: Iterable[TagMatch]) -> tuple[str, str]:
+    """The `tags` column (every reason, JSON) and `tag_names` (the names, for publishing)."""
+    tags = tuple(tags)
+    return _tags_json(tags), " ".join(dict.fromkeys(t.tag for t in tags))
 
 
 _NEAR = (
