@@ -13,17 +13,19 @@ import time
 from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aggregator import __version__
 from aggregator.config import load
 from aggregator.errors import AggregatorError, ConfigError, LockedError
 from aggregator.model import Config, Item, PullOutcome, Source, TagMatch
-from aggregator.pipeline import PassResult, run_pass
 from aggregator.select import why_stand_in
 from aggregator.store import Lock, Store
 from aggregator.tagging import compile_rules
 from aggregator.urls import canonical
+
+if TYPE_CHECKING:  # the pipeline (0.3 s of imports) is imported by the commands that run it
+    from aggregator.pipeline import PassResult
 
 T = TypeVar("T")
 
@@ -162,6 +164,10 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
     with Lock(config.settings.database):
         store = Store(config.settings.database)
         try:
+            if not args.once or _first_pulls(config, store):
+                from aggregator.workers import start_server
+
+                start_server()  # its imports run on the other core while this one starts
             if not args.once:
                 from aggregator.daemon import Daemon
 
@@ -178,6 +184,13 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
         )
         return EXIT_FAILED
     return EXIT_FAILED if result.all_failed else EXIT_OK
+
+
+def _first_pulls(config: Config, store: Store) -> bool:
+    """Some enabled source was never pulled: this pass has a document to parse for sure.
+    (A pass of 304s would only pay for the parse workers' start-up: +0.08 s on 200 sources.)"""
+    pulled = {r["name"] for r in store.source_rows() if r["last_pull"] is not None}
+    return any(s.enabled and s.name not in pulled for s in config.sources)
 
 
 def cmd_serve(args: argparse.Namespace, path: Path) -> int:
@@ -501,6 +514,8 @@ def _status_row(source: Source, r: sqlite3.Row | None) -> tuple[str, ...]:
 
 
 def _run_with_progress(config: Config, store: Store) -> PassResult:
+    from aggregator.pipeline import run_pass
+
     enabled = [s for s in config.sources if s.enabled]
     if not sys.stderr.isatty():
         return run_async(run_pass(config, store))

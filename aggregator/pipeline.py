@@ -473,11 +473,12 @@ async def run_pass(
         async with Fetcher(config.settings) as fetcher:
             with store.batch():
                 outcomes = await asyncio.gather(*(one(s) for s in enabled))
+        pool.stop()
+        pulled_cpu = time.process_time() - cpu_started
+        publish_started = time.process_time()
+        done = refresh(config, store, any(o.changed for o in outcomes), clock)
     finally:
         pool.close()
-    pulled_cpu = time.process_time() - cpu_started
-    publish_started = time.process_time()
-    done = refresh(config, store, any(o.changed for o in outcomes), clock)
     seconds = {stage: 0.0 for stage in STAGES}
     for o in outcomes:
         for stage, value in o.seconds.items():

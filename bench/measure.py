@@ -11,6 +11,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 
 def hwm_kb(pid: int) -> int:
@@ -31,35 +32,54 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
+def pss_kb(pid: int) -> int:
+    """Proportional resident memory, in KB: a page shared by n processes counts 1/n in each
+    (forked workers share their fork server's imports; RSS would count them in every one)."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return rss_kb(pid)
+
+
 def children(pid: int) -> list[int]:
+    """Every descendant: parse workers are the children of a fork server, itself a child."""
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
         with contextlib.suppress(OSError):
             found += [int(c) for c in (task / "children").read_text().split()]
-    return found
+    return found + [d for c in found for d in children(c)]
 
 
-def run_measured(
-    cmd: list[str], env: dict | None = None
-) -> tuple[subprocess.CompletedProcess, float, float]:
-    """Run `cmd`, sampling its memory and its children's: (result, wall s, peak MB).
+class Measured(NamedTuple):
+    result: subprocess.CompletedProcess
+    wall: float  # seconds
+    peak_mb: float  # resident memory summed over the processes alive at one moment
+    peak_pss_mb: float  # the same with shared pages split: the memory really taken
 
-    The peak is the largest sum, at one moment, of the processes alive then (workers that
-    replace each other are not added up), and never less than the main process's own peak.
+
+def run_measured(cmd: list[str], env: dict | None = None) -> Measured:
+    """Run `cmd`, sampling its memory and its descendants'.
+
+    A peak is the largest sum, at one moment, of the processes alive then (workers that
+    replace each other are not added up); the RSS one is never less than the main
+    process's own peak.
     """
     started = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    main_peak = together = 0
+    main_peak = together = together_pss = 0
     out: list[str] = []
     reader = threading.Thread(target=lambda: out.extend(proc.communicate()), daemon=True)
     reader.start()
     while proc.poll() is None:
         main_peak = max(main_peak, hwm_kb(proc.pid))
-        together = max(together, sum(rss_kb(pid) for pid in [proc.pid, *children(proc.pid)]))
+        alive = [proc.pid, *children(proc.pid)]
+        together = max(together, sum(rss_kb(pid) for pid in alive))
+        together_pss = max(together_pss, sum(pss_kb(pid) for pid in alive))
         time.sleep(0.02)
     reader.join(30)
     wall = time.monotonic() - started
     result = subprocess.CompletedProcess(
         cmd, proc.returncode, out[0] if out else "", out[1] if len(out) > 1 else ""
     )
-    return result, wall, max(main_peak, together) / 1024
+    return Measured(result, wall, max(main_peak, together) / 1024, together_pss / 1024)

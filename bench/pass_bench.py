@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from measure import run_measured  # noqa: E402
+from measure import Measured, run_measured  # noqa: E402
 
 EN = """bitcoin ether market traders regulators investors exchange token blockchain network
 model training compute researchers startup funding valuation chips data centers launch
@@ -116,13 +116,13 @@ def make_feeds(out: Path, n_feeds: int, n_items: int, seed: int = 1) -> None:
 # ---------------------------------------------------------------- measuring processes
 
 
-def run_checked(cmd: list[str], env: dict | None = None) -> tuple[float, float, str, str]:
-    """Wall seconds, peak MB (process plus children, summed), stdout, stderr."""
-    result, wall, peak = run_measured(cmd, env)
-    if result.returncode != 0:
-        sys.stderr.write(result.stderr[-3000:])
-        raise SystemExit(f"{cmd[:4]} failed with {result.returncode}")
-    return wall, peak, result.stdout, result.stderr
+def run_checked(cmd: list[str], env: dict | None = None) -> Measured:
+    """The command's wall seconds and peak memory (it and its descendants, summed)."""
+    measured = run_measured(cmd, env)
+    if measured.result.returncode != 0:
+        sys.stderr.write(measured.result.stderr[-3000:])
+        raise SystemExit(f"{cmd[:4]} failed with {measured.result.returncode}")
+    return measured
 
 
 def free_port() -> int:
@@ -218,13 +218,15 @@ def ours(work: Path, urls: list[str], profile: Path | None = None) -> dict:
         run = cmd
         if profile is not None and label == "full":  # the main process, sampled
             run = [cmd[0], "-m", "pyinstrument", "-o", str(profile), *cmd[1:]]
-        wall, peak, _, err = run_checked(run, env)
+        measured = run_checked(run, env)
+        err = measured.result.stderr
         done = next(json.loads(line) for line in err.splitlines() if '"event": "pass"' in line)
         results.setdefault(label, []).append(
             {
                 "wall": done["wall"],
-                "cli": wall,
-                "peak_mb": peak,
+                "cli": measured.wall,
+                "peak_mb": measured.peak_mb,
+                "pss_mb": measured.peak_pss_mb,
                 "cpu": done["cpu"],
                 "items": done["items"],
                 "commits": done.get("commit_wall", 0.0),
@@ -239,11 +241,9 @@ def ours(work: Path, urls: list[str], profile: Path | None = None) -> dict:
 def theirs(work: Path, urls: list[str]) -> dict:
     script = work / "reader_run.py"
     script.write_text(READER_SCRIPT.replace("1 + NOT_MODIFIED_RUNS", str(1 + NOT_MODIFIED_RUNS)))
-    _wall, peak, out, _ = run_checked(
-        [sys.executable, str(script), str(work / "reader.sqlite"), *urls]
-    )
-    result = json.loads(out)
-    result["peak_mb"] = peak
+    measured = run_checked([sys.executable, str(script), str(work / "reader.sqlite"), *urls])
+    result = json.loads(measured.result.stdout)
+    result["peak_mb"] = measured.peak_mb
     return result
 
 
@@ -303,6 +303,7 @@ def report(mine: dict, other: dict | None) -> None:
     print(
         f"\naggregator, full pass:    {full['wall']:6.2f}s wall ({full['cli']:.2f}s with the CLI's "
         f"start-up), {full['items'] / full['wall']:7.0f} items/s, peak {full['peak_mb']:.0f} MB"
+        f" (PSS {full['pss_mb']:.0f} MB)"
     )
     print("  CPU by stage: " + ", ".join(f"{k} {v:.2f}s" for k, v in full["cpu"].items()))
     print(f"  SQLite commits: {full['commits']:.2f}s wall")

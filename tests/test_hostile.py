@@ -95,8 +95,8 @@ def _redos_author() -> bytes:
 def run_measured(*args: str) -> tuple[subprocess.CompletedProcess, float]:
     """The CLI, with the peak memory of it and its worker processes (MB, summed)."""
     env = {k: v for k, v in os.environ.items() if k != "AGGREGATOR_CONFIG"}
-    result, _, peak = measure.run_measured([sys.executable, "-m", "aggregator", *args], env)
-    return result, peak
+    measured = measure.run_measured([sys.executable, "-m", "aggregator", *args], env)
+    return measured.result, measured.peak_mb
 
 
 @pytest.fixture
