@@ -72,6 +72,20 @@ def test_star_matches_word_endings():
     assert tags([rule], "unstablecoin") == set()
 
 
+def test_rules_sharing_words_each_get_their_reasons_in_text_order():
+    # all rules are looked up in one pass: a word shared by rules counts for each of them
+    llm = TagRule("llm", keywords=("large language model*", "LLM", "model"))
+    ai = TagRule("ai", keywords=("model", "AI agent*", "agents"), exclude=("model train",))
+    found = Tagger((llm, ai)).tag_text("An LLM, a model: large language models and AI agents")
+    reasons = {t: [m.matched for m in found if m.tag == t] for t in ("llm", "ai")}
+    assert reasons == {
+        "llm": ["LLM", "model", "large language models"],
+        "ai": ["model", "AI agents", "agents"],
+    }
+    vetoed = Tagger((llm, ai)).tag_text("The model  trains in a model train")
+    assert {m.tag for m in vetoed} == {"llm"}
+
+
 def test_reasons_name_the_rule_and_the_text_as_written():
     tagger = Tagger((TALENT, TagRule("openai", keywords=("OpenAI",), implies=("ai",)), AI))
     matches = tagger.tag_text("Le débauchage chez OpenAI", (), ("crypto",), "journal")
