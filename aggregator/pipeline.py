@@ -251,7 +251,7 @@ def _store_item(
     cutoff: datetime,
     now: datetime,
     near: Dedupe | None = None,
-    prepared: tuple[similarity.Fingerprint, list[int]] | None = None,
+    prepared: tuple[str, list[int]] | None = None,
     lookups: Lookups | None = None,
 ) -> str:
     """Store one item: exact keys first, the similarity check only for items that are new.
@@ -275,14 +275,15 @@ def _store_item(
         return decision.kind
     if prepared is None:
         fp = similarity.fingerprint(item.title, lead_text(item))
-        prepared = (fp, similarity.index_keys(fp))
-    fp, keys = prepared
+        prepared = (similarity.dumps(fp), similarity.index_keys(fp))
+    near_print, keys = prepared
     if decision.kind == "duplicate" and by_url is not None:
         item = replace(
             item, story=decision.story, similarity=1.0, matched=by_url.uid, match_reason="same link"
         )
     elif near is not None:
-        match = _near_match(store, item, fp, keys, now - timedelta(seconds=near.window), near)
+        since = now - timedelta(seconds=near.window)
+        match = _near_match(store, item, near_print, keys, since, near)
         if match is not None:
             copy, verdict = match
             item = replace(
@@ -295,8 +296,8 @@ def _store_item(
             decision = replace(decision, kind="duplicate")
     if decision.kind == "new" and item.story != decision.story:
         item = replace(item, story=decision.story)
-    rowid = store.insert_item(item, now, similarity.dumps(fp))
-    lookups.near_rows.extend((key, rowid) for key in keys)
+    rowid = store.insert_item(item, now, near_print)
+    lookups.near_rows.extend(zip(keys, itertools.repeat(rowid)))
     known = Known(item.uid, item.source, item.key, item.canonical, item.content_hash, item.story)
     lookups.by_key[item.key] = known
     if item.canonical:
@@ -309,17 +310,23 @@ def _store_item(
 def _near_match(
     store: Store,
     item: Item,
-    fp: similarity.Fingerprint,
+    near_print: str,
     keys: list[int],
     since: datetime,
     near: Dedupe,
 ) -> tuple[Item, similarity.Verdict] | None:
     """The best copy from another source that tells the same story, if any."""
     best: tuple[Item, similarity.Verdict] | None = None
-    for copy, near_print in store.near_candidates(keys, since, similarity.MAX_CANDIDATES):
+    fp = None  # read from near_print for the first candidate (most items have none)
+    for copy, copy_print in store.near_candidates(keys, since, similarity.MAX_CANDIDATES):
         if copy.source == item.source:
             continue  # an outlet does not syndicate itself: two of its items are two stories
-        known = similarity.loads(near_print) or similarity.fingerprint(copy.title, lead_text(copy))
+        fp = (
+            fp
+            or similarity.loads(near_print)
+            or similarity.fingerprint(item.title, lead_text(item))
+        )
+        known = similarity.loads(copy_print) or similarity.fingerprint(copy.title, lead_text(copy))
         verdict = similarity.compare(fp, known, near.similarity)
         if verdict.same and (best is None or verdict.score > best[1].score):
             best = (copy, verdict)

@@ -17,15 +17,11 @@ import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from pebble import ProcessExpired, ProcessPool
 
 from aggregator.errors import ParseError
 from aggregator.model import Fetched, Item, ParsedFeed, Source, TagMatch, TagRule
-
-if TYPE_CHECKING:
-    from aggregator.dedupe.similarity import Fingerprint
 
 # What a worker runs, imported once by the fork server instead of by every new worker:
 # a spawned worker spent 0.3-0.6 s importing (numpy, lxml, feedparser, nh3) before its
@@ -80,7 +76,9 @@ class Prepared:
 
     parsed: ParsedFeed  # without its entries: the items carry what is needed
     items: list[Item]
-    near: list[tuple[Fingerprint, list[int]]]  # per item: similarity fingerprint, index keys
+    # per item: its similarity fingerprint as the store keeps it (a string pickles in a
+    # tenth of the time), and its index keys
+    near: list[tuple[str, list[int]]]
     seconds: dict[str, float]  # CPU time by stage: parse, normalize, tag, dedupe
 
 
@@ -92,7 +90,7 @@ def prepare(
     now: datetime,
 ) -> Prepared:
     """parse -> normalize -> tag -> fingerprint for one document (runs in a worker)."""
-    from aggregator.dedupe.similarity import fingerprint, index_keys_many
+    from aggregator.dedupe.similarity import dumps, fingerprint, index_keys_many
     from aggregator.normalize import lead_text, normalize_feed
     from aggregator.parse import parse
     from aggregator.tagging import compile_rules
@@ -108,7 +106,7 @@ def prepare(
     tags = [tagger.tag(i, source.tags, problems) for i in normalized]
     t3 = clock()
     fps = [fingerprint(item.title, lead_text(item)) for item in normalized]
-    near = list(zip(fps, index_keys_many(fps), strict=True))
+    near = list(zip(map(dumps, fps), index_keys_many(fps), strict=True))
     t4 = clock()
     warning = "; ".join(filter(None, [parsed.warning, *dict.fromkeys(problems)]))
     # The texts were for tagging and fingerprints; the store derives them from the HTML.
