@@ -6,10 +6,12 @@
 Generates N WordPress-style feeds (RSS 2.0, content:encoded of a few KB, French and English
 text, tracking parameters in links, some stories syndicated across feeds), serves them from
 another process on 127.0.0.1 (Python's http.server: Last-Modified and 304s), then runs
-`aggregator run --once` through the real CLI (a full pass, then 3 passes of 304s: their
-median is reported), and reader's `update_feeds(workers=16)` the same way in its own
-process. Prints wall times, CPU by stage, items per second, peak memory
-(the process and its workers) and the ratios ours/reader.
+`aggregator run --once` through the real CLI and reader's `update_feeds(workers=16)` in
+its own process, alternately: `--runs` full passes each from an empty store (3; the
+machine's speed drifts, so medians), then 3 of our passes of 304s (reader makes its 3 in
+each run's process). Prints wall times, CPU by stage, items per second, peak memory (the
+process and all its descendants: RSS summed, and PSS, which counts the pages workers
+share with their fork server once) and the ratios ours/reader.
 """
 
 from __future__ import annotations
@@ -198,30 +200,37 @@ print(json.dumps({"full": times[0], "not_modified": sorted(times[1:])[len(times[
 NOT_MODIFIED_RUNS = 3
 
 
-def ours(work: Path, urls: list[str], profile: Path | None = None) -> dict:
-    sources = "".join(f'[[sources]]\nname = "s{n}"\nurl = "{u}"\n' for n, u in enumerate(urls))
-    (work / "config.toml").write_text(CONFIG + sources, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k != "AGGREGATOR_CONFIG"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "aggregator",
-        "--config",
-        str(work / "config.toml"),
-        "--log-format",
-        "json",
-        "run",
-        "--once",
-    ]
-    results: dict = {}
-    for label in ("full", *["not_modified"] * NOT_MODIFIED_RUNS):
-        run = cmd
-        if profile is not None and label == "full":  # the main process, sampled
-            run = [cmd[0], "-m", "pyinstrument", "-o", str(profile), *cmd[1:]]
-        measured = run_checked(run, env)
+class Ours:
+    """Our CLI on the bench's config: full passes from an empty store, then passes of 304s."""
+
+    def __init__(self, work: Path, urls: list[str], profile: Path | None = None):
+        self.work, self.profile = work, profile
+        sources = "".join(f'[[sources]]\nname = "s{n}"\nurl = "{u}"\n' for n, u in enumerate(urls))
+        (work / "config.toml").write_text(CONFIG + sources, encoding="utf-8")
+        self.env = {k: v for k, v in os.environ.items() if k != "AGGREGATOR_CONFIG"}
+        self.cmd = [
+            *(sys.executable, "-m", "aggregator", "--config", str(work / "config.toml")),
+            *("--log-format", "json", "run", "--once"),
+        ]
+        self.runs: dict[str, list[dict]] = {"full": [], "not_modified": []}
+
+    def full(self) -> None:
+        for path in self.work.glob("bench.db*"):
+            path.unlink()
+        shutil.rmtree(self.work / "out", ignore_errors=True)
+        run = self.cmd
+        if self.profile is not None and not self.runs["full"]:  # the main process, sampled
+            run = [run[0], "-m", "pyinstrument", "-o", str(self.profile), *run[1:]]
+        self._run("full", run)
+
+    def not_modified(self) -> None:
+        self._run("not_modified", self.cmd)
+
+    def _run(self, label: str, cmd: list[str]) -> None:
+        measured = run_checked(cmd, self.env)
         err = measured.result.stderr
         done = next(json.loads(line) for line in err.splitlines() if '"event": "pass"' in line)
-        results.setdefault(label, []).append(
+        self.runs[label].append(
             {
                 "wall": done["wall"],
                 "cli": measured.wall,
@@ -232,19 +241,41 @@ def ours(work: Path, urls: list[str], profile: Path | None = None) -> dict:
                 "commits": done.get("commit_wall", 0.0),
             }
         )
-    return {
-        label: sorted(runs, key=lambda r: r["wall"])[len(runs) // 2]
-        for label, runs in results.items()
-    }
+
+    def result(self) -> dict:
+        """The median run of each kind (by wall time), with the highest peaks of all."""
+        out = {}
+        for label, runs in self.runs.items():
+            median = dict(sorted(runs, key=lambda r: r["wall"])[len(runs) // 2])
+            median["peak_mb"] = max(r["peak_mb"] for r in runs)
+            median["pss_mb"] = max(r["pss_mb"] for r in runs)
+            median["runs"] = len(runs)
+            out[label] = median
+        return out
 
 
-def theirs(work: Path, urls: list[str]) -> dict:
+def theirs(work: Path, urls: list[str], n: int) -> dict:
+    """reader's full pass and passes of 304s, in a new process on a new database."""
     script = work / "reader_run.py"
     script.write_text(READER_SCRIPT.replace("1 + NOT_MODIFIED_RUNS", str(1 + NOT_MODIFIED_RUNS)))
-    measured = run_checked([sys.executable, str(script), str(work / "reader.sqlite"), *urls])
+    db = work / f"reader{n}.sqlite"
+    measured = run_checked([sys.executable, str(script), str(db), *urls])
     result = json.loads(measured.result.stdout)
     result["peak_mb"] = measured.peak_mb
     return result
+
+
+def median_of(runs: list[dict]) -> dict:
+    def mid(values: list[float]) -> float:
+        return sorted(values)[len(values) // 2]
+
+    return {
+        "full": mid([r["full"] for r in runs]),
+        "not_modified": mid([r["not_modified"] for r in runs]),
+        "entries": runs[0]["entries"],
+        "peak_mb": max(r["peak_mb"] for r in runs),
+        "runs": len(runs),
+    }
 
 
 def main() -> None:
@@ -252,6 +283,9 @@ def main() -> None:
     args.add_argument("--feeds", type=int, default=200)
     args.add_argument("--items", type=int, default=50)
     args.add_argument("--skip-reader", action="store_true")
+    args.add_argument(
+        "--runs", type=int, default=3, help="full passes on each side (the median is shown)"
+    )
     args.add_argument(
         "--profile",
         type=Path,
@@ -288,8 +322,16 @@ def main() -> None:
         time.sleep(1.0)
         urls = [f"http://127.0.0.1:{port}/feed{n}.xml" for n in range(opts.feeds)]
         try:
-            mine = ours(work, urls, opts.profile.resolve() if opts.profile else None)
-            other = None if opts.skip_reader else theirs(work, urls)
+            # full passes side by side, alternating: the machine's speed drifts over minutes
+            ours = Ours(work, urls, opts.profile.resolve() if opts.profile else None)
+            others = []
+            for n in range(opts.runs):
+                ours.full()
+                if not opts.skip_reader:
+                    others.append(theirs(work, urls, n))
+            for _ in range(NOT_MODIFIED_RUNS):
+                ours.not_modified()
+            mine, other = ours.result(), median_of(others) if others else None
         finally:
             server.terminate()
             server.wait(10)
@@ -301,22 +343,22 @@ def main() -> None:
 def report(mine: dict, other: dict | None) -> None:
     full, nm = mine["full"], mine["not_modified"]
     print(
-        f"\naggregator, full pass:    {full['wall']:6.2f}s wall ({full['cli']:.2f}s with the CLI's "
-        f"start-up), {full['items'] / full['wall']:7.0f} items/s, peak {full['peak_mb']:.0f} MB"
-        f" (PSS {full['pss_mb']:.0f} MB)"
+        f"\naggregator, full pass (median of {full['runs']}): {full['wall']:6.2f}s wall "
+        f"({full['cli']:.2f}s with the CLI's start-up), {full['items'] / full['wall']:.0f} "
+        f"items/s, peak {full['peak_mb']:.0f} MB RSS summed, {full['pss_mb']:.0f} MB PSS"
     )
     print("  CPU by stage: " + ", ".join(f"{k} {v:.2f}s" for k, v in full["cpu"].items()))
     print(f"  SQLite commits: {full['commits']:.2f}s wall")
     print(
-        f"aggregator, pass of 304s (median of {NOT_MODIFIED_RUNS}): {nm['wall']:6.2f}s wall ({nm['cli']:.2f}s with start-up), "
-        f"peak {nm['peak_mb']:.0f} MB"
+        f"aggregator, pass of 304s (median of {nm['runs']}): {nm['wall']:6.2f}s wall "
+        f"({nm['cli']:.2f}s with start-up), peak {nm['peak_mb']:.0f} MB"
     )
     print("  CPU by stage: " + ", ".join(f"{k} {v:.2f}s" for k, v in nm["cpu"].items()))
     if other:
         print(
-            f"reader 3.x update_feeds(workers=16): full {other['full']:.2f}s, "
-            f"304s {other['not_modified']:.2f}s (median of {NOT_MODIFIED_RUNS}), "
-            f"{other['entries']} entries, peak {other['peak_mb']:.0f} MB"
+            f"reader 3.x update_feeds(workers=16), median of {other['runs']}: full "
+            f"{other['full']:.2f}s, 304s {other['not_modified']:.2f}s (each run's median of "
+            f"{NOT_MODIFIED_RUNS}), {other['entries']} entries, peak {other['peak_mb']:.0f} MB"
         )
         print(
             f"\nratio ours/reader: full pass {full['wall'] / other['full']:.2f} (target <= 0.25), "
