@@ -5,7 +5,14 @@ config -> fetch -> parse -> normalize -> dedupe -> tagging -> store -> select ->
 -> publish, with `pipeline` owning the order and `cli` wiring commands to it.
 """
 
+import os
+
 __version__ = "0.1.0"
+
+# numpy serves only element-wise hashing here (near-duplicate keys), never linear algebra;
+# its OpenBLAS starts a thread pool at import whose threads spin ~0.1 s of CPU each, in
+# every process that imports it. Before any numpy import; a setting of the user's wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def main(argv: list[str] | None = None) -> int:
