@@ -17,11 +17,19 @@ MAX_HTML = 200_000
 MAX_FIELD = 200
 UNTITLED = "(untitled)"
 UID_NAMESPACE = uuid.UUID("6f1c2d8e-3b1a-4c57-9d0e-2a7b5e9f4c10")
+_NAMESPACE_BYTES = UID_NAMESPACE.bytes
 
 
 def item_uid(source: str, key: str) -> str:
-    """The public id of an item: the same (source, key) always gives the same id."""
-    return "urn:uuid:" + str(uuid.uuid5(UID_NAMESPACE, f"{source}\n{key}"))
+    """The public id of an item: the same (source, key) always gives the same id.
+
+    uuid5(UID_NAMESPACE, f"{source}\n{key}") written out (RFC 4122: SHA-1, version 5, the
+    RFC's variant): 1.4 us instead of 3.6 for the uuid module's objects."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{source}\n{key}".encode()).digest())
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    x = digest[:16].hex()
+    return f"urn:uuid:{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def normalize_feed(parsed: ParsedFeed, source: Source, now: datetime) -> list[Item]:

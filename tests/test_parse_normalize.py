@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from aggregator.errors import ParseError
 from aggregator.model import Source
-from aggregator.normalize import feed_title, normalize_feed
+from aggregator.normalize import UID_NAMESPACE, feed_title, item_uid, normalize_feed
 from aggregator.parse import parse
 
 FIX = Path(__file__).parent / "fixtures"
@@ -141,3 +142,8 @@ def test_stable_ids():
     assert all(i.uid.startswith("urn:uuid:") for i in first)
     _, other = items("atom10.xml", url="https://feed.example/feed")
     assert other[0].uid == first[0].uid
+    # published ids never change: the RFC 4122 uuid5 of (source, key), written out
+    for source, key in [("s", "k"), ("journal-du-coin", "https://jdc.example/?p=1"), ("é", "😀")]:
+        expected = uuid.uuid5(UID_NAMESPACE, f"{source}\n{key}")
+        assert item_uid(source, key) == f"urn:uuid:{expected}"
+    assert item_uid("s", "k") == "urn:uuid:8e6ff4a2-65f1-54e3-bcd6-0659464a9c1f"  # as in 0.1
