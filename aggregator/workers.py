@@ -11,6 +11,7 @@ event loop.
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import resource
 import time
@@ -66,8 +67,14 @@ def start_server() -> None:
         forkserver.ensure_running()
 
 
-def _limit_memory(limit: int) -> None:
+def _start_worker(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # What the fork server imported is never garbage: frozen, the collector neither walks
+    # it nor writes to its pages (which stay shared with the server). A document's objects
+    # die by reference counting; collecting every 700 allocations took 2.5% of a worker's
+    # CPU, every 10,000 about 0.3%.
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 @dataclass(frozen=True)
@@ -140,7 +147,7 @@ class ParsePool:
             self._pool = ProcessPool(
                 max_workers=self.workers,
                 max_tasks=MAX_TASKS,
-                initializer=_limit_memory,
+                initializer=_start_worker,
                 initargs=(self.memory,),
                 context=_context(),
             )
