@@ -118,11 +118,21 @@ def _number(token: str) -> str:
     return text + ("%" if pct else "")
 
 
+# ASCII characters that are not \w, as spaces: on ASCII text, translate + split gives the
+# tokens of `\w+` in half the time of the regex (most folded leads are ASCII).
+_NON_WORD_ASCII = str.maketrans(
+    {chr(c): " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")}
+)
+
+
 def tokens(text: str) -> list[str]:
     """Content words and canonical numbers ("$40B" and "40 billion" alike)."""
     folded = _fold(text)
     if not _DIGIT.search(folded):  # words only: no numbers to read (most titles)
-        return [t for t in _WORD.findall(folded) if t not in STOPWORDS]
+        words = (
+            folded.translate(_NON_WORD_ASCII).split() if folded.isascii() else _WORD.findall(folded)
+        )
+        return [t for t in words if t not in STOPWORDS]
     raw = _TOKEN.findall(_SPACED_THOUSANDS.sub("", folded))
     out: list[str] = []
     i = 0
