@@ -19,7 +19,7 @@ from aggregator.render.index import SourceRow, render_index
 from aggregator.render.jsonfeed import render_json
 from aggregator.render.opml import render_feeds_opml, render_sources_opml
 from aggregator.render.rss import render_rss
-from aggregator.select import group, select, story_tags
+from aggregator.select import group, newest_first, select, story_tags
 from aggregator.store import Store
 
 log = logging.getLogger("aggregator.publish")
@@ -42,6 +42,7 @@ def publish(store: Store, config: Config) -> list[Published]:
         leftover.unlink(missing_ok=True)
     stories = group(store.copies())
     tags_of = story_tags(stories)
+    order = newest_first(stories)
     sources = {s.name: s for s in config.sources}
     rows = store.source_rows()
     titles = {r["name"]: r["feed_title"] for r in rows}
@@ -49,7 +50,7 @@ def publish(store: Store, config: Config) -> list[Published]:
     results = []
     docs = []
     for feed in config.feeds:
-        chosen = select(stories, feed, sources, config.default_language, tags_of)
+        chosen = select(stories, feed, sources, config.default_language, tags_of, order)
         full = store.items_by_uid([c.uid for story in chosen for c in (story.item, *story.others)])
         chosen = [
             replace(

@@ -47,20 +47,37 @@ def story_tags(stories: Mapping[str, list[Copy]]) -> dict[str, frozenset[str]]:
     }
 
 
+def newest_first(stories: Mapping[str, list[Copy]]) -> list[tuple[datetime, str]]:
+    """(date of its newest copy, id) of every story, newest first: the order `select`
+    reads them in, stopping once no story left can be newer than those it holds.
+    Computed once for every feed of a pass."""
+    return sorted(
+        (
+            (copies[0].published if len(copies) == 1 else max(c.published for c in copies), sid)
+            for sid, copies in stories.items()
+        ),
+        reverse=True,
+    )
+
+
 def select(
     stories: Mapping[str, list[Copy]],
     feed: CuratedFeed,
     sources: Mapping[str, Source],
     default_language: str,
     tags_of: Mapping[str, frozenset[str]] | None = None,
+    order: list[tuple[datetime, str]] | None = None,
 ) -> list[Story]:
     """The feed's stories, newest first, at most `max_items`.
 
     Only copies from configured sources (and the feed's `sources`/`languages`, when set) may
     stand for a story; its tags are the union over all its copies (`tags_of`, when given).
+    `order` is `newest_first(stories)`, when given.
     """
     if tags_of is None:
         tags_of = story_tags(stories)
+    if order is None:
+        order = newest_first(stories)
 
     def eligible(c: Copy) -> bool:
         return (
@@ -69,27 +86,40 @@ def select(
             and (not feed.languages or (c.language or default_language) in feed.languages)
         )
 
-    def order(c: Copy) -> tuple:
+    def ranked(c: Copy) -> tuple:
         return stand_in_order(c, sources)
 
-    found: list[tuple[datetime, str, Copy, list[Copy]]] = []
-    for story_id, copies in stories.items():
+    # the newest max_items (by their stand-in's date, then id) in a heap, oldest on top; a
+    # stand-in is never newer than its story's newest copy, so the walk stops at the first
+    # story whose newest copy is older than the heap's oldest, once the heap is full
+    kept: list[tuple[datetime, str, Copy, list[Copy]]] = []
+    limit = feed.max_items
+    for newest, story_id in order if limit > 0 else ():
+        if len(kept) == limit and (newest, story_id) < kept[0][:2]:
+            break
         tags = tags_of[story_id]
         if feed.any_tags and not tags.intersection(feed.any_tags):
             continue
         if not tags.issuperset(feed.all_tags) or tags.intersection(feed.none_tags):
             continue
+        copies = stories[story_id]
         if len(copies) == 1:  # most stories: one copy, no other to rank
-            if eligible(copies[0]):
-                found.append((copies[0].published, story_id, copies[0], copies))
-            continue
-        candidates = [c for c in copies if eligible(c)]
-        if candidates:
-            best = min(candidates, key=order)
-            found.append((best.published, story_id, best, copies))
+            if not eligible(copies[0]):
+                continue
+            best = copies[0]
+        else:
+            candidates = [c for c in copies if eligible(c)]
+            if not candidates:
+                continue
+            best = min(candidates, key=ranked)
+        entry = (best.published, story_id, best, copies)
+        if len(kept) < limit:
+            heapq.heappush(kept, entry)
+        elif entry[:2] > kept[0][:2]:
+            heapq.heapreplace(kept, entry)
     out = []
-    for _, story_id, best, copies in heapq.nlargest(feed.max_items, found, key=lambda f: f[:2]):
-        others = sorted((c for c in copies if c is not best and c.source in sources), key=order)
+    for _, story_id, best, copies in sorted(kept, key=lambda f: f[:2], reverse=True):
+        others = sorted((c for c in copies if c is not best and c.source in sources), key=ranked)
         out.append(Story(story_id, best, tuple(sorted(tags_of[story_id])), tuple(others)))
     return out
 
