@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -168,6 +169,11 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
                 from aggregator.workers import start_server
 
                 start_server()  # its imports run on the other core while this one starts
+            # What a pull creates dies by reference counting: a young-generation collection
+            # every 10,000 allocations rather than 700 (they were 3% of this process's CPU
+            # in a bench pass), and what lives as long as the process is frozen, not walked.
+            gc.freeze()
+            gc.set_threshold(10_000, 10, 10)
             if not args.once:
                 from aggregator.daemon import Daemon
 
