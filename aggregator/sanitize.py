@@ -180,9 +180,9 @@ def _slow_strip_accents(text: str) -> str:
 # "µ") send the text the slow way.
 _LATIN1 = [_slow_strip_accents(chr(b)) for b in range(256)]
 _LATIN1_TABLE = bytes(ord(c) if len(c) == 1 and ord(c) < 256 else b for b, c in enumerate(_LATIN1))
-_LATIN1_OTHERS = re.compile(  # the bytes the table cannot stand for
-    b"[%s]" % b"".join(b"\\x%02x" % b for b, c in enumerate(_LATIN1) if len(c) != 1 or ord(c) > 255)
-)
+# the bytes the table cannot stand for, found by deleting them (a C loop: a regex character
+# class took 7 us on a 2 KB article)
+_LATIN1_OTHERS = bytes(b for b, c in enumerate(_LATIN1) if len(c) != 1 or ord(c) > 255)
 
 
 def strip_accents(text: str) -> str:
@@ -191,7 +191,7 @@ def strip_accents(text: str) -> str:
         raw = text.encode("latin-1")
     except UnicodeEncodeError:
         return _slow_strip_accents(text)
-    if _LATIN1_OTHERS.search(raw):
+    if len(raw.translate(None, _LATIN1_OTHERS)) != len(raw):
         return _slow_strip_accents(text)
     return raw.translate(_LATIN1_TABLE).decode("latin-1")
 

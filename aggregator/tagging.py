@@ -51,11 +51,23 @@ def _fold_extra(match: re.Match[str]) -> str:
     return _FOLD_EXTRA[match.group()]
 
 
+# The only ones within Latin-1: a text of Latin-1 characters (most French) is searched for
+# these four (C-speed finds) instead of the class above (a regex scan, 6 us on 2 KB).
+_FOLD_LATIN1 = tuple((c, f) for c, f in _FOLD_EXTRA.items() if ord(c) < 256)
+
+
 def fold(text: str) -> str:
     """Accents removed and typographic variants unified; case kept (acronyms need it)."""
     if text.isascii():
         return text
-    return strip_accents(_FOLD_EXTRA_RE.sub(_fold_extra, text))
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return strip_accents(_FOLD_EXTRA_RE.sub(_fold_extra, text))
+    for char, folded in _FOLD_LATIN1:
+        if char in text:
+            text = text.replace(char, folded)
+    return strip_accents(text)
 
 
 def is_acronym(keyword: str) -> bool:

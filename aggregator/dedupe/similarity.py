@@ -88,6 +88,7 @@ _MULTIPLIERS = {
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*%?|\w+")
 _WORD = re.compile(r"\w+")
 _DIGIT = re.compile(r"\d")
+_ASCII_DIGIT = re.compile(r"[0-9]")
 # "SAN FRANCISCO (Reuters) -", "PARIS, 12 mars (AFP) —": wire datelines vary between copies
 _DATELINE = re.compile(
     r"^\s*[A-Z][A-Z .,'-]{2,40}(?:\([^)]{2,30}\))?\s*[-—–:]\s+|^\s*\([^)]{2,30}\)\s*[-—–]\s+"
@@ -128,7 +129,8 @@ _NON_WORD_ASCII = str.maketrans(
 def tokens(text: str) -> list[str]:
     """Content words and canonical numbers ("$40B" and "40 billion" alike)."""
     folded = _fold(text)
-    if not _DIGIT.search(folded):  # words only: no numbers to read (most titles)
+    # ASCII text: [0-9] is \d, read from a table (\d asks Unicode's database per character)
+    if not (_ASCII_DIGIT if folded.isascii() else _DIGIT).search(folded):  # words only
         words = (
             folded.translate(_NON_WORD_ASCII).split() if folded.isascii() else _WORD.findall(folded)
         )
