@@ -62,14 +62,25 @@ def _c1_to_cp1252(match: re.Match[str]) -> str:
     return bytes([ord(match.group())]).decode("cp1252", errors="replace").replace("\ufffd", "")
 
 
+# The Latin-1 characters clean_text changes: C0 controls but tab and line breaks, DEL, C1.
+_LATIN1_CHANGED = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0)])
+
+
 def clean_text(text: str) -> str:
     """`text` with C1 controls mapped back to cp1252 and characters XML cannot hold dropped."""
     if not text:
         return ""
-    # Printable characters (in Unicode's sense) are all XML characters and never C1: most
-    # texts pass this C-speed test (newlines aside: XML holds them), and skip both scans.
-    if text.isprintable() or text.replace("\n", " ").isprintable():
-        return text
+    try:
+        raw = text.encode("latin-1")
+    except UnicodeEncodeError:
+        # Printable characters (in Unicode's sense) are all XML characters and never C1:
+        # most texts pass this C-speed test (newlines aside: XML holds them).
+        if text.isprintable() or text.replace("\n", " ").isprintable():
+            return text
+    else:
+        # Latin-1 text (most): looked up byte by byte in C, no-break spaces and all
+        if len(raw.translate(None, _LATIN1_CHANGED)) == len(raw):
+            return text
     text = _C1.sub(_c1_to_cp1252, text)
     return _NOT_XML.sub("", text)
 
