@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+import ahocorasick
 import regex
 
 from aggregator.model import Item, TagMatch, TagRule
@@ -130,13 +132,12 @@ def _first_word(text: str, word: str) -> int:
 
 
 class Text:
-    """One item's text prepared once for every rule: folded, lower-cased, its word sets."""
+    """One item's text prepared once for every rule: folded and lower-cased."""
 
     def __init__(self, original: str):
         self.original = original
         self.folded = fold(original)
         self.lowered = self.folded.lower()
-        self.lower_words = words_of(self.lowered)
 
     def span(self, start: int, end: int, lowered: bool) -> str:
         """The matched words as written, when folding kept the text's length."""
@@ -199,7 +200,7 @@ class _Index:
     A hit is reported to each `_Phrases` (by its slot in `sets`) holding the keyword.
     """
 
-    def __init__(self, sets: list[_Phrases]):
+    def __init__(self, sets: list[_Phrases], more: Iterable[str] = ()):
         self.words: dict[str, list[int]] = {}  # lower-cased word -> slots
         # acronyms and phrases by a word the item must hold, lower-cased, for them to match
         self.acronyms: dict[str, list[tuple[str, int]]] = {}
@@ -217,13 +218,45 @@ class _Index:
                     self.phrases.setdefault(anchor.lower(), []).append((lowered, compiled, slot))
                 else:
                     self.loose.append((anchor, lowered, compiled, slot))
+        # every whole word looked for (and `more`, the boilerplate's), found in one scan
+        self.probes = frozenset([*self.words, *self.acronyms, *self.phrases, *more])
+        self._automaton = ahocorasick.Automaton()
+        for word in self.probes:
+            self._automaton.add_word(f" {word} ", word)
+        self._automaton.make_automaton()
 
-    def hits(self, text: Text) -> dict[int, list[Hit]]:
-        """Where each slot's keywords first occur (phrases: each occurrence, a few)."""
+    def first(self, text: Text) -> dict[str, int]:
+        """Where each probe word first occurs in the lower-cased text as a whole word.
+
+        One Aho-Corasick scan (pyahocorasick, in C) of the text with its non-word
+        characters made spaces, for each probe " word ": whole words only, and no word set
+        to build (splitting a 2 KB text into words took 25 us, finding each hit's position
+        in it 1 us a hit). Text with letters beyond Latin-1 is split into words instead.
+        """
+        lowered = text.lowered
+        if lowered.isascii():
+            spaced = lowered.translate(_NON_WORD_ASCII)
+        elif not any(_is_word_char(c) for c in _BEYOND_LATIN1.findall(lowered)):
+            raw = lowered.encode("latin-1", errors="replace")  # "?" for each other: 1:1
+            spaced = raw.translate(_NON_WORD_LATIN1).decode("latin-1")
+        else:
+            present = self.probes.intersection(words_of(lowered))
+            return {word: _first_word(lowered, word) for word in present}
+        found: dict[str, int] = {}
+        if not self.probes:  # no rules: an empty automaton cannot scan
+            return found
+        for end, word in self._automaton.iter(f" {spaced} "):
+            if word not in found:
+                found[word] = end - len(word) - 1  # the key " word " ends at `end`, padded
+        return found
+
+    def hits(self, text: Text, first: dict[str, int]) -> dict[int, list[Hit]]:
+        """Where each slot's keywords first occur (phrases: each occurrence, a few).
+        `first` is `self.first(text)`."""
         found: dict[int, list[Hit]] = {}
-        words = text.lower_words
+        words = first.keys()
         for word in self.words.keys() & words:
-            start = _first_word(text.lowered, word)
+            start = first[word]
             for slot in self.words[word]:
                 found.setdefault(slot, []).append((start, start + len(word), True))
         for lowered_word in self.acronyms.keys() & words:
@@ -302,7 +335,10 @@ class Tagger:
         )
         self.by_name = {r.name: r for r in self.rules}
         # rule n's keywords are slot 2n of the index, its excludes slot 2n + 1
-        self.index = _Index([p for r in self.rules for p in (r.keywords, r.exclude)])
+        self.index = _Index(
+            [p for r in self.rules for p in (r.keywords, r.exclude)],
+            more=frozenset().union(*self.boilerplate_words),
+        )
 
     def tag_text(
         self,
@@ -314,17 +350,19 @@ class Tagger:
     ) -> tuple[TagMatch, ...]:
         """Tags for `text` (title, summary and content) and the entry's own categories."""
         prepared = Text(text)
-        if self.boilerplate and self._may_hold_boilerplate(prepared):
+        first = self.index.first(prepared)
+        if self.boilerplate and self._may_hold_boilerplate(prepared, first):
             text = "\n".join(
                 line
                 for line in text.splitlines()
                 if not any(p in text_key(line) for p in self.boilerplate)
             )
             prepared = Text(text)
+            first = self.index.first(prepared)
         item_categories = {_category_key(c): c for c in categories}
         matches: dict[str, list[TagMatch]] = {}
         vetoed: set[str] = set()
-        keyword_hits = self.index.hits(prepared)
+        keyword_hits = self.index.hits(prepared, first)
         for n, rule in enumerate(self.rules):
             if 2 * n + 1 in keyword_hits:  # an exclude: nothing else of the rule matters
                 vetoed.add(rule.name)
@@ -360,8 +398,8 @@ class Tagger:
         self._imply(matches, vetoed)
         return tuple(m for tag in sorted(matches) for m in matches[tag])
 
-    def _may_hold_boilerplate(self, text: Text) -> bool:
-        return any(words <= text.lower_words for words in self.boilerplate_words) and any(
+    def _may_hold_boilerplate(self, text: Text, first: dict[str, int]) -> bool:
+        return any(words <= first.keys() for words in self.boilerplate_words) and any(
             p in text_key(text.original) for p in self.boilerplate
         )
 

@@ -72,6 +72,15 @@ def test_star_matches_word_endings():
     assert tags([rule], "unstablecoin") == set()
 
 
+def test_words_are_found_whatever_the_script():
+    # Latin-1 text is scanned once with its non-word characters made spaces; text with
+    # letters beyond Latin-1 is split into words: both give the same whole-word matches
+    assert tags([AI, TALENT], "Le débauchage coûte 5 € à l'IA") == {"ai", "talent"}
+    assert tags([AI, TALENT], "Ελλάδα: AI labs hire, débauchage") == {"ai", "talent"}
+    assert tags([AI], "Ελλάδα: FAIR labs") == set()
+    assert tags([AI], "«AI»") == {"ai"} and tags([AI], "AI²") == set()  # ² is a digit
+
+
 def test_rules_sharing_words_each_get_their_reasons_in_text_order():
     # all rules are looked up in one pass: a word shared by rules counts for each of them
     llm = TagRule("llm", keywords=("large language model*", "LLM", "model"))
