@@ -138,13 +138,14 @@ class Text:
         self.original = original
         self.folded = fold(original)
         self.lowered = self.folded.lower()
+        self._same_folded = len(self.folded) == len(original)
+        self._same_lowered = len(self.lowered) == len(original)
 
     def span(self, start: int, end: int, lowered: bool) -> str:
         """The matched words as written, when folding kept the text's length."""
-        scanned = self.lowered if lowered else self.folded
-        if len(self.original) == len(scanned):
-            return self.original[start:end]
-        return scanned[start:end]
+        if lowered:
+            return (self.original if self._same_lowered else self.lowered)[start:end]
+        return (self.original if self._same_folded else self.folded)[start:end]
 
 
 Hit = tuple[int, int, bool]  # start, end, in the lower-cased text (else the folded one)
@@ -294,7 +295,10 @@ def _spelled(hits: list[Hit], text: Text, limit: int | None = None) -> list[str]
     out: dict[str, str] = {}
     for start, end, lowered in sorted(hits):
         word = text.span(start, end, lowered)
-        out.setdefault(" ".join(word.casefold().split()), word)
+        key = word.casefold()
+        if not key.isalnum():  # spaces to collapse, maybe (a word has none: most hits)
+            key = " ".join(key.split())
+        out.setdefault(key, word)
         if len(out) == limit:
             break
     return list(out.values())
