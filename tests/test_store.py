@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
@@ -229,3 +230,15 @@ def test_an_isolating_batch_rolls_back_a_failing_unit_alone_and_commits_on_deman
             store.insert_item(item("c", NOW), NOW)
     keys = [r[0] for r in other.execute("SELECT key FROM items ORDER BY key")]
     assert keys == ["a", "c"]
+
+
+def test_the_key_filter_never_forgets_a_key_and_rarely_says_maybe():
+    from aggregator.store import _KeySet
+
+    rng = random.Random(7)
+    stored = [rng.getrandbits(31) for _ in range(230_000)]  # 10,000 items' keys
+    held = _KeySet(stored[:100_000])
+    held.add(iter(stored[100_000:]))
+    assert all(held.any_of([key]) for key in stored[::7])  # no false "no", ever
+    items = [[rng.getrandbits(31) for _ in range(23)] for _ in range(5_000)]
+    assert sum(held.any_of(keys) for keys in items) / len(items) < 0.01  # 0.23% measured
