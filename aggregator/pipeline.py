@@ -321,11 +321,8 @@ def _near_match(
     for copy, copy_print in store.near_candidates(keys, since, similarity.MAX_CANDIDATES):
         if copy.source == item.source:
             continue  # an outlet does not syndicate itself: two of its items are two stories
-        fp = (
-            fp
-            or similarity.loads(near_print)
-            or similarity.fingerprint(item.title, lead_text(item))
-        )
+        if fp is None:
+            fp = similarity.loads(near_print) or similarity.fingerprint(item.title, lead_text(item))
         known = similarity.loads(copy_print) or similarity.fingerprint(copy.title, lead_text(copy))
         verdict = similarity.compare(fp, known, near.similarity)
         if verdict.same and (best is None or verdict.score > best[1].score):
