@@ -24,7 +24,7 @@ import ahocorasick
 import regex
 
 from aggregator.model import Item, TagMatch, TagRule
-from aggregator.sanitize import boilerplate_probe, strip_accents, text_key
+from aggregator.sanitize import boilerplate_probe, strip_accents, text_key, words_spaced
 
 MAX_REASONS = 5
 PATTERN_TIMEOUT = 0.1  # seconds one pattern may spend on one item
@@ -89,28 +89,12 @@ def _keyword_regex(folded: str, star: bool) -> re.Pattern[str]:
 
 
 _WORD = re.compile(r"\w+")
-# ASCII characters that are not \w, as spaces: on ASCII text `translate` + `split` gives the
-# tokens of `\w+` in a fifth of the time (most folded text is ASCII).
-_NON_WORD_ASCII = str.maketrans(
-    {chr(c): " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")}
-)
-
-
-# Latin-1 bytes that are not \w, as spaces: French text after folding keeps its « », ° and
-# no-break spaces, which sent it to the regex (3x slower). Characters beyond Latin-1 that
-# are not \w either (€, typographic signs) become "?" on the way: a non-word character too.
-_NON_WORD_LATIN1 = bytes(b if chr(b).isalnum() or b == 0x5F else 0x20 for b in range(256))
-_BEYOND_LATIN1 = re.compile("[^\x00-\xff]")
 
 
 def words_of(text: str) -> frozenset[str]:
     """The `\\w+` tokens of `text`."""
-    if text.isascii():
-        return frozenset(text.translate(_NON_WORD_ASCII).split())
-    if any(c.isalnum() or c == "_" for c in _BEYOND_LATIN1.findall(text)):
-        return frozenset(_WORD.findall(text))  # letters beyond Latin-1: the regex
-    raw = text.encode("latin-1", errors="replace").translate(_NON_WORD_LATIN1)
-    return frozenset(raw.decode("latin-1").split())
+    spaced = words_spaced(text)
+    return frozenset(_WORD.findall(text) if spaced is None else spaced.split())
 
 
 def _is_word_char(c: str) -> bool:
@@ -235,13 +219,9 @@ class _Index:
         in it 1 us a hit). Text with letters beyond Latin-1 is split into words instead.
         """
         lowered = text.lowered
-        if lowered.isascii():
-            spaced = lowered.translate(_NON_WORD_ASCII)
-        elif not any(_is_word_char(c) for c in _BEYOND_LATIN1.findall(lowered)):
-            raw = lowered.encode("latin-1", errors="replace")  # "?" for each other: 1:1
-            spaced = raw.translate(_NON_WORD_LATIN1).decode("latin-1")
-        else:
-            present = self.probes.intersection(words_of(lowered))
+        spaced = words_spaced(lowered)
+        if spaced is None:
+            present = self.probes.intersection(_WORD.findall(lowered))
             return {word: _first_word(lowered, word) for word in present}
         found: dict[str, int] = {}
         if not self.probes:  # no rules: an empty automaton cannot scan

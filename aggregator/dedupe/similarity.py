@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aggregator.sanitize import strip_accents
+from aggregator.sanitize import strip_accents, words_spaced
 
 OPENING_WORDS = 20  # the lead's opening: copies share it even when trimmed
 LEAD_WORDS = 120  # the lead compared (and indexed as a whole: copies padded at the start)
@@ -119,21 +119,13 @@ def _number(token: str) -> str:
     return text + ("%" if pct else "")
 
 
-# ASCII characters that are not \w, as spaces: on ASCII text, translate + split gives the
-# tokens of `\w+` in half the time of the regex (most folded leads are ASCII).
-_NON_WORD_ASCII = str.maketrans(
-    {chr(c): " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")}
-)
-
-
 def tokens(text: str) -> list[str]:
     """Content words and canonical numbers ("$40B" and "40 billion" alike)."""
     folded = _fold(text)
     # ASCII text: [0-9] is \d, read from a table (\d asks Unicode's database per character)
     if not (_ASCII_DIGIT if folded.isascii() else _DIGIT).search(folded):  # words only
-        words = (
-            folded.translate(_NON_WORD_ASCII).split() if folded.isascii() else _WORD.findall(folded)
-        )
+        spaced = words_spaced(folded)
+        words = _WORD.findall(folded) if spaced is None else spaced.split()
         return [t for t in words if t not in STOPWORDS]
     raw = _TOKEN.findall(_SPACED_THOUSANDS.sub("", folded))
     out: list[str] = []
