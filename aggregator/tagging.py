@@ -173,9 +173,6 @@ class _Phrases:
             )
         return cls(frozenset(words), frozenset(acronyms), tuple(others))
 
-    def __bool__(self) -> bool:
-        return bool(self.words or self.acronyms or self.others)
-
 
 class _Index:
     """Every rule's keywords and excludes in one lookup per item: each word of the item is
