@@ -297,7 +297,7 @@ def _store_item(
     if decision.kind == "new" and item.story != decision.story:
         item = replace(item, story=decision.story)
     rowid = store.insert_item(item, now, near_print)
-    lookups.near_rows.extend(zip(keys, itertools.repeat(rowid)))
+    lookups.near_rows.append((rowid, keys))
     known = Known(item.uid, item.source, item.key, item.canonical, item.content_hash, item.story)
     lookups.by_key[item.key] = known
     if item.canonical:
@@ -370,10 +370,9 @@ def reindex_if_keys_changed(config: Config, store: Store, now: datetime) -> int:
         texts = store.near_texts(now - timedelta(seconds=config.dedupe.window))
         while chunk := list(itertools.islice(texts, 500)):  # keyed together, as in workers
             fps = [similarity.fingerprint(item.title, lead_text(item)) for _, item in chunk]
-            for (rowid, _), fp, keys in zip(
-                chunk, fps, similarity.index_keys_many(fps), strict=True
-            ):
-                store.add_near_keys((key, rowid) for key in keys)
+            rowids = [rowid for rowid, _ in chunk]
+            store.add_near_keys(zip(rowids, similarity.index_keys_many(fps), strict=True))
+            for rowid, fp in zip(rowids, fps, strict=True):
                 store.set_near_print(rowid, similarity.dumps(fp))
             count += len(chunk)
         store.set_meta("near_keys", similarity.KEYS_VERSION)

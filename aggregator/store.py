@@ -15,16 +15,15 @@ import functools
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from operator import itemgetter
 from pathlib import Path
 
-import numpy as np
-
 from aggregator.dedupe import Known
+from aggregator.dedupe.keyindex import KeyIndex, encode
 from aggregator.errors import AggregatorError
 from aggregator.model import CopyMeta, Item, PullOutcome, SourceState, TagMatch
 from aggregator.sanitize import html_to_text
@@ -157,6 +156,15 @@ MIGRATIONS: list[str] = [
             SELECT DISTINCT json_extract(value, '$[0]') AS name FROM json_each(items.tags)
         )), '');
     """,
+    # 8: an item's near-duplicate keys as one row (8 hex digits a key), looked up in memory
+    # (dedupe/keyindex.py): a B-tree of (key, item) took 23 random inserts an item
+    """
+    CREATE TABLE near_keys_new(item INTEGER PRIMARY KEY, keys TEXT NOT NULL);
+    INSERT INTO near_keys_new(item, keys)
+        SELECT item, group_concat(printf('%08x', key), '') FROM near_keys GROUP BY item;
+    DROP TABLE near_keys;
+    ALTER TABLE near_keys_new RENAME TO near_keys;
+    """,
 ]
 
 
@@ -180,7 +188,7 @@ class Store:
         self._isolate = False  # inside batch(): outermost units are savepoints too
         self._began = 0.0
         self._commit_cost = 0.0  # seconds the last COMMIT took
-        self._held: _KeySet | None = None  # the near-duplicate keys stored, loaded on use
+        self._near: KeyIndex | None = None  # the near-duplicate keys stored, loaded on use
         self.commit_seconds = 0.0  # in all, since opened
         try:
             self.db = sqlite3.connect(path, timeout=5.0, isolation_level=None)
@@ -221,6 +229,7 @@ class Store:
             yield
         except BaseException:
             self._depth -= 1
+            self._near = None  # it may hold keys of items rolled back: read again
             if savepoint:
                 self.db.execute(f"ROLLBACK TO {savepoint}")
                 self.db.execute(f"RELEASE {savepoint}")
@@ -533,12 +542,15 @@ class Store:
 
     # ------------------------------------------------------------ near-duplicate index
 
-    def add_near_keys(self, rows: Iterable[tuple[int, int]]) -> None:
-        """Index keys of stored items, as (key, item rowid): a rowid is half a uid's size."""
+    def add_near_keys(self, rows: Iterable[tuple[int, Sequence[int]]]) -> None:
+        """Index keys of new items, as (item rowid, its keys): one row an item."""
         rows = list(rows)
-        self.db.executemany("INSERT OR IGNORE INTO near_keys(key, item) VALUES (?, ?)", rows)
-        if self._held is not None:
-            self._held.add(map(itemgetter(0), rows))
+        self.db.executemany(
+            "INSERT OR REPLACE INTO near_keys(item, keys) VALUES (?, ?)",
+            [(item, encode(keys)) for item, keys in rows],
+        )
+        if self._near is not None:
+            self._near.add(rows)
 
     def near_candidates(
         self, keys: list[int], since: datetime, limit: int
@@ -550,21 +562,13 @@ class Store:
         reads the texts, loaded only for those). Keys of items before the window are
         pruned hourly, so the window is checked on the items found.
         """
-        if not keys or not self._keys_held().any_of(keys):
-            return []  # most new items: no key stored, no query
-        marks = ",".join("?" * len(keys))
-        # counted in SQLite: a large store holds many items sharing a key or two by chance,
-        # and only the `limit` sharing most (the newest first among equals) come out
-        best = [
-            r[0]
-            for r in self.db.execute(
-                f"SELECT item FROM near_keys WHERE key IN ({marks}) GROUP BY item "
-                "ORDER BY count(*) DESC, item DESC LIMIT ?",
-                (*keys, limit),
-            )
-        ]
-        if not best:  # most new items: one probe per key, nothing more
-            return []
+        found = self._near_index().items_sharing(keys)
+        if not found:
+            return []  # most new items: the filter says no, nothing more
+        # a large store holds many items sharing a key or two by chance, and only the
+        # `limit` sharing most (the newest first among equals) come out
+        shared = Counter(found)
+        best = sorted(shared, key=lambda item: (shared[item], item), reverse=True)[:limit]
         marks = ",".join("?" * len(best))
         rows = self.db.execute(
             f"SELECT {_CANDIDATE} FROM items WHERE rowid IN ({marks}) AND first_seen >= ? "
@@ -591,12 +595,12 @@ class Store:
 
     def clear_near_keys(self) -> None:
         self.db.execute("DELETE FROM near_keys")
-        self._held = None
+        self._near = None
 
-    def _keys_held(self) -> _KeySet:
-        if self._held is None:
-            self._held = _KeySet(r[0] for r in self.db.execute("SELECT key FROM near_keys"))
-        return self._held
+    def _near_index(self) -> KeyIndex:
+        if self._near is None:
+            self._near = KeyIndex(self.db.execute("SELECT item, keys FROM near_keys"))
+        return self._near
 
     def set_near_print(self, rowid: int, near_print: str) -> None:
         self.db.execute("UPDATE items SET near_print = ? WHERE rowid = ?", (near_print, rowid))
@@ -604,19 +608,21 @@ class Store:
     def prune_near_keys(self, before: datetime) -> None:
         """Drop the keys of items first seen before `before`, at most once an hour.
 
-        Item rowids grow with time, so those are the keys under the first rowid of the
-        window (found by bisection on rowids, no index on time); deleting them is a pass
-        over the keys, hence the hour (keys a little older cost nothing: candidates are
-        checked against the window)."""
+        Item rowids grow with time, so those are the rows under the first rowid of the
+        window (found by bisection on rowids, no index on time); the keys held in memory
+        are sorted into one run again, hence the hour (keys a little older cost nothing:
+        candidates are checked against the window)."""
         last = self.meta("near_keys_pruned")
         if last and _ts(before) - float(last) < 3600:
             return
         first = self._first_rowid_seen_since(before)
         if first is None:
             self.db.execute("DELETE FROM near_keys")
+            self._near = KeyIndex()
         else:
             self.db.execute("DELETE FROM near_keys WHERE item < ?", (first,))
-        self._held = None  # read again when next needed
+            if self._near is not None:
+                self._near.drop_before(first)
         self.set_meta("near_keys_pruned", repr(_ts(before)))
 
     def _first_rowid_seen_since(self, since: datetime) -> int | None:
@@ -650,14 +656,17 @@ class Store:
         to be taken in again anyway (normalize keeps its feed date).
         """
         old = self.db.execute(
-            "SELECT source, key, canonical FROM items WHERE published < ?", (_ts(cutoff),)
+            "SELECT source, key, canonical, rowid FROM items WHERE published < ?", (_ts(cutoff),)
         ).fetchall()
         if not old:
             return 0
-        tombs = [(_key_tomb(s, k), _ts(now)) for s, k, _ in old]
-        tombs += [(_url_tomb(c), _ts(now)) for _, _, c in old if c]
+        tombs = [(_key_tomb(s, k), _ts(now)) for s, k, _, _ in old]
+        tombs += [(_url_tomb(c), _ts(now)) for _, _, c, _ in old if c]
         self.db.executemany("INSERT OR REPLACE INTO tombstones(key, pruned) VALUES (?, ?)", tombs)
         self.db.execute("DELETE FROM items WHERE published < ?", (_ts(cutoff),))
+        # their index keys too, since SQLite may give a freed rowid to the next item (the
+        # keys held in memory may keep them: a candidate found by them is compared first)
+        self.db.executemany("DELETE FROM near_keys WHERE item = ?", [(r[3],) for r in old])
         horizon = _ts(now) - 4 * (_ts(now) - _ts(cutoff))
         self.db.execute("DELETE FROM tombstones WHERE pruned < ?", (horizon,))
         return len(old)
@@ -670,7 +679,7 @@ class Lookups:
     by_key: dict[str, Known] = field(default_factory=dict)
     by_url: dict[str, Known] = field(default_factory=dict)
     tombs: set[str] = field(default_factory=set)
-    near_rows: list[tuple[int, int]] = field(default_factory=list)  # index keys to write
+    near_rows: list[tuple[int, list[int]]] = field(default_factory=list)  # (item, its keys)
 
     def pruned(self, source: str, key: str, canonical: str) -> bool:
         """Whether this item was stored once and pruned (it never comes back as new)."""
@@ -779,57 +788,6 @@ def _item(row: sqlite3.Row) -> Item:
         matched=row["matched"],
         match_reason=row["match_reason"],
     )
-
-
-class _KeySet:
-    """Which near-duplicate keys may be stored: a Bloom filter of 2**27 bits (16 MB, whatever
-    the store's size), three bits a key, set from the keys read once and from those added
-    since. Asking it first spares the database a query for every new item that shares no
-    key with anything (most of them). A false "maybe" (bits set by other keys, by a key
-    pruned or by a rolled-back unit) only costs the query it would have cost anyway. For an
-    item's 23 keys against the keys of 10,000 / 100,000 items (230,000 / 2.3 million): a
-    false "maybe" 4.0% / 32% of the time with one bit a key, 0.23% / 2.8% with three.
-    """
-
-    BITS = 27
-    MASK = (1 << BITS) - 1
-    _MIX = 0x9E3779B97F4A7C15  # the 2nd and 3rd bits from other bits of key * _MIX
-
-    def __init__(self, keys: Iterable[int]):
-        self._bytes = bytearray(1 << (self.BITS - 3))
-        self._bits = np.frombuffer(self._bytes, dtype=np.uint8)  # the same memory
-        self.add(keys)
-
-    def add(self, keys: Iterable[int]) -> None:
-        """Many at once (a document's, or every stored key): numpy."""
-        values = np.fromiter(keys, dtype=np.uint64)
-        with np.errstate(over="ignore"):  # the product wraps, as a hash should
-            mixed = values * np.uint64(self._MIX)
-        mask = np.uint64(self.MASK)
-        for slots in (
-            values & mask,
-            (mixed >> np.uint64(10)) & mask,
-            (mixed >> np.uint64(37)) & mask,
-        ):
-            slots = slots.astype(np.int64)
-            np.bitwise_or.at(self._bits, slots >> 3, (1 << (slots & 7)).astype(np.uint8))
-
-    def any_of(self, keys: list[int]) -> bool:
-        """One item's ~20 keys: a plain loop costs less than numpy's calls. An absent key
-        mostly stops at its first bit."""
-        data, mask, mix = self._bytes, self.MASK, self._MIX
-        for key in keys:
-            slot = key & mask
-            if not data[slot >> 3] & (1 << (slot & 7)):
-                continue
-            mixed = (key * mix) & 0xFFFFFFFFFFFFFFFF
-            slot = (mixed >> 10) & mask
-            if not data[slot >> 3] & (1 << (slot & 7)):
-                continue
-            slot = (mixed >> 37) & mask
-            if data[slot >> 3] & (1 << (slot & 7)):
-                return True
-        return False
 
 
 class Lock:

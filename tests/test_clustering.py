@@ -278,8 +278,10 @@ def test_the_index_is_rebuilt_when_the_keys_change(tmp_path):
                 NOW,
                 policy,
             )
-            store.db.execute("UPDATE near_keys SET key = key + 1")  # keys of another version
+            store.db.execute("UPDATE near_keys SET keys = '00000001'")  # of another version
             store.set_meta("near_keys", "0")
+        store.close()  # the new version starts
+        store = Store(tmp_path / f"{rebuild}.db")
         if rebuild:
             assert reindex_if_keys_changed(config, store, NOW) == 1
         with store.transaction():
@@ -311,7 +313,7 @@ def test_a_common_key_does_not_flood_the_comparison(tmp_path):
             published=NOW, updated=NOW, story=f"urn:{n}",
         )  # fmt: skip
         rowid = store.insert_item(item, NOW)
-        store.add_near_keys([(k, rowid) for k in keys])
+        store.add_near_keys([(rowid, keys)])
 
     hot, own = 7, list(range(100, 119))
     with store.transaction():

@@ -130,30 +130,32 @@ def test_near_keys_of_items_before_the_window_are_pruned(tmp_path):
     with store.transaction():
         for n in range(10):  # one item an hour, in rowid order
             rowid = store.insert_item(item(f"k{n}", NOW), NOW + timedelta(hours=n))
-            store.add_near_keys([(n, rowid), (100 + n, rowid)])
+            store.add_near_keys([(rowid, [n, 100 + n])])
+    keys, since = [*range(10), *range(100, 110)], NOW - timedelta(days=1)
+    assert len(store.near_candidates(keys, since, 16)) == 10  # the index is in memory
+    with store.transaction():
         store.prune_near_keys(NOW + timedelta(hours=6, minutes=30))
-    left = sorted(r[0] for r in store.db.execute("SELECT key FROM near_keys"))
-    assert left == [7, 8, 9, 107, 108, 109]
+    assert sorted(c.title for c, _ in store.near_candidates(keys, since, 16)) == ["k7", "k8", "k9"]
     with store.transaction():  # within the hour: not again
         store.prune_near_keys(NOW + timedelta(hours=7, minutes=10))
-    assert store.db.execute("SELECT count(*) FROM near_keys").fetchone()[0] == 6
+    assert store.db.execute("SELECT count(*) FROM near_keys").fetchone()[0] == 3
     with store.transaction():  # past every item
         store.prune_near_keys(NOW + timedelta(hours=20))
     assert store.db.execute("SELECT count(*) FROM near_keys").fetchone()[0] == 0
 
 
 def test_key_lookups_see_keys_stored_before_and_after_the_first_lookup(tmp_path):
-    """The in-memory bitmap of stored keys that spares most lookups never hides a key."""
+    """The keys held in memory (and the filter in front) never hide a stored key."""
     store = Store(tmp_path / "a.db")
     since = NOW - timedelta(days=1)
     with store.transaction():
         first = store.insert_item(item("a", NOW, source="x"), NOW)
-        store.add_near_keys([(5, first), (9, first)])
+        store.add_near_keys([(first, [5, 9])])
     assert store.near_candidates([7], since, 16) == []  # loads the set: 5 and 9
     assert [c.uid for c, _ in store.near_candidates([9, 7], since, 16)] == ["uid-x-a"]
     with store.transaction():
         second = store.insert_item(item("b", NOW, source="y"), NOW)
-        store.add_near_keys([(11, second)])
+        store.add_near_keys([(second, [11])])
     assert [c.uid for c, _ in store.near_candidates([11], since, 16)] == ["uid-y-b"]
     reopened = Store(tmp_path / "a.db")
     assert len(reopened.near_candidates([5, 11], since, 16)) == 2
@@ -173,15 +175,18 @@ def test_a_batch_commits_its_units_together_and_a_failing_unit_rolls_back_what_i
     with store.batch(seconds=3600):
         with store.transaction():
             first = store.insert_item(item("a", NOW, source="x"), NOW)
-            store.add_near_keys([(5, first)])
+            store.add_near_keys([(first, [5])])
         assert [c.uid for c, _ in store.near_candidates([5], since, 16)] == ["uid-x-a"]
         assert other.execute("SELECT count(*) FROM items").fetchone()[0] == 0  # not yet
         with pytest.raises(RuntimeError), store.transaction():
-            store.insert_item(item("b", NOW, source="y"), NOW)
+            second = store.insert_item(item("b", NOW, source="y"), NOW)
+            store.add_near_keys([(second, [6])])
+            assert [c.uid for c, _ in store.near_candidates([6], since, 16)] == ["uid-y-b"]
             with store.transaction():  # a nested unit is a savepoint of its own
                 store.set_meta("inner", "1")
             raise RuntimeError("a bug in the middle of a pull")
         assert store.items() == [] and store.meta("inner") == ""
+        assert store.near_candidates([5, 6], since, 16) == []  # nor their keys in memory
         with store.transaction():
             store.insert_item(item("c", NOW), NOW)
             with pytest.raises(RuntimeError), store.transaction():
@@ -233,12 +238,64 @@ def test_an_isolating_batch_rolls_back_a_failing_unit_alone_and_commits_on_deman
 
 
 def test_the_key_filter_never_forgets_a_key_and_rarely_says_maybe():
-    from aggregator.store import _KeySet
+    from aggregator.dedupe.keyindex import KeyFilter
 
     rng = random.Random(7)
     stored = [rng.getrandbits(31) for _ in range(230_000)]  # 10,000 items' keys
-    held = _KeySet(stored[:100_000])
+    held = KeyFilter(len(stored), stored[:100_000])
+    assert held.bits == 23  # 32 bits a key at least: 7.4 million
     held.add(iter(stored[100_000:]))
     assert all(held.any_of([key]) for key in stored[::7])  # no false "no", ever
     items = [[rng.getrandbits(31) for _ in range(23)] for _ in range(5_000)]
-    assert sum(held.any_of(keys) for keys in items) / len(items) < 0.01  # 0.23% measured
+    # full (the index makes a bigger one past this): 1.3% measured
+    assert sum(held.any_of(keys) for keys in items) / len(items) < 0.02
+    roomy = KeyFilter(4 * len(stored), stored)  # as the index makes them: 0.28%
+    assert sum(roomy.any_of(keys) for keys in items) / len(items) < 0.006
+
+
+def test_the_key_index_finds_what_a_plain_map_finds_across_its_runs():
+    """Keys read back from their stored rows, added in many small batches (sorted into
+    runs, runs merged) or both, some dropped: every (key, item) left found by each of its
+    keys, once."""
+    from collections import Counter
+
+    from aggregator.dedupe.keyindex import KeyIndex, encode
+
+    rng = random.Random(3)
+    hot = list(range(50))  # keys many items share, as stock phrases do
+    rows = [
+        (item, [rng.choice(hot), *(rng.getrandbits(31) for _ in range(22)), 7])
+        for item in range(1, 3_001)
+    ]
+    where: dict[int, set[int]] = {}
+
+    def check(index: KeyIndex, stored: list) -> None:
+        for _, keys in [*rng.sample(stored, min(50, len(stored))), (0, [5, 7, 7]), (0, [8])]:
+            expected = Counter(i for key in set(keys) for i in where.get(key, ()))
+            assert Counter(index.items_sharing(keys)) == expected
+
+    for item, keys in rows[:1_000]:
+        for key in keys:
+            where.setdefault(key, set()).add(item)
+    grown, shapes = KeyIndex((item, encode(keys)) for item, keys in rows[:1_000]), set()
+    for start in range(1_000, 3_000, 37):  # a document's worth at a time
+        batch = rows[start : start + 37]
+        grown.add(batch)
+        for item, keys in batch:
+            for key in keys:
+                where.setdefault(key, set()).add(item)
+        if start % 10 == 0:
+            check(grown, rows[: start + 37])
+            shapes.add(len(grown._runs))
+    assert {1, 2, 3} <= shapes  # runs merged and not
+    check(KeyIndex((item, encode(keys)) for item, keys in rows), rows)  # read back
+    grown.drop_before(1_500)
+    assert len(grown._runs) == 0
+    where = {key: {i for i in items if i >= 1_500} for key, items in where.items()}
+    check(grown, rows)
+    grown.add(rows[:2])  # added again (the filter starts empty again)
+    where[rows[0][1][1]].add(rows[0][0])
+    assert Counter(grown.items_sharing(rows[0][1][1:2])) == Counter(where[rows[0][1][1]])
+    assert encode([7, 5, 7, 2**31 - 1]) == "00000005000000077fffffff"
+    huge = KeyIndex([(2**33, encode([9])), (5, encode([9, 4]))])  # rowids past 32 bits
+    assert sorted(huge.items_sharing([9])) == [5, 2**33]
