@@ -45,9 +45,10 @@ def pss_kb(pid: int) -> int:
 def children(pid: int) -> list[int]:
     """Every descendant: parse workers are the children of a fork server, itself a child."""
     found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            found += [int(c) for c in (task / "children").read_text().split()]
+    with contextlib.suppress(OSError):  # the process may end while its tasks are listed
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                found += [int(c) for c in (task / "children").read_text().split()]
     return found + [d for c in found for d in children(c)]
 
 
