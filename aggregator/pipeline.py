@@ -151,6 +151,10 @@ async def pull_source(
     stored_at = time.process_time()
     with store.transaction():
         lookups = store.lookups(prepared.items)
+        # the items not stored yet: what shares their near-duplicate keys, found at once
+        fresh = [n for n, item in enumerate(prepared.items) if item.key not in lookups.by_key]
+        shared = store.near_shared([prepared.near[n][1] for n in fresh])
+        lookups.shared = {prepared.items[n].key: s for n, s in zip(fresh, shared, strict=True)}
         for item, near in zip(prepared.items, prepared.near, strict=True):
             kind = _store_item(store, item, cutoff, now, config.dedupe, near, lookups)
             counts[kind] += 1
@@ -283,7 +287,9 @@ def _store_item(
         )
     elif near is not None:
         since = now - timedelta(seconds=near.window)
-        match = _near_match(store, item, near_print, keys, since, near)
+        match = _near_match(
+            store, item, near_print, keys, since, near, lookups.shared.get(item.key)
+        )
         if match is not None:
             copy, verdict = match
             item = replace(
@@ -314,11 +320,13 @@ def _near_match(
     keys: list[int],
     since: datetime,
     near: Dedupe,
+    shared: list[int] | None = None,
 ) -> tuple[Item, similarity.Verdict] | None:
     """The best copy from another source that tells the same story, if any."""
     best: tuple[Item, similarity.Verdict] | None = None
     fp = None  # read from near_print for the first candidate (most items have none)
-    for copy, copy_print in store.near_candidates(keys, since, similarity.MAX_CANDIDATES):
+    found = store.near_candidates(keys, since, similarity.MAX_CANDIDATES, shared)
+    for copy, copy_print in found:
         if copy.source == item.source:
             continue  # an outlet does not syndicate itself: two of its items are two stories
         if fp is None:

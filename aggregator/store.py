@@ -552,17 +552,22 @@ class Store:
         if self._near is not None:
             self._near.add(rows)
 
+    def near_shared(self, key_lists: list[list[int]]) -> list[list[int]]:
+        """For each list of index keys, the rowid of each stored item holding one of them,
+        once per key: a document's new items searched at once (see `near_candidates`)."""
+        return self._near_index().items_sharing_many(key_lists)
+
     def near_candidates(
-        self, keys: list[int], since: datetime, limit: int
+        self, keys: list[int], since: datetime, limit: int, shared: list[int] | None = None
     ) -> list[tuple[Item, str]]:
         """The `limit` stored items sharing the most index keys with `keys` (at least one),
-        first seen since `since`.
+        first seen since `since`; `shared` is what `near_shared` found for them, if known.
 
         Light items with their serialized fingerprints ("" when unknown: the check then
         reads the texts, loaded only for those). Keys of items before the window are
         pruned hourly, so the window is checked on the items found.
         """
-        found = self._near_index().items_sharing(keys)
+        found = self._near_index().items_sharing(keys) if shared is None else shared
         if not found:
             return []  # most new items: the filter says no, nothing more
         # a large store holds many items sharing a key or two by chance, and only the
@@ -680,6 +685,7 @@ class Lookups:
     by_url: dict[str, Known] = field(default_factory=dict)
     tombs: set[str] = field(default_factory=set)
     near_rows: list[tuple[int, list[int]]] = field(default_factory=list)  # (item, its keys)
+    shared: dict[str, list[int]] = field(default_factory=dict)  # key -> near_shared's finds
 
     def pruned(self, source: str, key: str, canonical: str) -> bool:
         """Whether this item was stored once and pruned (it never comes back as new)."""
