@@ -30,32 +30,43 @@ def decode(text: str) -> np.ndarray:
     return np.frombuffer(bytes.fromhex(text), dtype=">u4").astype(np.uint32)
 
 
-_NONE = (np.empty(0, dtype=np.uint32), np.empty(0, dtype=np.int64))
+ITEM_BITS = 33  # a run holds key << 33 | item: keys are under 2**31, rowids under 2**33
+_ITEM_MASK = np.uint64((1 << ITEM_BITS) - 1)
+_SHIFT = np.uint64(ITEM_BITS)
+
+
+def _pack(keys: np.ndarray, items: np.ndarray) -> np.ndarray:
+    if len(items) and int(items.max()) >> ITEM_BITS:
+        raise ValueError(f"item rowid past 2**{ITEM_BITS}: the key index cannot hold it")
+    return (keys.astype(np.uint64) << _SHIFT) | items.astype(np.uint64)
 
 
 class KeyIndex:
     """Key -> item rowids for the keys of the stored items (each (key, item) once).
 
-    The keys read from the store are one sorted run, always searched (one search: 2 us
-    at 2.3 million keys); those added since are runs behind a Bloom filter, made for 4
-    times the keys added each time they outgrow it. Filling a filter of 16 MB with 2.3
-    million keys took 0.55 s of random writes, more than reading and sorting the stored
-    index (0.2 s), and the filter's memory stays held between passes."""
+    A run is one sorted uint64 array of key << 33 | item: sorting and merging move one
+    array, and a key's items are one slice. The keys read from the store are one run,
+    always searched; those added since are runs of their own, behind a Bloom filter made
+    for 4 times the keys added each time they outgrow it (a 16 MB filter filled with 2.3
+    million stored keys took 0.55 s of random writes: more than reading and sorting them,
+    0.2 s). MERGE runs of one level merge into one of the next, so an added key is moved
+    log8(n) times; the searches are a document's at once, so more runs cost little."""
+
+    MERGE = 8
 
     def __init__(self, rows: Iterable[tuple[int, str]] = ()):
         """From the stored rows: (item rowid, encoded keys)."""
         self.filter: KeyFilter | None = None  # the keys added since the base run was sorted
-        self._base: tuple[np.ndarray, np.ndarray] = _NONE  # (sorted keys, their items)
-        self._runs: list[tuple[np.ndarray, np.ndarray]] = []  # added since, each sorted
+        self._base = np.empty(0, dtype=np.uint64)
+        self._runs: list[tuple[int, np.ndarray]] = []  # (level, run) added since
         self._added = 0  # keys in those runs
         items, texts = [], []
         for item, text in rows:
             items.append(item)
             texts.append(text)
         if texts:
-            keys = decode("".join(texts))
             owners = np.repeat(np.array(items, dtype=np.int64), [len(t) >> 3 for t in texts])
-            self._base = _sorted(keys, owners)
+            self._base = np.sort(_pack(decode("".join(texts)), owners))
 
     def add(self, rows: Iterable[tuple[int, Sequence[int]]]) -> None:
         """Keys of new items: (item rowid, its keys), as many items at once as there are
@@ -69,12 +80,19 @@ class KeyIndex:
         if not keys:
             return
         added = np.array(keys, dtype=np.uint32)
-        self._push(added, np.array(items, dtype=np.int64))
+        self._runs.append((0, np.sort(_pack(added, np.array(items, dtype=np.int64)))))
+        while len(self._runs) >= self.MERGE and self._runs[-self.MERGE][0] == self._runs[-1][0]:
+            merged = [run for _, run in self._runs[-self.MERGE :]]
+            level = self._runs[-1][0] + 1
+            del self._runs[-self.MERGE :]
+            # sorted runs one after the other: timsort merges them
+            self._runs.append((level, np.sort(np.concatenate(merged), kind="stable")))
         self._added += len(added)
         if self.filter is not None and self._added <= self.filter.capacity:
             self.filter.add(added)
         else:  # one 4 times the size, from every key added (a filter cannot grow)
-            self.filter = KeyFilter(4 * self._added, np.concatenate([k for k, _ in self._runs]))
+            every = np.concatenate([run >> _SHIFT for _, run in self._runs])
+            self.filter = KeyFilter(4 * self._added, every)
 
     def items_sharing(self, keys: Iterable[int]) -> list[int]:
         """The item of each stored (key, item) whose key is among `keys`: an item appears
@@ -86,56 +104,33 @@ class KeyIndex:
         numpy's cost is per call (one item at a time: 13 us, most of it in the filter)."""
         distinct = [set(keys) for keys in key_lists]
         found: list[list[int]] = [[] for _ in distinct]
-        wanted = np.fromiter(itertools.chain.from_iterable(distinct), dtype=np.uint32)
+        wanted = np.fromiter(itertools.chain.from_iterable(distinct), dtype=np.uint64)
         if not len(wanted):
             return found
         owners = np.repeat(np.arange(len(distinct)), [len(keys) for keys in distinct])
-        searches = [(self._base, wanted, owners)] if len(self._base[0]) else []
+        searches = [(self._base, wanted, owners)] if len(self._base) else []
         if self.filter is not None:
             maybe = self.filter.maybe(wanted)
             if maybe.any():
-                searches += [(run, wanted[maybe], owners[maybe]) for run in self._runs]
-        for (run_keys, run_items), query, whose in searches:
-            # the search must be in the run's own type, or numpy converts the whole run
-            first = np.searchsorted(run_keys, query, "left")
-            last = np.searchsorted(run_keys, query, "right")
+                searches += [(run, wanted[maybe], owners[maybe]) for _, run in self._runs]
+        for run, query, whose in searches:
+            first = np.searchsorted(run, query << _SHIFT)
+            last = np.searchsorted(run, (query + np.uint64(1)) << _SHIFT)
             for n in np.flatnonzero(last > first).tolist():
-                found[whose[n]].extend(run_items[first[n] : last[n]].tolist())
+                found[whose[n]].extend((run[first[n] : last[n]] & _ITEM_MASK).tolist())
         return found
 
     def drop_before(self, first: int) -> None:
         """Forget the keys of the items under rowid `first` (pruned from the store); every
         key left goes into the base run, and the filter starts empty again (nothing
         changes when no key is that old)."""
-        runs = [self._base, *self._runs]
-        if all(not len(items) or items.min() >= first for _, items in runs):
+        runs = [self._base, *(run for _, run in self._runs)]
+        if all(not len(run) or (run & _ITEM_MASK).min() >= first for run in runs):
             return
-        keys = np.concatenate([self._base[0], *(k for k, _ in self._runs)])
-        items = np.concatenate([self._base[1], *(i for _, i in self._runs)])
-        kept = items >= first
-        keys, items = keys[kept], items[kept]
-        order = np.argsort(keys, kind="stable")  # sorted runs: timsort merges them
-        self._base, self._runs, self._added = (keys[order], items[order]), [], 0
-        self.filter = None
-
-    def _push(self, keys: np.ndarray, items: np.ndarray) -> None:
-        order = np.argsort(keys, kind="stable")
-        self._runs.append((keys[order], items[order]))
-        while len(self._runs) > 1 and len(self._runs[-2][0]) <= 2 * len(self._runs[-1][0]):
-            (k2, i2), (k1, i1) = self._runs.pop(), self._runs.pop()
-            keys, items = np.concatenate((k1, k2)), np.concatenate((i1, i2))
-            order = np.argsort(keys, kind="stable")  # two sorted runs: timsort merges them
-            self._runs.append((keys[order], items[order]))
-
-
-def _sorted(keys: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Both sorted by key: as one uint64 sort when rowids fit 32 bits (0.15 s for 2.3
-    million keys; an argsort and two gathers, 0.26 s)."""
-    if len(items) and items.max() >= 1 << 32:
-        order = np.argsort(keys)
-        return keys[order], items[order]
-    packed = np.sort((keys.astype(np.uint64) << np.uint64(32)) | items.astype(np.uint64))
-    return (packed >> np.uint64(32)).astype(np.uint32), (packed & 0xFFFFFFFF).astype(np.int64)
+        every = np.concatenate(runs)
+        kept = every[(every & _ITEM_MASK) >= first]
+        self._base = np.sort(kept, kind="stable")  # sorted runs: timsort merges them
+        self._runs, self._added, self.filter = [], 0, None
 
 
 class KeyFilter:
