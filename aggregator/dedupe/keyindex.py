@@ -152,8 +152,8 @@ class KeyFilter:
         self.add(keys)
 
     def add(self, keys: Iterable[int] | np.ndarray) -> None:
-        for slots in self._slots(keys):
-            np.bitwise_or.at(self._bits, slots >> 3, (1 << (slots & 7)).astype(np.uint8))
+        slots = np.concatenate(self._slots(keys))
+        np.bitwise_or.at(self._bits, slots >> 3, (1 << (slots & 7)).astype(np.uint8))
 
     def maybe(self, keys: Iterable[int] | np.ndarray) -> np.ndarray:
         """For each key, whether it may be held (False is sure)."""
