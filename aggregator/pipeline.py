@@ -39,9 +39,10 @@ from aggregator.model import (
 )
 from aggregator.normalize import feed_link, feed_title, lead_text
 from aggregator.publish import Published, publish
+from aggregator.sanitize import html_to_text
 from aggregator.store import Lookups, Store
 from aggregator.tagging import Tagger, compile_rules
-from aggregator.workers import ParsePool
+from aggregator.workers import ParsePool, Prepared, content_print
 
 log = logging.getLogger("aggregator.pull")
 STAGES = ("fetch", "parse", "normalize", "tag", "dedupe", "store", "publish")
@@ -135,9 +136,10 @@ async def pull_source(
         )
         return _finish(store, config, source, state, outcome, clock(), fetched=fetched)
     now = clock()
+    stored = frozenset(map(content_print, store.content_hashes(source.name)))
     try:
         prepared = await pool.prepare(
-            fetched, source, config.tags, tuple(config.disclaimers.values()), now
+            fetched, source, config.tags, tuple(config.disclaimers.values()), now, stored
         )
     except ParseError as exc:
         return failed(fetched.status, exc.kind, str(exc))
@@ -151,11 +153,12 @@ async def pull_source(
     stored_at = time.process_time()
     with store.transaction():
         lookups = store.lookups(prepared.items)
+        items, nears = _complete(prepared, lookups, source, config)
         # the items not stored yet: what shares their near-duplicate keys, found at once
-        fresh = [n for n, item in enumerate(prepared.items) if item.key not in lookups.by_key]
-        shared = store.near_shared([prepared.near[n][1] for n in fresh])
-        lookups.shared = {prepared.items[n].key: s for n, s in zip(fresh, shared, strict=True)}
-        for item, near in zip(prepared.items, prepared.near, strict=True):
+        fresh = [n for n, item in enumerate(items) if item.key not in lookups.by_key]
+        shared = store.near_shared([nears[n][1] for n in fresh])
+        lookups.shared = {items[n].key: s for n, s in zip(fresh, shared, strict=True)}
+        for item, near in zip(items, nears, strict=True):
             kind = _store_item(store, item, cutoff, now, config.dedupe, near, lookups)
             counts[kind] += 1
         store.add_near_keys(lookups.near_rows)
@@ -247,6 +250,28 @@ def _finish(
         elif state.gone_print:
             store.set_gone(source.name, "")
     return outcome
+
+
+def _complete(
+    prepared: Prepared, lookups: Lookups, source: Source, config: Config
+) -> tuple[list[Item], list[tuple[str, list[int]]]]:
+    """The items with their tags and fingerprints: those the worker left out because their
+    content looked stored are done here when it is not stored under their key (a feed
+    that changed an item's guid, say), so storing never sees an untagged item."""
+    items, nears = list(prepared.items), []
+    for n, (item, near) in enumerate(zip(prepared.items, prepared.near, strict=True)):
+        known = lookups.by_key.get(item.key)
+        if near is None and (known is None or known.content_hash != item.content_hash):
+            full = replace(
+                item,
+                summary_text=html_to_text(item.summary_html),
+                content_text=html_to_text(item.content_html),
+            )
+            items[n] = replace(item, tags=tagger_for(config).tag(full, source.tags))
+            fp = similarity.fingerprint(full.title, lead_text(full))
+            near = (similarity.dumps(fp), similarity.index_keys(fp))
+        nears.append(near or ("", []))
+    return items, nears
 
 
 def _store_item(

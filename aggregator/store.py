@@ -433,6 +433,12 @@ class Store:
             )
         return found
 
+    def content_hashes(self, source: str, limit: int = 1000) -> list[str]:
+        """The content hashes of the source's `limit` last stored items (a feed lists its
+        newest: which of its items are stored unchanged)."""
+        sql = "SELECT content_hash FROM items WHERE source = ? ORDER BY rowid DESC LIMIT ?"
+        return [r[0] for r in self.db.execute(sql, (source, limit))]
+
     def insert_item(self, item: Item, now: datetime, near_print: str = "") -> int:
         """Store a new copy; returns its rowid (what the near-duplicate index refers to).
 

@@ -84,9 +84,15 @@ class Prepared:
     parsed: ParsedFeed  # without its entries: the items carry what is needed
     items: list[Item]
     # per item: its similarity fingerprint as the store keeps it (a string pickles in a
-    # tenth of the time), and its index keys
-    near: list[tuple[str, list[int]]]
+    # tenth of the time), and its index keys; None for an item that looked stored already
+    # (its content among `stored`): not tagged nor fingerprinted, see `prepare`
+    near: list[tuple[str, list[int]] | None]
     seconds: dict[str, float]  # CPU time by stage: parse, normalize, tag, dedupe
+
+
+def content_print(content_hash: str) -> int:
+    """What `prepare` is told of a stored item: 64 bits of its content hash."""
+    return int(content_hash[:16], 16)
 
 
 def prepare(
@@ -95,8 +101,15 @@ def prepare(
     rules: tuple[TagRule, ...],
     boilerplate: tuple[str, ...],
     now: datetime,
+    stored: frozenset[int] = frozenset(),
 ) -> Prepared:
-    """parse -> normalize -> tag -> fingerprint for one document (runs in a worker)."""
+    """parse -> normalize -> tag -> fingerprint for one document (runs in a worker).
+
+    `stored` holds the `content_print` of the source's stored items: an item whose content
+    is among them is most likely stored unchanged (a changed feed lists mostly the items
+    of its last version), and its tags and fingerprint, half of its cost here, would go
+    unused. It is sent untagged with `near` None; the pipeline completes it in the rare
+    case it is not stored under its key after all."""
     from aggregator.dedupe.similarity import dumps, fingerprint, index_keys_many
     from aggregator.normalize import lead_text, normalize_feed
     from aggregator.parse import parse
@@ -108,12 +121,15 @@ def prepare(
     t1 = clock()
     normalized = normalize_feed(parsed, source, now)
     t2 = clock()
+    fresh = [i for i in normalized if content_print(i.content_hash) not in stored]
     tagger = compile_rules(rules, boilerplate)
     problems: list[str] = []
-    tags = [tagger.tag(i, source.tags, problems) for i in normalized]
+    tags = {id(i): tagger.tag(i, source.tags, problems) for i in fresh}
     t3 = clock()
-    fps = [fingerprint(item.title, lead_text(item)) for item in normalized]
-    near = list(zip(map(dumps, fps), index_keys_many(fps), strict=True))
+    fps = [fingerprint(item.title, lead_text(item)) for item in fresh]
+    prints = zip(map(dumps, fps), index_keys_many(fps), strict=True)
+    near_of = dict(zip(map(id, fresh), prints, strict=True))
+    near = [near_of.get(id(i)) for i in normalized]
     t4 = clock()
     warning = "; ".join(filter(None, [parsed.warning, *dict.fromkeys(problems)]))
     # The texts were for tagging and fingerprints; the store derives them from the HTML.
@@ -123,9 +139,12 @@ def prepare(
     reasons: dict[TagMatch, TagMatch] = {}
     items = [
         replace(
-            i, tags=tuple(reasons.setdefault(m, m) for m in t), summary_text="", content_text=""
+            i,
+            tags=tuple(reasons.setdefault(m, m) for m in tags.get(id(i), ())),
+            summary_text="",
+            content_text="",
         )
-        for i, t in zip(normalized, tags, strict=True)
+        for i in normalized
     ]
     seconds = {"parse": t1 - t0, "normalize": t2 - t1, "tag": t3 - t2, "dedupe": t4 - t3}
     return Prepared(replace(parsed, entries=(), warning=warning), items, near, seconds)
@@ -160,9 +179,10 @@ class ParsePool:
         rules: tuple[TagRule, ...],
         boilerplate: tuple[str, ...],
         now: datetime,
+        stored: frozenset[int] = frozenset(),
     ) -> Prepared:
         future = self._get().schedule(
-            prepare, args=(fetched, source, rules, boilerplate, now), timeout=self.timeout
+            prepare, args=(fetched, source, rules, boilerplate, now, stored), timeout=self.timeout
         )
         try:
             return await asyncio.wrap_future(future)

@@ -256,6 +256,34 @@ def test_changed_item_is_updated_in_place(server: FeedServer, tmp_path):
     assert items[0]["title"] == "Final title" and items[0]["tags"] == ["ai"]
 
 
+def test_a_changed_feed_stores_each_item_as_before_with_tags_and_keys(server: FeedServer, tmp_path):
+    """The workers skip tagging and fingerprinting items whose content is stored; an item
+    that only looks stored (an old item's content under a new guid, without a link that
+    would make it the same item) is still stored with its tags and near-duplicate keys."""
+    import sqlite3
+
+    old = {"title": "Bitcoin passes $100k", "guid": "g1", "date": NOW}
+    old |= {"description": "Bitcoin crossed a symbolic line on Monday, traders said."}
+    other = {"title": "A new AI lab", "link": "https://x.example/c", "guid": "g2", "date": NOW}
+    url = server.add("/a.rss", rss([old, other]))
+    config = write_config(tmp_path, _src("a", url) + TAGS + FEEDS)
+    assert run_cli("--config", str(config), "run", "--once").returncode == 0
+    moved = old | {"guid": "g1-moved"}  # the same content: among the stored hashes
+    fresh = {"title": "OpenAI ships", "link": "https://x.example/d", "guid": "g3", "date": NOW}
+    server.add("/a.rss", rss([old, other | {"title": "A new AI lab opens"}, moved, fresh]))
+    result = run_cli("--config", str(config), "run", "--once")
+    assert result.returncode == 0
+    row = next(line for line in result.stdout.splitlines() if line.startswith("a "))
+    assert row.split()[2:6] == ["2", "1", "0", "1"]  # new, updated, duplicate, unchanged
+    db = sqlite3.connect(tmp_path / "agg.db")
+    tags = dict(db.execute("SELECT key, tag_names FROM items"))
+    assert tags == {"g1": "crypto", "g1-moved": "crypto", "g2": "ai", "g3": "ai openai"}
+    keys = dict(
+        db.execute("SELECT i.key, n.keys FROM near_keys n JOIN items i ON i.rowid = n.item")
+    )
+    assert keys["g1-moved"] == keys["g1"] != ""  # its fingerprint was made in the main process
+
+
 def test_duplicate_guids_in_one_document_keep_distinct_items(server: FeedServer, tmp_path):
     url = server.add(
         "/d.rss",
@@ -439,3 +467,24 @@ def test_websub_hub_is_pinged_for_changed_feeds(server: FeedServer, tmp_path):
     assert (
         len(server.posts) == count + 3 * 3
     )  # 3 changed files of "all" (not "ai"), 3 attempts each
+
+
+def test_workers_leave_untagged_only_the_items_whose_content_is_stored():
+    from aggregator.model import Fetched, Source, TagRule
+    from aggregator.workers import content_print, prepare
+
+    items = [
+        {"title": f"Bitcoin story {n}", "link": f"https://x.example/{n}", "guid": f"g{n}"}
+        for n in range(3)
+    ]
+    body = rss([i | {"date": NOW, "description": "About bitcoin."} for i in items]).encode()
+    fetched = Fetched(url="https://x.example/feed", status=200, body=body)
+    source = Source(name="x", url="https://x.example/feed")
+    rules = (TagRule(name="crypto", keywords=("bitcoin",)),)
+    full = prepare(fetched, source, rules, (), NOW)
+    assert all(item.tags for item in full.items) and all(full.near)
+    stored = frozenset({content_print(full.items[1].content_hash)})
+    again = prepare(fetched, source, rules, (), NOW, stored)
+    assert [bool(item.tags) for item in again.items] == [True, False, True]
+    assert [near is not None for near in again.near] == [True, False, True]
+    assert again.near[0] == full.near[0] and again.items[2] == full.items[2]
