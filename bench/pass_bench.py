@@ -9,7 +9,8 @@ another process on 127.0.0.1 (Python's http.server: Last-Modified and 304s), the
 `aggregator run --once` through the real CLI and reader's `update_feeds(workers=16)` in
 its own process, alternately: `--runs` full passes each from an empty store (3; the
 machine's speed drifts, so medians), then 3 of our passes of 304s (reader makes its 3 in
-each run's process). Prints wall times, CPU by stage, items per second, peak memory (the
+each run's process), then one of ours after every feed gained an item (a daemon's usual
+pass: documents to parse, most of their items stored). Prints wall times, CPU by stage, items per second, peak memory (the
 process and all its descendants: RSS summed, and PSS, which counts the pages workers
 share with their fork server once) and the ratios ours/reader.
 """
@@ -115,6 +116,17 @@ def make_feeds(out: Path, n_feeds: int, n_items: int, seed: int = 1) -> None:
         (out / f"feed{f}.xml").write_text(doc, encoding="utf-8")
 
 
+def add_one_item(site: Path) -> None:
+    """Every feed gains a new first item (a copy of its first, under a new guid, title and
+    link): a daemon's usual pass, where each changed document lists mostly stored items."""
+    for path in site.glob("feed*.xml"):
+        doc = path.read_text(encoding="utf-8")
+        start, end = doc.index("<item>"), doc.index("</item>") + len("</item>")
+        new = doc[start:end].replace("<title>", "<title>New: ", 1)
+        new = new.replace("</link>", "&amp;new=1</link>", 1).replace("</guid>", "-new</guid>", 1)
+        path.write_text(doc[:start] + new + doc[start:], encoding="utf-8")
+
+
 # ---------------------------------------------------------------- measuring processes
 
 
@@ -212,7 +224,7 @@ class Ours:
             *(sys.executable, "-m", "aggregator", "--config", str(work / "config.toml")),
             *("--log-format", "json", "run", "--once"),
         ]
-        self.runs: dict[str, list[dict]] = {"full": [], "not_modified": []}
+        self.runs: dict[str, list[dict]] = {"full": [], "not_modified": [], "changed": []}
 
     def full(self) -> None:
         for path in self.work.glob("bench.db*"):
@@ -225,6 +237,9 @@ class Ours:
 
     def not_modified(self) -> None:
         self._run("not_modified", self.cmd)
+
+    def changed(self) -> None:
+        self._run("changed", self.cmd)
 
     def _run(self, label: str, cmd: list[str]) -> None:
         measured = run_checked(cmd, self.env)
@@ -246,6 +261,8 @@ class Ours:
         """The median run of each kind (by wall time), with the highest peaks of all."""
         out = {}
         for label, runs in self.runs.items():
+            if not runs:
+                continue
             median = dict(sorted(runs, key=lambda r: r["wall"])[len(runs) // 2])
             median["peak_mb"] = max(r["peak_mb"] for r in runs)
             median["pss_mb"] = max(r["pss_mb"] for r in runs)
@@ -331,6 +348,9 @@ def main() -> None:
                     others.append(theirs(work, urls, n))
             for _ in range(NOT_MODIFIED_RUNS):
                 ours.not_modified()
+            time.sleep(1.0)  # Last-Modified has one-second steps
+            add_one_item(site)
+            ours.changed()
             mine, other = ours.result(), median_of(others) if others else None
         finally:
             server.terminate()
@@ -354,6 +374,12 @@ def report(mine: dict, other: dict | None) -> None:
         f"({nm['cli']:.2f}s with start-up), peak {nm['peak_mb']:.0f} MB"
     )
     print("  CPU by stage: " + ", ".join(f"{k} {v:.2f}s" for k, v in nm["cpu"].items()))
+    if changed := mine.get("changed"):
+        print(
+            f"aggregator, then every feed gains one item (one run): {changed['wall']:6.2f}s "
+            f"wall, {changed['items']} items in the documents"
+        )
+        print("  CPU by stage: " + ", ".join(f"{k} {v:.2f}s" for k, v in changed["cpu"].items()))
     if other:
         print(
             f"reader 3.x update_feeds(workers=16), median of {other['runs']}: full "
