@@ -2,13 +2,12 @@
 
 The store keeps an item's keys as one row (`encode`: 8 hex digits a key); this answers
 "which items share keys with this one" without a table of (key, item) rows. That table
-cost 23 random B-tree inserts an item: 40% of storing a bulk pass (bench/: 10,000 items
-stored in 1.1 s of CPU with it, 0.6 s without), and more per item as the store grew.
+cost 23 random B-tree inserts an item, 40% of storing a bulk pass, and more per item as
+the store grew (bench/: storing 100,000 items took 28 s of CPU with it, 13 s with this).
 
-Sorted numpy runs (key -> item): the stored keys, read once, and one run a document
-added since; an added run merges with the one before when they are of a size, so adding n
-keys moves O(n log n) elements in all and a lookup searches O(log n) runs (most lookups:
-none of the added ones, a Bloom filter says no).
+Sorted numpy runs: the stored keys, read once when first needed, and one run a document
+added since, merged 8 at a time; a Bloom filter in front of the added runs says "no" for
+most keys. A document's new items are searched together (`items_sharing_many`).
 """
 
 from __future__ import annotations
