@@ -578,8 +578,8 @@ class Store:
             return []  # most new items: the filter says no, nothing more
         # a large store holds many items sharing a key or two by chance, and only the
         # `limit` sharing most (the newest first among equals) come out
-        shared = Counter(found)
-        best = sorted(shared, key=lambda item: (shared[item], item), reverse=True)[:limit]
+        counts = Counter(found)
+        best = sorted(counts, key=lambda item: (counts[item], item), reverse=True)[:limit]
         marks = ",".join("?" * len(best))
         rows = self.db.execute(
             f"SELECT {_CANDIDATE} FROM items WHERE rowid IN ({marks}) AND first_seen >= ? "
