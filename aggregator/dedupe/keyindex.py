@@ -59,13 +59,17 @@ class KeyIndex:
         self._base = np.empty(0, dtype=np.uint64)
         self._runs: list[tuple[int, np.ndarray]] = []  # (level, run) added since
         self._added = 0  # keys in those runs
-        items, texts = [], []
-        for item, text in rows:
-            items.append(item)
-            texts.append(text)
-        if texts:
-            owners = np.repeat(np.array(items, dtype=np.int64), [len(t) >> 3 for t in texts])
-            self._base = np.sort(_pack(decode("".join(texts)), owners))
+        packed = []
+        rows = iter(rows)
+        while chunk := list(itertools.islice(rows, 8192)):  # numpy's temporaries stay small
+            owners = np.repeat(
+                np.array([item for item, _ in chunk], dtype=np.int64),
+                [len(text) >> 3 for _, text in chunk],
+            )
+            packed.append(_pack(decode("".join(text for _, text in chunk)), owners))
+        if packed:
+            self._base = np.concatenate(packed)
+            self._base.sort()
 
     def add(self, rows: Iterable[tuple[int, Sequence[int]]]) -> None:
         """Keys of new items: (item rowid, its keys), as many items at once as there are
@@ -90,8 +94,10 @@ class KeyIndex:
         if self.filter is not None and self._added <= self.filter.capacity:
             self.filter.add(added)
         else:  # one 4 times the size, from every key added (a filter cannot grow)
-            every = np.concatenate([run >> _SHIFT for _, run in self._runs])
-            self.filter = KeyFilter(4 * self._added, every)
+            self.filter = None  # its memory back first
+            self.filter = KeyFilter(4 * self._added)
+            for _, run in self._runs:
+                self.filter.add(run >> _SHIFT)
 
     def items_sharing(self, keys: Iterable[int]) -> list[int]:
         """The item of each stored (key, item) whose key is among `keys`: an item appears
@@ -150,9 +156,13 @@ class KeyFilter:
         self._bits = np.zeros(1 << (self.bits - 3), dtype=np.uint8)
         self.add(keys)
 
+    CHUNK = 1 << 16  # keys set at once: numpy's temporaries take ~60 bytes a key
+
     def add(self, keys: Iterable[int] | np.ndarray) -> None:
-        slots = np.concatenate(self._slots(keys))
-        np.bitwise_or.at(self._bits, slots >> 3, (1 << (slots & 7)).astype(np.uint8))
+        values = keys if isinstance(keys, np.ndarray) else np.fromiter(keys, dtype=np.uint64)
+        for start in range(0, len(values), self.CHUNK):
+            slots = np.concatenate(self._slots(values[start : start + self.CHUNK]))
+            np.bitwise_or.at(self._bits, slots >> 3, (1 << (slots & 7)).astype(np.uint8))
 
     def maybe(self, keys: Iterable[int] | np.ndarray) -> np.ndarray:
         """For each key, whether it may be held (False is sure)."""
