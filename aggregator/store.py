@@ -667,17 +667,20 @@ class Store:
         to be taken in again anyway (normalize keeps its feed date).
         """
         old = self.db.execute(
-            "SELECT source, key, canonical, rowid FROM items WHERE published < ?", (_ts(cutoff),)
+            "SELECT source, key, canonical FROM items WHERE published < ?", (_ts(cutoff),)
         ).fetchall()
         if not old:
             return 0
-        tombs = [(_key_tomb(s, k), _ts(now)) for s, k, _, _ in old]
-        tombs += [(_url_tomb(c), _ts(now)) for _, _, c, _ in old if c]
+        tombs = [(_key_tomb(s, k), _ts(now)) for s, k, _ in old]
+        tombs += [(_url_tomb(c), _ts(now)) for _, _, c in old if c]
         self.db.executemany("INSERT OR REPLACE INTO tombstones(key, pruned) VALUES (?, ?)", tombs)
-        self.db.execute("DELETE FROM items WHERE published < ?", (_ts(cutoff),))
         # their index keys too, since SQLite may give a freed rowid to the next item (the
         # keys held in memory may keep them: a candidate found by them is compared first)
-        self.db.executemany("DELETE FROM near_keys WHERE item = ?", [(r[3],) for r in old])
+        self.db.execute(
+            "DELETE FROM near_keys WHERE item IN (SELECT rowid FROM items WHERE published < ?)",
+            (_ts(cutoff),),
+        )
+        self.db.execute("DELETE FROM items WHERE published < ?", (_ts(cutoff),))
         horizon = _ts(now) - 4 * (_ts(now) - _ts(cutoff))
         self.db.execute("DELETE FROM tombstones WHERE pruned < ?", (horizon,))
         return len(old)

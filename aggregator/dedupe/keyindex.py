@@ -147,6 +147,7 @@ class KeyFilter:
     from one a quarter full."""
 
     _MIX = 0x9E3779B97F4A7C15  # the 2nd and 3rd bits from other bits of key * _MIX
+    CHUNK = 1 << 16  # keys set at once: numpy's temporaries take ~60 bytes a key
 
     def __init__(self, capacity: int, keys: Iterable[int] | np.ndarray = ()):
         self.bits = min(27, max(20, (32 * capacity - 1).bit_length()))
@@ -155,8 +156,6 @@ class KeyFilter:
         # calloc'd: a page is resident once a bit in it is set (bytearray writes them all)
         self._bits = np.zeros(1 << (self.bits - 3), dtype=np.uint8)
         self.add(keys)
-
-    CHUNK = 1 << 16  # keys set at once: numpy's temporaries take ~60 bytes a key
 
     def add(self, keys: Iterable[int] | np.ndarray) -> None:
         values = keys if isinstance(keys, np.ndarray) else np.fromiter(keys, dtype=np.uint64)
