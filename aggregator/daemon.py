@@ -103,7 +103,7 @@ class Daemon:
         )
         # Pulls are committed together, each still all or nothing (a savepoint), as in a
         # pass: one commit a source rewrote the random-key index pages once per source.
-        with self.store.batch(COMMIT_EVERY, isolate=True):
+        with self.store.batch(COMMIT_EVERY):
             self._announce(refresh(self.config, self.store, False, self.clock))
             for source in self.config.sources:
                 self._schedule_start(source)

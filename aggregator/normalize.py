@@ -32,12 +32,22 @@ def item_uid(source: str, key: str) -> str:
     return f"urn:uuid:{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
-def normalize_feed(parsed: ParsedFeed, source: Source, now: datetime) -> list[Item]:
-    """Every entry of one document; distinct entries sharing a guid keep distinct keys."""
+def normalize_feed(
+    parsed: ParsedFeed, source: Source, now: datetime, problems: list[str] | None = None
+) -> list[Item]:
+    """Every entry of one document; distinct entries sharing a guid keep distinct keys.
+
+    An entry that fails here is dropped, with a line in `problems`: it costs that entry,
+    never its neighbours."""
     items: list[Item] = []
     seen: dict[str, str] = {}  # key -> content hash of the entry that took it
     for entry in parsed.entries:
-        item = normalize_entry(entry, parsed, source, now)
+        try:
+            item = normalize_entry(entry, parsed, source, now)
+        except Exception as exc:
+            if problems is not None:
+                problems.append(f"entry dropped: {type(exc).__name__}: {str(exc)[:200]}")
+            continue
         if item is None:
             continue
         if item.key in seen:

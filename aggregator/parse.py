@@ -1,10 +1,15 @@
 """Body bytes + final URL -> `ParsedFeed`: feedparser for XML, a small adapter for JSON Feed.
 
-Walls around feedparser (see design/pitfalls.md): it only ever gets a file object (a `str`
-or `bytes` that looks like a path would be opened, a URL fetched); the final URL goes in as
-content-location so relative links resolve; DOCTYPEs declaring entities are cut before it
-sees them (its lenient parser expands them without bound). Its own sanitizer and URI
-resolution are off: `sanitize` does both, after, with an allow-list.
+Walls around feedparser: it only ever gets a file object (a `str` or `bytes` that looks
+like a path would be opened, a URL fetched); the final URL goes in as content-location so
+relative links resolve; DOCTYPEs declaring entities are cut before it sees them (its
+lenient parser expands them without bound). Its own sanitizer and URI resolution are off:
+`sanitize` does both, after, with an allow-list.
+
+What a source sends costs at most the field or the entry it spoils, never the document:
+a date out of range is no date, an entry that cannot be read is dropped (and counted in
+the feed's warning), and every string that leaves here is valid Unicode (a lone surrogate,
+legal in JSON and spelled `&#xD800;` in XML, becomes U+FFFD).
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ import html
 import io
 import json
 import re
+from collections.abc import Callable, Iterable
+from dataclasses import fields, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import feedparser
 
@@ -30,6 +37,10 @@ _DECLARED = re.compile(rb"""<\?xml[^>]*encoding=["']([A-Za-z0-9_.-]+)["']""")
 _UTF8_SEQUENCE = re.compile(
     rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
 )
+# Numeric character references XML cannot hold and feedparser would choke on (a UTF-16
+# surrogate, past U+10FFFF): the candidates, checked one by one in _bad_reference.
+_BIG_REFERENCE = re.compile(rb"&#(?:[xX]0*([0-9a-fA-F]{4,})|0*([0-9]{5,}));")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _LONG_PERSON = re.compile(
     rb"(<(?:author|dc:creator|itunes:author|managingEditor|webMaster|name|email)\b[^>]*>)"
     rb"([^<]{%d,})" % (MAX_PERSON + 1)
@@ -46,6 +57,58 @@ def parse(body: bytes, url: str, content_type: str = "", fast: bool = True) -> P
     if "json" in content_type.lower() or head.startswith(b"{"):
         return parse_json_feed(body, url)
     return _parse_xml(body, url, content_type, fast)
+
+
+def valid_text(text: str) -> str:
+    """`text` as valid Unicode: lone surrogates (which no encoder, SQLite's included, takes)
+    become U+FFFD. Free for the usual text: one C-speed test."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
+
+
+_Parsed = TypeVar("_Parsed", ParsedEntry, ParsedFeed)
+
+
+def _valid_fields(value: _Parsed) -> _Parsed:
+    """`value` with every string (and string of a tuple) made `valid_text`."""
+    changes: dict[str, Any] = {}
+    for f in fields(value):
+        old = getattr(value, f.name)
+        if isinstance(old, str):
+            new: Any = valid_text(old)
+        elif isinstance(old, tuple) and all(isinstance(x, str) for x in old):
+            new = tuple(map(valid_text, old))
+        else:
+            continue
+        if new != old:
+            changes[f.name] = new
+    return replace(value, **changes) if changes else value
+
+
+def _entries(
+    raw: Iterable[Any], read: Callable[[Any], ParsedEntry | None]
+) -> tuple[tuple[ParsedEntry, ...], str]:
+    """Each raw entry read on its own, valid Unicode: one that cannot be read is dropped and
+    counted, its neighbours kept. Returns the entries and a warning ("" when none failed)."""
+    entries, failed, reason = [], 0, ""
+    for one in raw:
+        try:
+            entry = read(one)
+        except Exception as exc:
+            failed += 1
+            reason = reason or f"{type(exc).__name__}: {exc}"
+            continue
+        if entry is not None:
+            entries.append(_valid_fields(entry))
+    warning = (
+        f"{failed} unreadable entries dropped ({_short(valid_text(reason))})" if failed else ""
+    )
+    return tuple(entries), warning
 
 
 def _repair_utf8(body: bytes, content_type: str) -> bytes:
@@ -73,6 +136,8 @@ def _repair_utf8(body: bytes, content_type: str) -> bytes:
 
 def _parse_xml(body: bytes, url: str, content_type: str, fast: bool = True) -> ParsedFeed:
     body = _repair_utf8(body, content_type)
+    if b"&#" in body:
+        body = _BIG_REFERENCE.sub(_bad_reference, body)
     if b"<!ENTITY" in body[:65536].upper():
         body = _DOCTYPE_SUBSET.sub(b"", body, count=1)
     # feedparser's author e-mail regex is quadratic (upstream #562): cap those fields first
@@ -90,16 +155,16 @@ def _parse_xml(body: bytes, url: str, content_type: str, fast: bool = True) -> P
     )
     if not d.get("version") and not d.entries:
         reason = str(d.get("bozo_exception") or "no RSS, Atom or JSON Feed document found")
-        raise ParseError(f"not a feed: {_short(reason)}")
+        raise ParseError(f"not a feed: {_short(valid_text(reason))}")
     feed = d.get("feed", {})
     language = _lang(feed.get("language", ""))
-    entries = tuple(_xml_entry(e, url, language) for e in d.entries)
-    warning = ""
+    entries, warning = _entries(d.entries, lambda e: _xml_entry(e, url, language))
     if d.get("bozo"):
-        warning = f"malformed document, {len(entries)} entries recovered: " + _short(
-            str(d.get("bozo_exception", ""))
+        malformed = f"malformed document, {len(entries)} entries recovered: " + _short(
+            valid_text(str(d.get("bozo_exception", "")))
         )
-    return ParsedFeed(
+        warning = "; ".join(filter(None, [malformed, warning]))
+    parsed = ParsedFeed(
         format=d.get("version") or "unknown",
         title=feed.get("title", ""),
         title_is_html=_is_html(feed.get("title_detail")),
@@ -108,6 +173,16 @@ def _parse_xml(body: bytes, url: str, content_type: str, fast: bool = True) -> P
         entries=entries,
         warning=warning,
     )
+    return _valid_fields(parsed)
+
+
+def _bad_reference(match: re.Match[bytes]) -> bytes:
+    """A numeric reference to a surrogate or past U+10FFFF becomes U+FFFD's; others stay."""
+    hex_digits, decimal = match.groups()
+    code = int(hex_digits, 16) if hex_digits else int(decimal)
+    if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+        return b"&#xFFFD;"
+    return match.group()
 
 
 def _xml_entry(e: Any, url: str, feed_language: str) -> ParsedEntry:
@@ -152,6 +227,8 @@ def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
         doc = json.loads(body.decode("utf-8-sig", errors="replace"))
     except ValueError as exc:
         raise ParseError(f"not a feed: invalid JSON ({exc})") from None
+    except RecursionError:
+        raise ParseError("not a feed: JSON nested too deeply") from None
     version = doc.get("version", "") if isinstance(doc, dict) else ""
     if not isinstance(version, str) or not version.startswith("https://jsonfeed.org/version/"):
         raise ParseError("not a feed: JSON without a jsonfeed.org version")
@@ -159,42 +236,46 @@ def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
     if not isinstance(items, list):
         raise ParseError("not a feed: JSON Feed without an items array")
     language = _lang(_str(doc.get("language")))
-    entries = []
-    for item in items:
-        if not isinstance(item, dict):
-            continue
-        authors = item.get("authors") or (
-            [item["author"]] if isinstance(item.get("author"), dict) else []
+    entries, warning = _entries(items, lambda item: _json_entry(item, url))
+    return _valid_fields(
+        ParsedFeed(
+            format="json" + version.rsplit("/", 1)[-1].replace(".", ""),
+            title=_str(doc.get("title")),
+            link=_str(doc.get("home_page_url")),
+            language=language,
+            entries=entries,
+            warning=warning,
         )
-        text = _str(item.get("content_text"))
-        content = _str(item.get("content_html")) or (text_as_html(text) if text else "")
-        entries.append(
-            ParsedEntry(
-                guid=_str(item.get("id")).strip(),
-                link=_str(item.get("url") or item.get("external_url")).strip(),
-                title=_str(item.get("title")),
-                summary=html.escape(_str(item.get("summary")), quote=False),
-                content=content,
-                base=url,
-                published=_iso(item.get("date_published")),
-                updated=_iso(item.get("date_modified")),
-                authors=tuple(
-                    _str(a.get("name")).strip()
-                    for a in authors
-                    if isinstance(a, dict) and _str(a.get("name")).strip()
-                ),
-                categories=tuple(
-                    _str(t).strip() for t in item.get("tags") or [] if _str(t).strip()
-                ),
-                language=_lang(_str(item.get("language"))),
-            )
-        )
-    return ParsedFeed(
-        format="json" + version.rsplit("/", 1)[-1].replace(".", ""),
-        title=_str(doc.get("title")),
-        link=_str(doc.get("home_page_url")),
-        language=language,
-        entries=tuple(entries),
+    )
+
+
+def _json_entry(item: Any, url: str) -> ParsedEntry | None:
+    if not isinstance(item, dict):
+        return None
+    authors = item.get("authors") or (
+        [item["author"]] if isinstance(item.get("author"), dict) else []
+    )
+    text = _str(item.get("content_text"))
+    content = _str(item.get("content_html")) or (text_as_html(text) if text else "")
+    tags = item.get("tags")
+    return ParsedEntry(
+        guid=_str(item.get("id")).strip(),
+        link=_str(item.get("url") or item.get("external_url")).strip(),
+        title=_str(item.get("title")),
+        summary=html.escape(_str(item.get("summary")), quote=False),
+        content=content,
+        base=url,
+        published=_iso(item.get("date_published")),
+        updated=_iso(item.get("date_modified")),
+        authors=tuple(
+            _str(a.get("name")).strip()
+            for a in (authors if isinstance(authors, list) else [])
+            if isinstance(a, dict) and _str(a.get("name")).strip()
+        ),
+        categories=tuple(
+            _str(t).strip() for t in (tags if isinstance(tags, list) else []) if _str(t).strip()
+        ),
+        language=_lang(_str(item.get("language"))),
     )
 
 
@@ -228,11 +309,11 @@ def _iso(value: Any) -> datetime | None:
         return None
     try:
         dt = datetime.fromisoformat(value.strip())
-    except ValueError:
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        return dt.astimezone(UTC)
+    except (ValueError, OverflowError):  # "0001-01-01T00:00:00+14:00" is before year 1 in UTC
         return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
 
 
 def _lang(value: str) -> str:

@@ -94,15 +94,20 @@ def _rfc822(text: str) -> datetime | None:
 
 
 def _date(text: str) -> datetime | None:
+    """The date, None for one that cannot be a datetime (as `parse._struct` does for
+    feedparser's), _Unsure for a form only feedparser reads."""
     text = text.strip()
     if not text:
         return None
-    if (fast := _rfc822(text)) is not None:
-        return fast
-    parsed = _parse_date(text)
-    if parsed is None:
-        raise _Unsure("date")
-    return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+    try:
+        if (fast := _rfc822(text)) is not None:
+            return fast
+        parsed = _parse_date(text)
+        if parsed is None:
+            raise _Unsure("date")
+        return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+    except (OverflowError, ValueError, OSError):  # "01 Jan 0001 00:00:00 +1400"
+        return None
 
 
 def _looks_like_html(text: str) -> bool:

@@ -7,8 +7,8 @@
                   publish when anything changed (the daemon calls it, debounced)
 
 A source that fails becomes a `PullOutcome` with its error; nothing one source does can stop
-the others. CPU work (parse, normalize, tag) runs in a worker thread so the event loop keeps
-every other pull's deadline; all SQL stays on the loop's thread, one transaction per pull.
+the others. CPU work (parse, normalize, tag) runs in worker processes so the event loop keeps
+every other pull's deadline; all SQL stays on the loop's thread, one unit per pull.
 """
 
 from __future__ import annotations
@@ -91,7 +91,26 @@ def is_gone(source: Source, state: SourceState) -> bool:
 async def pull_source(
     source: Source, fetcher: Fetcher, pool: ParsePool, store: Store, config: Config, clock: Clock
 ) -> PullOutcome:
-    """One pull of one source, recorded in the store (with its next pull) whatever happens."""
+    """One pull of one source, recorded in the store (with its next pull) whatever happens.
+
+    Whatever it raises, wherever (fetching, parsing, storing), becomes that source's
+    recorded failure: `status` shows it, the source backs off, and the pass goes on (the
+    pull's own storing unit is rolled back alone, see `Store.batch`)."""
+    try:
+        return await _pull(source, fetcher, pool, store, config, clock)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+        log.error("%s: pull failed unexpectedly: %s", source.name, error)
+        log.debug("%s: the failure's traceback", source.name, exc_info=True)
+        outcome = PullOutcome(
+            source.name, ok=False, status=None, error_kind="internal", error=error
+        )
+        return _finish(store, config, source, store.source_state(source.name), outcome, clock())
+
+
+async def _pull(
+    source: Source, fetcher: Fetcher, pool: ParsePool, store: Store, config: Config, clock: Clock
+) -> PullOutcome:
     state = store.source_state(source.name)
     if is_gone(source, state):
         return PullOutcome(
@@ -144,8 +163,9 @@ async def pull_source(
     except ParseError as exc:
         return failed(fetched.status, exc.kind, str(exc))
     except Exception as exc:  # a parser bug on one hostile document must not end the pass
-        log.exception("parsing %s failed", source.name)
-        return failed(fetched.status, "parse_error", f"{type(exc).__name__}: {exc}")
+        log.debug("parsing %s failed", source.name, exc_info=True)
+        message = " ".join(str(exc).split())[:300]
+        return failed(fetched.status, "parse_error", f"{type(exc).__name__}: {message}")
 
     parsed = prepared.parsed
     counts = {"new": 0, "updated": 0, "duplicate": 0, "unchanged": 0, "skipped": 0}

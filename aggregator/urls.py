@@ -74,11 +74,13 @@ def is_tracking_param(name: str) -> bool:
     return low in TRACKING_PARAMS or low.startswith(TRACKING_PREFIXES)
 
 
-_URL_SPACE = re.compile(r"[\s\x00-\x1f]+")
+# Whitespace and controls, dropped as browsers do, and the noncharacters no XML document
+# can hold (a published href must be one; surrogates never leave the parser).
+_URL_SPACE = re.compile("[\\s\x00-\x1f\ufffe\uffff]+")
 
 
 def absolute(url: str, base: str) -> str:
-    """`url` resolved against `base`; whitespace inside the URL is dropped as browsers do."""
+    """`url` resolved against `base`; whitespace and characters XML cannot hold dropped."""
     url = _URL_SPACE.sub("", url or "")
     if not url:
         return ""

@@ -119,11 +119,11 @@ def prepare(
     t0 = clock()
     parsed = parse(fetched.body, fetched.url, fetched.content_type)
     t1 = clock()
-    normalized = normalize_feed(parsed, source, now)
+    problems: list[str] = []
+    normalized = normalize_feed(parsed, source, now, problems)
     t2 = clock()
     fresh = [i for i in normalized if content_print(i.content_hash) not in stored]
     tagger = compile_rules(rules, boilerplate)
-    problems: list[str] = []
     tags = {id(i): tagger.tag(i, source.tags, problems) for i in fresh}
     t3 = clock()
     fps = [fingerprint(item.title, lead_text(item)) for item in fresh]

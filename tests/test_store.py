@@ -166,11 +166,9 @@ def test_key_lookups_see_keys_stored_before_and_after_the_first_lookup(tmp_path)
     assert reopened.near_candidates([5, 11], since, 16) == []
 
 
-def test_a_batch_commits_its_units_together_and_a_failing_unit_rolls_back_what_is_uncommitted(
-    tmp_path,
-):
-    """A unit is never half stored: one that fails takes the batch's uncommitted units with
-    it (their pulls are made again), and the batch goes on from a clean transaction."""
+def test_a_batch_commits_its_units_together_and_a_failing_unit_rolls_back_alone(tmp_path):
+    """A unit is never half stored, and one that fails takes back only its own rows: the
+    batch's other uncommitted units (other sources' pulls) stay and are committed."""
     store = Store(tmp_path / "a.db")
     other = sqlite3.connect(tmp_path / "a.db")  # what another process (status) sees
     since = NOW - timedelta(days=1)
@@ -187,17 +185,20 @@ def test_a_batch_commits_its_units_together_and_a_failing_unit_rolls_back_what_i
             with store.transaction():  # a nested unit is a savepoint of its own
                 store.set_meta("inner", "1")
             raise RuntimeError("a bug in the middle of a pull")
-        assert store.items() == [] and store.meta("inner") == ""
-        assert store.near_candidates([5, 6], since, 16) == []  # nor their keys in memory
+        assert [i.key for i in store.items()] == ["a"] and store.meta("inner") == ""
+        # the failed unit's keys are forgotten in memory too, the first unit's kept
+        assert [c.uid for c, _ in store.near_candidates([5, 6], since, 16)] == ["uid-x-a"]
+        store.commit_pending()
+        assert other.execute("SELECT count(*) FROM items").fetchone()[0] == 1
         with store.transaction():
             store.insert_item(item("c", NOW), NOW)
             with pytest.raises(RuntimeError), store.transaction():
                 store.set_meta("inner", "2")
                 raise RuntimeError("a nested unit fails alone")
-        assert other.execute("SELECT count(*) FROM items").fetchone()[0] == 0
+        assert other.execute("SELECT count(*) FROM items").fetchone()[0] == 1
     keys = [r[0] for r in other.execute("SELECT key FROM items ORDER BY key")]
-    assert keys == ["c"] and store.meta("inner") == ""
-    assert other.execute("SELECT count(*) FROM near_keys").fetchone()[0] == 0
+    assert keys == ["a", "c"] and store.meta("inner") == ""
+    assert other.execute("SELECT count(*) FROM near_keys").fetchone()[0] == 1
 
 
 def test_texts_left_out_by_the_workers_are_read_back_from_the_html(tmp_path):
@@ -216,27 +217,6 @@ def test_texts_left_out_by_the_workers_are_read_back_from_the_html(tmp_path):
     (back,) = store.items()
     assert (back.summary_text, back.content_text) == (full.summary_text, full.content_text)
     assert back.summary_text == "L'IA & la crypto\nun\ndeux"
-
-
-def test_an_isolating_batch_rolls_back_a_failing_unit_alone_and_commits_on_demand(tmp_path):
-    """The daemon's batch: pulls are committed together, but one that fails takes back only
-    its own rows (the daemon goes on); commit_pending stores what waits, between units."""
-    store = Store(tmp_path / "a.db")
-    other = sqlite3.connect(tmp_path / "a.db")
-    with store.batch(seconds=3600, isolate=True):
-        with store.transaction():
-            store.insert_item(item("a", NOW), NOW)
-        with pytest.raises(RuntimeError), store.transaction():
-            store.insert_item(item("b", NOW), NOW)
-            raise RuntimeError("a bug in the middle of a pull")
-        assert [i.key for i in store.items()] == ["a"]
-        assert other.execute("SELECT count(*) FROM items").fetchone()[0] == 0
-        store.commit_pending()
-        assert other.execute("SELECT count(*) FROM items").fetchone()[0] == 1
-        with store.transaction():
-            store.insert_item(item("c", NOW), NOW)
-    keys = [r[0] for r in other.execute("SELECT key FROM items ORDER BY key")]
-    assert keys == ["a", "c"]
 
 
 def test_the_key_filter_never_forgets_a_key_and_rarely_says_maybe():
