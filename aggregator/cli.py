@@ -410,11 +410,16 @@ def cmd_tags(args: argparse.Namespace, path: Path) -> int:
             return EXIT_FAILED
         item, _ = found
         source = config.source(item.source)
-        matches = tagger.tag(item, source.tags if source else (), problems)
+        matches = tagger.tag(
+            item, source.tags if source else (), problems, source.leans if source else ()
+        )
         print(f"{item.title} ({item.source})")
     else:
         text = args.file.read_text(encoding="utf-8", errors="replace") if args.file else args.text
         matches = tagger.tag_text(text, problems=problems)
+        from aggregator.language import decide
+
+        print(f"{'language':<16} {decide(text, '', '').reason}")
     by_tag: dict[str, list[str]] = {}
     for m in matches:
         by_tag.setdefault(m.tag, []).append(_reason(m))
@@ -463,6 +468,15 @@ def _stored_item(config: Config, url: str) -> tuple[Item, list[Item]] | None:
         store.close()
 
 
+def _language_why(item: Item, sources: dict[str, Source]) -> str:
+    """How the language is decided for this item's text, as it would be now."""
+    from aggregator.language import decide
+
+    source = sources.get(item.source)
+    text = f"{item.title}\n{item.summary_text or item.content_text}"
+    return decide(text, "", source.language if source else "").reason
+
+
 def explain_text(item: Item, copies: list[Item], config: Config) -> str:
     sources = {s.name: s for s in config.sources}
     lines = [
@@ -470,7 +484,7 @@ def explain_text(item: Item, copies: list[Item], config: Config) -> str:
         f"  source:    {item.source}",
         f"  link:      {item.canonical or item.link}",
         f"  published: {item.published.isoformat()}",
-        f"  language:  {item.language or config.default_language}",
+        f"  language:  {item.language or config.default_language} ({_language_why(item, sources)})",
         f"  story id:  {item.story}",
         "",
         "Tags:",

@@ -154,13 +154,25 @@ SOURCE_KEYS = {
     "url",
     "title",
     "tags",
+    "leans",
     "language",
     "interval",
     "cron",
     "priority",
     "enabled",
 }
-TAG_KEYS = {"keywords", "patterns", "exclude", "categories", "implies"}
+TAG_KEYS = {
+    "keywords",
+    "patterns",
+    "exclude",
+    "categories",
+    "implies",
+    "needs_context",
+    "context",
+    "mentions",
+    "requires",
+}
+MAX_MENTIONS = 10
 FEED_KEYS = {
     "name",
     "title",
@@ -362,14 +374,17 @@ class _Validator:
         if language and not LANGUAGE.match(language):
             self.err((*w, "language"), f"not a language code: {language!r}")
         tags = self.strings(raw, "tags", w)
-        for i, tag in enumerate(tags):
-            if not NAME.match(tag):
-                self.err((*w, "tags", i), f"not a tag name ([a-z0-9-]): {tag!r}")
+        leans = self.strings(raw, "leans", w)
+        for key, names in (("tags", tags), ("leans", leans)):
+            for i, tag in enumerate(names):
+                if not NAME.match(tag):
+                    self.err((*w, key, i), f"not a tag name ([a-z0-9-]): {tag!r}")
         return Source(
             name=name,
             url=url,
             title=self.get(raw, "title", str, w, "").strip(),
             tags=tags,
+            leans=leans,
             language=language.split("-")[0],
             interval=self.converted(raw, "interval", w, None, parse_duration),
             cron=cron,
@@ -404,6 +419,10 @@ class _Validator:
                     regex.compile(pattern, regex.IGNORECASE | regex.V0)
                 except regex.error as exc:
                     self.err((*w, "patterns", i), f"regular expression does not compile: {exc}")
+            mentions = self.get(raw, "mentions", int, w, 1)
+            if not 1 <= mentions <= MAX_MENTIONS:
+                self.err((*w, "mentions"), f"must be between 1 and {MAX_MENTIONS}, got {mentions}")
+                mentions = 1
             rule = TagRule(
                 name=name,
                 keywords=self.strings(raw, "keywords", w),
@@ -411,7 +430,16 @@ class _Validator:
                 exclude=self.strings(raw, "exclude", w),
                 categories=self.strings(raw, "categories", w),
                 implies=self.strings(raw, "implies", w),
+                needs_context=self.strings(raw, "needs_context", w),
+                context=self.strings(raw, "context", w),
+                mentions=mentions,
+                requires=self.strings(raw, "requires", w),
             )
+            if rule.needs_context and not rule.context:
+                self.err(
+                    (*w, "needs_context"),
+                    "needs a `context` list: the words that must appear for these names to count",
+                )
             rules.append(rule)
         return tuple(rules)
 
@@ -465,11 +493,22 @@ class _Validator:
     def references(
         self, sources: tuple[Source, ...], tags: tuple[TagRule, ...], feeds: tuple[CuratedFeed, ...]
     ) -> None:
-        known = {t.name for t in tags} | {tag for s in sources for tag in s.tags}
+        rules = {t.name for t in tags}
+        known = rules | {tag for s in sources for tag in s.tags}
         for t in tags:
-            for i, implied in enumerate(t.implies):
-                if implied not in known:
-                    self.err(("tags", t.name, "implies", i), f"unknown tag {implied!r}")
+            for key in ("implies", "requires"):
+                for i, other in enumerate(getattr(t, key)):
+                    if other not in known:
+                        self.err(("tags", t.name, key, i), f"unknown tag {other!r}")
+        for n, s in enumerate(sources):
+            for i, lean in enumerate(s.leans):
+                if lean not in rules:
+                    hint = _closest(lean, rules)
+                    extra = f" (did you mean {hint!r}?)" if hint else ""
+                    self.err(
+                        ("sources", n, "leans", i),
+                        f"no rule [tags.{lean}] to find evidence of it{extra}",
+                    )
         names = {s.name for s in sources}
         for n, f in enumerate(feeds):
             for key in ("any_tags", "all_tags", "none_tags"):

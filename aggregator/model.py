@@ -45,6 +45,9 @@ class Source:
     url: str
     title: str = ""
     tags: tuple[str, ...] = ()
+    # tags its items lean to: given when the item shows some evidence of the tag (a word of
+    # the rule's `context`, a `needs_context` name, ...), not to every item as `tags` are
+    leans: tuple[str, ...] = ()
     language: str = ""
     interval: float | None = None
     cron: str = ""
@@ -61,6 +64,11 @@ class TagRule:
     exclude: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     implies: tuple[str, ...] = ()
+    # names that count only beside a word of `context` ("Claude" with "model", "Anthropic")
+    needs_context: tuple[str, ...] = ()
+    context: tuple[str, ...] = ()
+    mentions: int = 1  # keywords count in the title, or this many times in the text
+    requires: tuple[str, ...] = ()  # the tag stands only beside one of these tags
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The only place that knows the order of the stages.
 
     pull_source:  (gone? skip) -> fetch -> (304 or same bytes: done) -> parse -> normalize
-                  -> tag -> dedupe -> store, then the next pull time from `schedule`
+                  -> language -> tag -> dedupe -> store, then the next pull time from `schedule`
     run_pass:     every enabled source once, bounded and concurrently, then `refresh`
     refresh:      re-tag stored items when the rules changed, prune past retention, and
                   publish when anything changed (the daemon calls it, debounced)
@@ -27,6 +27,7 @@ from aggregator import schedule, websub
 from aggregator.dedupe import Known, decide, similarity
 from aggregator.errors import FetchError, ParseError
 from aggregator.fetch import Fetcher
+from aggregator.language import settle
 from aggregator.model import (
     Config,
     Dedupe,
@@ -45,7 +46,7 @@ from aggregator.tagging import Tagger, compile_rules
 from aggregator.workers import ParsePool, Prepared, content_print
 
 log = logging.getLogger("aggregator.pull")
-STAGES = ("fetch", "parse", "normalize", "tag", "dedupe", "store", "publish")
+STAGES = ("fetch", "parse", "normalize", "language", "tag", "dedupe", "store", "publish")
 Clock = Callable[[], datetime]
 _rng = random.Random()
 
@@ -282,12 +283,16 @@ def _complete(
     for n, (item, near) in enumerate(zip(prepared.items, prepared.near, strict=True)):
         known = lookups.by_key.get(item.key)
         if near is None and (known is None or known.content_hash != item.content_hash):
-            full = replace(
-                item,
-                summary_text=html_to_text(item.summary_html),
-                content_text=html_to_text(item.content_html),
+            full = settle(
+                replace(
+                    item,
+                    summary_text=html_to_text(item.summary_html),
+                    content_text=html_to_text(item.content_html),
+                ),
+                source,
             )
-            items[n] = replace(item, tags=tagger_for(config).tag(full, source.tags))
+            tags = tagger_for(config).tag(full, source.tags, leans=source.leans)
+            items[n] = replace(item, language=full.language, tags=tags)
             fp = similarity.fingerprint(full.title, lead_text(full))
             near = (similarity.dumps(fp), similarity.index_keys(fp))
         nears.append(near or ("", []))
@@ -390,7 +395,7 @@ def retag(store: Store, config: Config, tagger: Tagger) -> int:
     with store.transaction():
         for item in store.items():
             src = sources.get(item.source)
-            tags = tagger.tag(item, src.tags if src else ())
+            tags = tagger.tag(item, src.tags if src else (), leans=src.leans if src else ())
             if tags != item.tags:
                 store.set_tags(item.uid, tags)
                 changed += 1
@@ -400,7 +405,7 @@ def retag(store: Store, config: Config, tagger: Tagger) -> int:
 def retag_if_rules_changed(config: Config, store: Store) -> int:
     """Re-apply the tag rules to stored items when they changed since the last time."""
     rules_print = _fingerprint(
-        config.tags, config.disclaimers, [(s.name, s.tags) for s in config.sources]
+        config.tags, config.disclaimers, [(s.name, s.tags, s.leans) for s in config.sources]
     )
     if store.meta("rules") == rules_print:
         return 0

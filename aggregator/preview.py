@@ -59,7 +59,7 @@ def preview(config: Config, items: list[Item], published: dict[str, list[Entry]]
     tag_changes: dict[str, TagChange] = {}
     for item in items:
         src = sources.get(item.source)
-        tags = tagger.tag(item, src.tags if src else ())
+        tags = tagger.tag(item, src.tags if src else (), leans=src.leans if src else ())
         before, after = item.tag_names, frozenset(t.tag for t in tags)
         for tag in after - before:
             change = tag_changes.setdefault(tag, TagChange(tag))

@@ -52,6 +52,9 @@ SPECIAL = {
     "sources": {"type": "array", "items": NAME_S},
     "tags": {"type": "array", "items": NAME_S},
     "implies": {"type": "array", "items": NAME_S},
+    "leans": {"type": "array", "items": NAME_S},
+    "requires": {"type": "array", "items": NAME_S},
+    "mentions": {"type": "integer", "minimum": 1, "maximum": 10},
     "any_tags": {"type": "array", "items": NAME_S},
     "all_tags": {"type": "array", "items": NAME_S},
     "none_tags": {"type": "array", "items": NAME_S},
@@ -82,6 +85,15 @@ DESCRIPTIONS = {
     "patterns": "regular expressions, case-insensitive",
     "exclude": "phrases that veto the tag",
     "categories": "the item's own feed categories that give the tag",
+    "needs_context": (
+        "names that count only beside a word of `context`; matched as written (a capital "
+        "stays a capital)"
+    ),
+    "context": "words that show the tag's subject: needed by `needs_context`, evidence for `leans`",
+    "mentions": "keywords count when in the title or this many times in the text",
+    "requires": "the tag stands only when the item also has one of these tags",
+    "leans": "tags given to an item of this source when it shows some evidence of them",
+    "tags": "tags given to every item of this source",
     "max_items": "newest items kept in the feed",
 }
 

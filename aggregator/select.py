@@ -60,6 +60,13 @@ def newest_first(stories: Mapping[str, list[Copy]]) -> list[tuple[datetime, str]
     )
 
 
+def tags_fit(feed: CuratedFeed, tags: frozenset[str]) -> bool:
+    """Whether a story with these tags belongs in the feed by its any/all/none tags."""
+    if feed.any_tags and not tags.intersection(feed.any_tags):
+        return False
+    return tags.issuperset(feed.all_tags) and not tags.intersection(feed.none_tags)
+
+
 def select(
     stories: Mapping[str, list[Copy]],
     feed: CuratedFeed,
@@ -97,10 +104,7 @@ def select(
     for newest, story_id in order if limit > 0 else ():
         if len(kept) == limit and (newest, story_id) < kept[0][:2]:
             break
-        tags = tags_of[story_id]
-        if feed.any_tags and not tags.intersection(feed.any_tags):
-            continue
-        if not tags.issuperset(feed.all_tags) or tags.intersection(feed.none_tags):
+        if not tags_fit(feed, tags_of[story_id]):
             continue
         copies = stories[story_id]
         if len(copies) == 1:  # most stories: one copy, no other to rank

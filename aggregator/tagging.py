@@ -152,12 +152,13 @@ class _Phrases:
     others: tuple[tuple[str, bool, re.Pattern[str], bool], ...] = ()
 
     @classmethod
-    def of(cls, keywords: tuple[str, ...]) -> _Phrases:
+    def of(cls, keywords: tuple[str, ...], as_written: bool = False) -> _Phrases:
+        """`as_written`: every keyword matches with its case (names: "Claude", not "claude")."""
         words: set[str] = set()
         acronyms: set[str] = set()
         others = []
         for keyword in keywords:
-            acronym = is_acronym(keyword)
+            acronym = as_written or is_acronym(keyword)
             folded = " ".join(fold(keyword.rstrip("*")).split())
             if not acronym:
                 folded = folded.lower()
@@ -281,6 +282,33 @@ def _spelled(hits: list[Hit], text: Text, limit: int | None = None) -> list[str]
     return list(out.values())
 
 
+def _count(text: str, word: str) -> int:
+    """How often `word` occurs in `text` as a whole word."""
+    count, start, size = 0, text.find(word), len(text)
+    while start >= 0:
+        end = start + len(word)
+        before = text[start - 1] if start else " "
+        after = text[end] if end < size else " "
+        if not (_is_word_char(before) or _is_word_char(after)):
+            count += 1
+        start = text.find(word, start + 1)
+    return count
+
+
+def _salient(hits: list[Hit], text: Text, title_end: int, mentions: int) -> bool:
+    """Keywords said in the title, or `mentions` times in all (each distinct one counted
+    wherever it occurs: the index reports a word's first occurrence only)."""
+    if mentions <= 1 or any(start < title_end for start, _, _ in hits):
+        return True
+    spans = {(text.lowered if lowered else text.folded)[a:b]: lowered for a, b, lowered in hits}
+    total = 0
+    for span, lowered in spans.items():
+        total += _count(text.lowered if lowered else text.folded, span)
+        if total >= mentions:
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class _Compiled:
     name: str
@@ -289,6 +317,13 @@ class _Compiled:
     exclude: _Phrases
     categories: frozenset[str]
     implies: tuple[str, ...]
+    names: _Phrases  # needs_context, matched as written
+    context: _Phrases
+    mentions: int
+    requires: tuple[str, ...]
+
+
+SLOTS = 4  # rule n's keywords are index slot 4n, excludes 4n+1, names 4n+2, context 4n+3
 
 
 class Tagger:
@@ -311,13 +346,16 @@ class Tagger:
                 exclude=_Phrases.of(r.exclude),
                 categories=frozenset(_category_key(c) for c in r.categories),
                 implies=r.implies,
+                names=_Phrases.of(r.needs_context, as_written=True),
+                context=_Phrases.of(r.context),
+                mentions=r.mentions,
+                requires=r.requires,
             )
             for r in rules
         )
         self.by_name = {r.name: r for r in self.rules}
-        # rule n's keywords are slot 2n of the index, its excludes slot 2n + 1
         self.index = _Index(
-            [p for r in self.rules for p in (r.keywords, r.exclude)],
+            [p for r in self.rules for p in (r.keywords, r.exclude, r.names, r.context)],
             more=frozenset().union(*self.boilerplate_words),
         )
 
@@ -328,8 +366,10 @@ class Tagger:
         source_tags: tuple[str, ...] = (),
         source: str = "",
         problems: list[str] | None = None,
+        leans: tuple[str, ...] = (),
     ) -> tuple[TagMatch, ...]:
-        """Tags for `text` (title, summary and content) and the entry's own categories."""
+        """Tags for `text` (its first line the title, then summary and content) and the
+        entry's own categories; `leans` are the source's tags that need some evidence."""
         prepared = Text(text)
         first = self.index.first(prepared)
         if self.boilerplate and self._may_hold_boilerplate(prepared, first):
@@ -344,17 +384,26 @@ class Tagger:
         matches: dict[str, list[TagMatch]] = {}
         vetoed: set[str] = set()
         keyword_hits = self.index.hits(prepared, first)
+        title_end = prepared.lowered.find("\n") % (len(prepared.lowered) + 1)
         for n, rule in enumerate(self.rules):
-            if 2 * n + 1 in keyword_hits:  # an exclude: nothing else of the rule matters
+            slot = SLOTS * n
+            if slot + 1 in keyword_hits:  # an exclude: nothing else of the rule matters
                 vetoed.add(rule.name)
                 continue
             # keywords come first and reasons past MAX_REASONS are dropped: spell no more
-            words = keyword_hits.get(2 * n)
+            words = keyword_hits.get(slot)
             found = (
                 [TagMatch(rule.name, "keyword", w) for w in _spelled(words, prepared, MAX_REASONS)]
-                if words
+                if words and _salient(words, prepared, title_end, rule.mentions)
                 else []
             )
+            names, context = keyword_hits.get(slot + 2), keyword_hits.get(slot + 3)
+            if names and context:
+                beside = _spelled(context, prepared, 1)[0]
+                found += [
+                    TagMatch(rule.name, "name", f"{name} + {beside}")
+                    for name in _spelled(names, prepared, MAX_REASONS)
+                ]
             for pattern in rule.patterns:
                 try:
                     hits = list(pattern.finditer(text, timeout=PATTERN_TIMEOUT))
@@ -372,12 +421,34 @@ class Tagger:
                     for key, original in item_categories.items()
                     if key in rule.categories
                 ]
+            if not found and rule.name in leans and (evidence := context or names or words):
+                # the source leans to this tag and the item shows some evidence of it
+                word = _spelled(evidence, prepared, 1)[0]
+                found = [TagMatch(rule.name, "lean", f"{source} + {word}")]
             if found:
                 matches[rule.name] = _dedupe(found)[:MAX_REASONS]
         for tag in source_tags:
             matches.setdefault(tag, []).insert(0, TagMatch(tag, "source", source))
         self._imply(matches, vetoed)
+        self._require(matches)
         return tuple(m for tag in sorted(matches) for m in matches[tag])
+
+    def _require(self, matches: dict[str, list[TagMatch]]) -> None:
+        """Drop the tags whose `requires` none of the item's tags meets (a source's own
+        tags always stand), until none is dropped: one may be what another required."""
+        dropped = True
+        while dropped:
+            dropped = False
+            for tag in list(matches):
+                rule = self.by_name.get(tag)
+                if (
+                    rule is not None
+                    and rule.requires
+                    and not any(r in matches for r in rule.requires)
+                    and not _from_source(matches[tag])
+                ):
+                    del matches[tag]
+                    dropped = True
 
     def _may_hold_boilerplate(self, text: Text, first: dict[str, int]) -> bool:
         return any(words <= first.keys() for words in self.boilerplate_words) and any(
@@ -385,13 +456,18 @@ class Tagger:
         )
 
     def tag(
-        self, item: Item, source_tags: tuple[str, ...] = (), problems: list[str] | None = None
+        self,
+        item: Item,
+        source_tags: tuple[str, ...] = (),
+        problems: list[str] | None = None,
+        leans: tuple[str, ...] = (),
     ) -> tuple[TagMatch, ...]:
         summary = item.summary_text
         if summary and f"\n{summary}\n" in f"\n{item.content_text}\n":
             summary = ""  # the excerpt is whole lines of the content (WordPress): read once
-        text = "\n".join((item.title, summary, item.content_text))
-        return self.tag_text(text, item.categories, source_tags, item.source, problems)
+        title = " ".join(item.title.split())  # one line: the text's first line is the title
+        text = "\n".join((title, summary, item.content_text))
+        return self.tag_text(text, item.categories, source_tags, item.source, problems, leans)
 
     def _imply(self, matches: dict[str, list[TagMatch]], vetoed: set[str]) -> None:
         queue = list(matches)

@@ -31,6 +31,7 @@ PRELOAD = (
     "aggregator.workers",
     "aggregator.parse",
     "aggregator.normalize",
+    "aggregator.language",
     "aggregator.tagging",
     "aggregator.dedupe.similarity",
 )
@@ -87,7 +88,7 @@ class Prepared:
     # tenth of the time), and its index keys; None for an item that looked stored already
     # (its content among `stored`): not tagged nor fingerprinted, see `prepare`
     near: list[tuple[str, list[int]] | None]
-    seconds: dict[str, float]  # CPU time by stage: parse, normalize, tag, dedupe
+    seconds: dict[str, float]  # CPU time by stage: parse, normalize, language, tag, dedupe
 
 
 def content_print(content_hash: str) -> int:
@@ -103,7 +104,7 @@ def prepare(
     now: datetime,
     stored: frozenset[int] = frozenset(),
 ) -> Prepared:
-    """parse -> normalize -> tag -> fingerprint for one document (runs in a worker).
+    """parse -> normalize -> language -> tag -> fingerprint for one document (in a worker).
 
     `stored` holds the `content_print` of the source's stored items: an item whose content
     is among them is most likely stored unchanged (a changed feed lists mostly the items
@@ -111,6 +112,7 @@ def prepare(
     unused. It is sent untagged with `near` None; the pipeline completes it in the rare
     case it is not stored under its key after all."""
     from aggregator.dedupe.similarity import dumps, fingerprint, index_keys_many
+    from aggregator.language import settle
     from aggregator.normalize import lead_text, normalize_feed
     from aggregator.parse import parse
     from aggregator.tagging import compile_rules
@@ -122,9 +124,13 @@ def prepare(
     problems: list[str] = []
     normalized = normalize_feed(parsed, source, now, problems)
     t2 = clock()
+    normalized = [
+        settle(i, source) if content_print(i.content_hash) not in stored else i for i in normalized
+    ]
     fresh = [i for i in normalized if content_print(i.content_hash) not in stored]
+    t_language = clock()
     tagger = compile_rules(rules, boilerplate)
-    tags = {id(i): tagger.tag(i, source.tags, problems) for i in fresh}
+    tags = {id(i): tagger.tag(i, source.tags, problems, source.leans) for i in fresh}
     t3 = clock()
     fps = [fingerprint(item.title, lead_text(item)) for item in fresh]
     prints = zip(map(dumps, fps), index_keys_many(fps), strict=True)
@@ -146,7 +152,13 @@ def prepare(
         )
         for i in normalized
     ]
-    seconds = {"parse": t1 - t0, "normalize": t2 - t1, "tag": t3 - t2, "dedupe": t4 - t3}
+    seconds = {
+        "parse": t1 - t0,
+        "normalize": t2 - t1,
+        "language": t_language - t2,
+        "tag": t3 - t_language,
+        "dedupe": t4 - t3,
+    }
     return Prepared(replace(parsed, entries=(), warning=warning), items, near, seconds)
 
 
