@@ -1,4 +1,5 @@
-"""`ParsedEntry` -> `Item`: stable ids, absolute and canonical links, clean text, sane dates."""
+"""`ParsedEntry` -> `Item`: stable ids, absolute and canonical links, clean text without
+publishers' boilerplate, sane dates."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from aggregator.boilerplate import strip_tail
 from aggregator.model import Item, ParsedEntry, ParsedFeed, Source
 from aggregator.sanitize import clean_html, clean_text, html_to_text, plain_title
-from aggregator.urls import absolute, canonical, is_web_url
+from aggregator.urls import absolute, canonical, is_web_url, unwrap
 
 EARLIEST = datetime(1995, 1, 1, tzinfo=UTC)  # before feeds existed: a broken date
 FUTURE_SLACK = timedelta(days=1)
@@ -67,13 +69,14 @@ def normalize_entry(
 ) -> Item | None:
     """One clean item, or None when the entry has nothing to show (no title, link or text)."""
     base = entry.base or source.url
-    link = absolute(entry.link, base)
+    link = unwrap(absolute(entry.link, base))
     if not is_web_url(link):
         # a guid that is itself a web address (RSS permalinks) stands in for a missing link
-        link = absolute(entry.guid, "") if is_web_url(entry.guid.strip()) else ""
+        link = unwrap(absolute(entry.guid, "")) if is_web_url(entry.guid.strip()) else ""
     canon = canonical(link) if link else ""
-    summary_html = clean_html(entry.summary[:MAX_HTML], base)
-    content_html = clean_html(entry.content[:MAX_HTML], base)
+    # a site's disclaimer and footers are no part of the item: never read, never published
+    summary_html = strip_tail(clean_html(entry.summary[:MAX_HTML], base))
+    content_html = strip_tail(clean_html(entry.content[:MAX_HTML], base))
     summary_text = html_to_text(summary_html)
     content_text = html_to_text(content_html)
     title = plain_title(entry.title, markup=entry.title_is_html)[:MAX_TITLE].strip()

@@ -41,6 +41,14 @@ _UTF8_SEQUENCE = re.compile(
 # surrogate, past U+10FFFF): the candidates, checked one by one in _bad_reference.
 _BIG_REFERENCE = re.compile(rb"&#(?:[xX]0*([0-9a-fA-F]{4,})|0*([0-9]{5,}));")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_ITEM = re.compile(rb"<item\b.*?</item>", re.DOTALL)
+_REAL_DESCRIPTION = re.compile(
+    rb"<description\b[^>/]*>\s*[^<\s]|<description\b[^>/]*>\s*<!\[CDATA\[\s*\S"
+)
+_OTHER_DESCRIPTION = re.compile(
+    rb"<(media|dc):description\b[^>]*?(?:/>|>.*?</\1:description>)", re.DOTALL
+)
+_EMPTY_DESCRIPTION = re.compile(rb"<dc:description\b[^>]*?(?:/>|>\s*</dc:description>)")
 _LONG_PERSON = re.compile(
     rb"(<(?:author|dc:creator|itunes:author|managingEditor|webMaster|name|email)\b[^>]*>)"
     rb"([^<]{%d,})" % (MAX_PERSON + 1)
@@ -144,6 +152,8 @@ def _parse_xml(body: bytes, url: str, content_type: str, fast: bool = True) -> P
     body = _LONG_PERSON.sub(lambda m: m.group(1) + m.group(2)[:MAX_PERSON], body)
     if fast and (quick := parse_fast(body, url, _lang)) is not None:
         return quick
+    if b"description" in body:
+        body = _ITEM.sub(_real_description_first, body)
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
@@ -174,6 +184,19 @@ def _parse_xml(body: bytes, url: str, content_type: str, fast: bool = True) -> P
         warning=warning,
     )
     return _valid_fields(parsed)
+
+
+def _real_description_first(match: re.Match[bytes]) -> bytes:
+    """An RSS item as feedparser should read it: feedparser takes the first description-like
+    element as the summary, so an image's `media:description` (its alt text) or an empty
+    `<dc:description/>` would hide the real `<description>`. Where the item has a real
+    one, those go (a media:description alone, as in video feeds, stays the summary)."""
+    item = match.group()
+    if _REAL_DESCRIPTION.search(item):
+        item = _OTHER_DESCRIPTION.sub(b"", item)
+    else:
+        item = _EMPTY_DESCRIPTION.sub(b"", item)
+    return item
 
 
 def _bad_reference(match: re.Match[bytes]) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 # Query parameters that only say where a click came from (Miniflux's list, plus common ones).
 TRACKING_PARAMS = frozenset(
@@ -88,6 +88,36 @@ def absolute(url: str, base: str) -> str:
         return urljoin(base or "", url)
     except ValueError:
         return url
+
+
+# Redirectors carry the real address in a parameter (Google's /url?url=, Facebook's l.php?u=)
+# or in their path after a `*` or `=` (Yahoo's /RU=...https.../RK=, `https://r.example/x*https://real/`).
+REDIRECT_PARAMS = ("url", "u", "q", "to", "target", "dest", "destination", "redirect",
+                   "redirect_url", "redirect_uri", "link", "out", "goto", "r")  # fmt: skip
+_EMBEDDED = re.compile(r"[*=](https?(?::|%3A)(?://|%2F%2F).+?)(?:/R[KS]=.*)?$", re.IGNORECASE)
+
+
+def unwrap(url: str) -> str:
+    """The address a redirector link leads to, when it says it; else `url` unchanged."""
+    for _ in range(3):  # a redirector wrapped in a redirector: a few levels at most
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return url
+        inner = ""
+        if parts.query:
+            params = dict(parse_qsl(parts.query))
+            inner = next(
+                (v for k in REDIRECT_PARAMS if is_web_url(v := params.get(k, "").strip())), ""
+            )
+        if not inner and (m := _EMBEDDED.search(parts.path)):
+            inner = unquote(m.group(1))
+            if parts.query and "?" not in inner:
+                inner += "?" + parts.query
+        if not inner or not is_web_url(inner):
+            return url
+        url = inner
+    return url
 
 
 def is_web_url(url: str) -> bool:

@@ -78,12 +78,16 @@ def prepare(
             body_text = item.summary_text or item.content_text
         src = config.source(item.source)
         source_feed = src.url if src else ""
-        if story.others:
+        # other copies, each address once, never the item's own (two outlets may carry
+        # one link: a shared wire page)
+        seen = {item.canonical or item.link}
+        others = [
+            (o.title, link, _source_title(o.source, config, source_titles))
+            for o in story.others
+            if (link := o.canonical or o.link) not in seen and not seen.add(link)
+        ]
+        if others:
             label = ALSO_REPORTED.get(language.split("-")[0], ALSO_REPORTED["en"])
-            others = [
-                (o.title, o.canonical or o.link, _source_title(o.source, config, source_titles))
-                for o in story.others
-            ]
             body_html = (body_html + "\n" + also_reported_html(label, others)).strip()
             body_text = (body_text + "\n\n" + also_reported_text(label, others)).strip()
         entries.append(
