@@ -153,12 +153,13 @@ class _Phrases:
 
     @classmethod
     def of(cls, keywords: tuple[str, ...], as_written: bool = False) -> _Phrases:
-        """`as_written`: every keyword matches with its case (names: "Claude", not "claude")."""
+        """`as_written`: a keyword holding a capital matches only with it (names: "Claude",
+        not "claude"); one in lower case matches any case, as keywords do."""
         words: set[str] = set()
         acronyms: set[str] = set()
         others = []
         for keyword in keywords:
-            acronym = as_written or is_acronym(keyword)
+            acronym = is_acronym(keyword) or (as_written and keyword != keyword.lower())
             folded = " ".join(fold(keyword.rstrip("*")).split())
             if not acronym:
                 folded = folded.lower()
@@ -398,7 +399,7 @@ class Tagger:
                 else []
             )
             names, context = keyword_hits.get(slot + 2), keyword_hits.get(slot + 3)
-            if names and context:
+            if names and context and _salient(names, prepared, title_end, rule.mentions):
                 beside = _spelled(context, prepared, 1)[0]
                 found += [
                     TagMatch(rule.name, "name", f"{name} + {beside}")
@@ -421,8 +422,9 @@ class Tagger:
                     for key, original in item_categories.items()
                     if key in rule.categories
                 ]
-            if not found and rule.name in leans and (evidence := context or names or words):
-                # the source leans to this tag and the item shows some evidence of it
+            if not found and rule.name in leans and (evidence := context or words):
+                # the source leans to this tag and the item shows some evidence of it: a
+                # word of its context, or a keyword said once (a name alone is no evidence)
                 word = _spelled(evidence, prepared, 1)[0]
                 found = [TagMatch(rule.name, "lean", f"{source} + {word}")]
             if found:

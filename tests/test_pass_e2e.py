@@ -403,7 +403,9 @@ def test_shipped_config_tags_the_seed_article(server: FeedServer, tmp_path):
     doc["aggregator"]["output_dir"] = str(tmp_path / "feeds")
     doc["aggregator"]["retention"] = "3650d"
     shipped = doc["sources"]
-    french_crypto = next(s for s in shipped if s.get("language") == "fr" and "crypto" in s["tags"])
+    french_crypto = next(
+        s for s in shipped if s.get("language") == "fr" and "crypto" in s.get("leans", [])
+    )
     french_crypto["url"] = url
     for source in shipped:
         if source is not french_crypto:

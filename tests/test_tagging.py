@@ -138,9 +138,14 @@ def test_fold_and_acronym_helpers():
 def test_shipped_rules_compile_and_tag_the_seed():
     config = load(ROOT / "config.toml")
     text = (Path(__file__).parent / "fixtures/seed_fr.txt").read_text(encoding="utf-8")
-    found = {m.tag for m in Tagger(config.tags, tuple(config.disclaimers.values())).tag_text(text)}
-    assert {"ai", "openai", "meta", "talent", "crypto"} <= found
+    tagger = Tagger(config.tags, tuple(config.disclaimers.values()))
+    found = {m.tag for m in tagger.tag_text(text)}
+    assert {"ai", "openai", "meta", "talent"} <= found
     assert "regulation" not in found  # only the disclaimer speaks of regulations
+    assert "crypto" not in found  # "l'écosystème crypto", once in passing
+    # from a source that leans to crypto, that passing word is evidence enough
+    leaning = tagger.tag_text(text, source="crypto-fr", leans=("crypto",))
+    assert ("crypto", "lean", "crypto-fr + crypto") in leaning
 
 
 def test_an_excerpt_repeated_in_the_content_gives_the_tags_of_reading_it_twice():
@@ -162,3 +167,94 @@ def test_an_excerpt_repeated_in_the_content_gives_the_tags_of_reading_it_twice()
     content = f"{lead}\nMore on the market."
     assert tags(lead, content) == tagger.tag_text(f"Title\n{lead}\n{content}")
     assert [m.matched for m in tags("coin rally", "A bitcoin rally")] == ["coin", "bitcoin"]
+
+
+# ---------------------------------------------------------------- context rules (issue 15)
+
+
+def _tags(tagger: Tagger, text: str, **kw: object) -> set[str]:
+    return {m.tag for m in tagger.tag_text(text, **kw)}  # type: ignore[arg-type]
+
+
+def test_a_name_counts_only_beside_its_context_and_with_its_capital():
+    rules = (
+        TagRule(
+            "anthropic",
+            keywords=("Anthropic",),
+            needs_context=("Claude",),
+            context=("model", "AI", "chatbot*"),
+        ),
+        TagRule("mistral", needs_context=("Mistral", "mining"), context=("AI", "bitcoin")),
+    )
+    tagger = Tagger(rules)
+    assert _tags(tagger, "Claude Monet's water lilies go on show") == set()
+    assert _tags(tagger, "Jean-Claude Mailly rejoint un cabinet de conseil") == set()
+    assert _tags(tagger, "Claude gets a new model for coding") == {"anthropic"}
+    assert _tags(tagger, "Le mistral souffle: the AI forecast says 110 km/h") == set()  # lower case
+    assert _tags(tagger, "Mistral unveils an AI model") == {"mistral"}
+    assert _tags(tagger, "MINING rigs for bitcoin") == {"mistral"}  # lower-case names: any case
+    (reason,) = tagger.tag_text("Claude gets a new model")
+    assert reason == ("anthropic", "name", "Claude + model")
+
+
+def test_mentions_ask_for_the_title_or_several_occurrences():
+    tagger = Tagger((TagRule("markets", keywords=("rally", "price"), mentions=2),))
+    assert _tags(tagger, "Title\nThe phone's price is out.") == set()
+    assert _tags(tagger, "Bitcoin rally\nBuyers came back.") == {"markets"}  # in the title
+    assert _tags(tagger, "Title\nThe rally went on; the price held.") == {"markets"}  # twice
+    assert _tags(tagger, "Title\nA rally, then another rally.") == {"markets"}
+
+
+def test_requires_drops_a_theme_without_its_topic():
+    rules = (
+        TagRule("crypto", keywords=("bitcoin",)),
+        TagRule("openai", keywords=("OpenAI",), implies=("ai",)),
+        TagRule("ai"),
+        TagRule("regulation", keywords=("lawsuit",), requires=("ai", "crypto")),
+    )
+    tagger = Tagger(rules)
+    assert _tags(tagger, "A lawsuit against a law firm") == set()
+    assert _tags(tagger, "A lawsuit over bitcoin") == {"crypto", "regulation"}
+    assert _tags(tagger, "OpenAI faces a lawsuit") == {"ai", "openai", "regulation"}  # implied ai
+    # a source's own tags stand whatever they require
+    assert _tags(tagger, "A lawsuit", source_tags=("regulation",)) == {"regulation"}
+
+
+def test_a_source_that_leans_needs_evidence_and_an_exclude_still_wins():
+    rules = (
+        TagRule(
+            "crypto",
+            keywords=("crypto",),
+            context=("wallet", "token"),
+            mentions=2,
+            exclude=("in-game tokens",),
+        ),
+    )
+    tagger = Tagger(rules)
+    lean = {"leans": ("crypto",), "source": "outlet"}
+    assert _tags(tagger, "The 10 biggest game releases", **lean) == set()
+    assert _tags(tagger, "A wallet drained overnight", **lean) == {"crypto"}
+    assert _tags(tagger, "An AI story\nwith one crypto word", **lean) == {"crypto"}
+    assert _tags(tagger, "An AI story\nwith one crypto word") == set()  # no lean: mentions=2
+    assert _tags(tagger, "Buy in-game tokens for the wallet", **lean) == set()
+    (match,) = tagger.tag_text("A wallet drained", source="outlet", leans=("crypto",))
+    assert match == ("crypto", "lean", "outlet + wallet")
+
+
+def test_the_new_keys_are_checked_with_their_place(tmp_path):
+    from aggregator.config import parse
+    from aggregator.errors import ConfigError
+
+    text = (
+        '[disclaimer]\nen = "x"\n'
+        '[[sources]]\nname = "s"\nurl = "https://s.example/"\nleans = ["cryptoo"]\n'
+        '[tags.crypto]\nneeds_context = ["Circle"]\nmentions = 0\nrequires = ["nope"]\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        parse(text, tmp_path / "config.toml")
+    problems = "\n".join(info.value.problems)
+    assert "config.toml:6: sources[0].leans[0]: no rule [tags.cryptoo]" in problems
+    assert "(did you mean 'crypto'?)" in problems
+    assert "config.toml:8: tags.crypto.needs_context: needs a `context` list" in problems
+    assert "config.toml:9: tags.crypto.mentions: must be between 1 and 10, got 0" in problems
+    assert "config.toml:10: tags.crypto.requires[0]: unknown tag 'nope'" in problems
