@@ -24,8 +24,8 @@ check: $(STAMP)
 	$(BIN)/aggregator --config config.toml check
 
 lint: $(STAMP)
-	$(BIN)/ruff check aggregator tests bench
-	$(BIN)/ruff format --check aggregator tests bench
+	$(BIN)/ruff check aggregator tests bench scripts
+	$(BIN)/ruff format --check aggregator tests bench scripts
 
 # newsboat (Debian's package) lets a test subscribe a real reader to the served feeds;
 # without it (no apt-get, not root) that one test is skipped and says why.

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+import ahocorasick
+
 from aggregator.sanitize import html_to_text
 
 MAX_BLOCK_WORDS = 120  # a longer paragraph is the article's, whatever it says
@@ -61,22 +63,73 @@ def is_boilerplate(text: str) -> bool:
     return bool(_HEADING.match(text) or _SAYS.search(text) or _FOOTER.match(text))
 
 
+# Cheap first looks (substrings of the lower-cased tail, C-speed): without one of these
+# near the end, nothing is boilerplate and the text is left as it is (most items).
+_TRIGGERS = (
+    "advice", "conseil", "recommandation", "research", "recherches", "dyor", "capital",
+    "investissez", "first on", "en premier", "sujet", "lire", "aussi", "related", "read",
+    "more", "suite", "continu", "savoir", "share", "partag",
+)  # fmt: skip
+_HEADINGS = (
+    "disclaimer", "notice", "warning", "disclosure", "avertissement", "mise en garde",
+    "responsabilit", "haftung", "aviso", "isen",
+)  # fmt: skip
+TAIL = 1500  # characters looked at: a few closing blocks and a heading before them
+NEAR = 700  # the first look: a closing block that could be boilerplate is shorter
+_OPENINGS = ("<p>", "<p ", "<div", "<blockquote", "<figure", "<h1", "<h2", "<h3", "<h4", "<h5",
+             "<h6", "<ul", "<ol")  # fmt: skip
+
+
+def _may_hold_boilerplate(near: str) -> bool:
+    """A first look, two Aho-Corasick scans in C (a few us): a heading word anywhere near
+    the end, or a trigger word in the last block."""
+    last = near[_last_opening(near) :]
+    return next(_TRIGGER_WORDS.iter(last), None) is not None or (
+        next(_HEADING_WORDS.iter(near), None) is not None
+    )
+
+
+def _automaton(words: tuple[str, ...]) -> ahocorasick.Automaton:
+    automaton = ahocorasick.Automaton()
+    for word in words:
+        automaton.add_word(word, word)
+    automaton.make_automaton()
+    return automaton
+
+
+def _last_opening(text: str) -> int:
+    """Where the last block opens in `text` (0: none), walking back tag by tag."""
+    at = len(text)
+    while (at := text.rfind("<", 0, at)) >= 0:
+        if text.startswith(_OPENINGS, at):
+            return at
+    return 0
+
+
 def strip_tail(html: str) -> str:
     """`html` (cleaned, see sanitize.clean_html) without its trailing boilerplate blocks.
 
     A closing block that is boilerplate goes, then the one before it, and so on; a heading
     alone ("AVIS DE NON RESPONSABILITÉ") takes the short blocks after it along, whatever
     they say."""
-    if not html:
+    near = html[-NEAR:].lower()
+    if not _may_hold_boilerplate(near):
         return html
-    cut = max(0, len(html) - 2000)  # the footer is at the end: scan the tail only
-    html = html[:cut] + _INLINE_FOOTER.sub("", html[cut:])
+    tail = html[-TAIL:].lower()
+    if "first on" in tail or "en premier" in tail:
+        cut = max(0, len(html) - TAIL)
+        html = html[:cut] + _INLINE_FOOTER.sub("", html[cut:])
     while True:
         blocks = _closing_blocks(html)
-        texts = [" ".join(html_to_text(html[start:end]).split()) for start, end in blocks]
-        if texts and is_boilerplate(texts[-1]):
+        if not blocks:
+            return html
+        last = " ".join(html_to_text(html[blocks[-1][0] : blocks[-1][1]]).split())
+        if is_boilerplate(last):
             html = html[: blocks[-1][0]].rstrip()
             continue
+        if not any(h in html[-TAIL:].lower() for h in _HEADINGS):
+            return html
+        texts = [" ".join(html_to_text(html[a:b]).split()) for a, b in blocks[:-1]] + [last]
         heading = next(
             (
                 n
@@ -97,7 +150,7 @@ def _closing_blocks(html: str, most: int = 4) -> list[tuple[int, int]]:
     first block (an item is not all boilerplate)."""
     out: list[tuple[int, int]] = []
     end = len(html.rstrip())
-    for m in reversed(list(_BLOCK_START.finditer(html, max(0, end - 4000), end))):
+    for m in reversed(list(_BLOCK_START.finditer(html, max(0, end - TAIL), end))):
         if m.start() == 0 or len(out) == most:
             break
         block = html[m.start() : end]
@@ -108,3 +161,7 @@ def _closing_blocks(html: str, most: int = 4) -> list[tuple[int, int]]:
         out.append((m.start(), end))
         end = len(html[: m.start()].rstrip())
     return out[::-1]
+
+
+_TRIGGER_WORDS = _automaton(_TRIGGERS)
+_HEADING_WORDS = _automaton(_HEADINGS)

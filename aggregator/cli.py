@@ -402,7 +402,9 @@ def cmd_schema(args: argparse.Namespace, path: Path) -> int:
 
 def cmd_tags(args: argparse.Namespace, path: Path) -> int:
     config = load(path)
-    tagger = compile_rules(config.tags, tuple(config.disclaimers.values()))
+    tagger = compile_rules(
+        config.tags, tuple(config.disclaimers.values()), config.settings.topic_model
+    )
     problems: list[str] = []
     if args.url:
         found = _stored_item(config, args.url)
@@ -420,6 +422,7 @@ def cmd_tags(args: argparse.Namespace, path: Path) -> int:
         from aggregator.language import decide
 
         print(f"{'language':<16} {decide(text, '', '').reason}")
+        print(f"{'topic model':<16} {_topic_scores(config, text)}")
     by_tag: dict[str, list[str]] = {}
     for m in matches:
         by_tag.setdefault(m.tag, []).append(_reason(m))
@@ -433,12 +436,18 @@ def cmd_tags(args: argparse.Namespace, path: Path) -> int:
 
 
 def _reason(m: TagMatch) -> str:
+    if m.rule in ("name", "lean"):
+        first, _, word = m.matched.partition(" + ")
+        if m.rule == "name":
+            return f'name "{first}" beside "{word}"'
+        return f'source {first} leans to it, "{word}" in the text'
     return {
         "keyword": f'keyword "{m.matched}"',
         "pattern": f'pattern matched "{m.matched}"',
         "category": f'feed category "{m.matched}"',
         "implied": f"implied by {m.matched}",
         "source": f"every item of source {m.matched}",
+        "model": f"the topic model ({m.matched})",
     }.get(m.rule, f"{m.rule} {m.matched}")
 
 
@@ -468,13 +477,31 @@ def _stored_item(config: Config, url: str) -> tuple[Item, list[Item]] | None:
         store.close()
 
 
+def _topic_scores(config: Config, text: str) -> str:
+    """What the topic model makes of a text: each topic's probability (rules decide)."""
+    if not config.settings.topic_model:
+        return "off ([aggregator] topic_model = false)"
+    from aggregator.topics import EVIDENCE, PROPOSE
+    from aggregator.topics import load as topic_model
+
+    scores = topic_model().scores(text)
+    return (
+        ", ".join(f"{topic} {score:.2f}" for topic, score in scores.items())
+        + f" (gives a topic at {PROPOSE}, evidence for a leaning source at {EVIDENCE})"
+    )
+
+
 def _language_why(item: Item, sources: dict[str, Source]) -> str:
     """How the language is decided for this item's text, as it would be now."""
     from aggregator.language import decide
 
     source = sources.get(item.source)
-    text = f"{item.title}\n{item.summary_text or item.content_text}"
-    return decide(text, "", source.language if source else "").reason
+    return decide(_item_text(item), "", source.language if source else "").reason
+
+
+def _item_text(item: Item) -> str:
+    """The title and text that the language and the topic model read."""
+    return f"{item.title}\n{item.summary_text or item.content_text}"
 
 
 def explain_text(item: Item, copies: list[Item], config: Config) -> str:
@@ -486,6 +513,7 @@ def explain_text(item: Item, copies: list[Item], config: Config) -> str:
         f"  published: {item.published.isoformat()}",
         f"  language:  {item.language or config.default_language} ({_language_why(item, sources)})",
         f"  story id:  {item.story}",
+        f"  topics:    {_topic_scores(config, _item_text(item))}",
         "",
         "Tags:",
     ]

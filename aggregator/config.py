@@ -148,6 +148,7 @@ AGGREGATOR_KEYS = {
     "hub",
     "allow_private_networks",
     "parse_timeout",
+    "topic_model",
 }
 SOURCE_KEYS = {
     "name",
@@ -325,6 +326,7 @@ class _Validator:
             hub=hub,
             allow_private_networks=self.get(data, "allow_private_networks", bool, w, False),
             parse_timeout=self.converted(data, "parse_timeout", w, 15.0, parse_duration),
+            topic_model=self.get(data, "topic_model", bool, w, True),
         )
 
     def disclaimer(self, data: dict) -> tuple[dict[str, str], str]:

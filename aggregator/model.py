@@ -31,6 +31,7 @@ class Settings:
     hub: str = ""
     allow_private_networks: bool = False
     parse_timeout: float = 15.0  # one document's parse budget, in a worker process
+    topic_model: bool = True  # the topic model's second signal (topics.py) beside the rules
 
 
 @dataclass(frozen=True)

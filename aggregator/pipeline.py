@@ -43,6 +43,7 @@ from aggregator.publish import Published, publish
 from aggregator.sanitize import html_to_text
 from aggregator.store import Lookups, Store
 from aggregator.tagging import Tagger, compile_rules
+from aggregator.topics import load as topic_model
 from aggregator.workers import ParsePool, Prepared, content_print
 
 log = logging.getLogger("aggregator.pull")
@@ -71,7 +72,9 @@ class PassResult:
 
 
 def tagger_for(config: Config) -> Tagger:
-    return compile_rules(config.tags, tuple(config.disclaimers.values()))
+    return compile_rules(
+        config.tags, tuple(config.disclaimers.values()), config.settings.topic_model
+    )
 
 
 def effective_url(source: Source, state: SourceState) -> str:
@@ -159,7 +162,13 @@ async def _pull(
     stored = frozenset(map(content_print, store.content_hashes(source.name)))
     try:
         prepared = await pool.prepare(
-            fetched, source, config.tags, tuple(config.disclaimers.values()), now, stored
+            fetched,
+            source,
+            config.tags,
+            tuple(config.disclaimers.values()),
+            now,
+            stored,
+            config.settings.topic_model,
         )
     except ParseError as exc:
         return failed(fetched.status, exc.kind, str(exc))
@@ -404,8 +413,9 @@ def retag(store: Store, config: Config, tagger: Tagger) -> int:
 
 def retag_if_rules_changed(config: Config, store: Store) -> int:
     """Re-apply the tag rules to stored items when they changed since the last time."""
+    model = topic_model().version if config.settings.topic_model else ""
     rules_print = _fingerprint(
-        config.tags, config.disclaimers, [(s.name, s.tags, s.leans) for s in config.sources]
+        config.tags, config.disclaimers, [(s.name, s.tags, s.leans) for s in config.sources], model
     )
     if store.meta("rules") == rules_print:
         return 0

@@ -53,7 +53,9 @@ class Preview:
 
 
 def preview(config: Config, items: list[Item], published: dict[str, list[Entry]]) -> Preview:
-    tagger = compile_rules(config.tags, tuple(config.disclaimers.values()))
+    tagger = compile_rules(
+        config.tags, tuple(config.disclaimers.values()), config.settings.topic_model
+    )
     sources = {s.name: s for s in config.sources}
     retagged = []
     tag_changes: dict[str, TagChange] = {}

@@ -73,6 +73,7 @@ DESCRIPTIONS = {
     "hub": 'a WebSub hub to ping after a feed changes; "" for none',
     "allow_private_networks": "dial loopback, private and link-local addresses (off: refused)",
     "parse_timeout": "time budget to parse one document",
+    "topic_model": "the topic model proposes ai and crypto beside the rules (false: rules only)",
     "window": "how far back a new item is compared for near-duplicates",
     "similarity": "near-duplicate threshold, 0..1",
     "title": "shown to readers",

@@ -25,6 +25,8 @@ import regex
 
 from aggregator.model import Item, TagMatch, TagRule
 from aggregator.sanitize import boilerplate_probe, strip_accents, text_key, words_spaced
+from aggregator.topics import EVIDENCE, PROPOSE, TopicModel
+from aggregator.topics import load as load_model
 
 MAX_REASONS = 5
 PATTERN_TIMEOUT = 0.1  # seconds one pattern may spend on one item
@@ -330,7 +332,13 @@ SLOTS = 4  # rule n's keywords are index slot 4n, excludes 4n+1, names 4n+2, con
 class Tagger:
     """The compiled form of a config's `[tags.*]`; `tag()` is pure and thread-safe."""
 
-    def __init__(self, rules: tuple[TagRule, ...], boilerplate: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        rules: tuple[TagRule, ...],
+        boilerplate: tuple[str, ...] = (),
+        model: TopicModel | None = None,
+    ):
+        self.model = model  # the topic model's second signal (topics.py), or none
         # Lines carrying boilerplate (our disclaimers, which sites often append themselves)
         # are not read: "régulations locales" in a disclaimer is not news about regulation.
         self.boilerplate = tuple(p for p in (boilerplate_probe(b) for b in boilerplate) if p)
@@ -429,11 +437,37 @@ class Tagger:
                 found = [TagMatch(rule.name, "lean", f"{source} + {word}")]
             if found:
                 matches[rule.name] = _dedupe(found)[:MAX_REASONS]
+        if self.model is not None:
+            self._second_signal(text, matches, vetoed, leans)
         for tag in source_tags:
             matches.setdefault(tag, []).insert(0, TagMatch(tag, "source", source))
         self._imply(matches, vetoed)
         self._require(matches)
         return tuple(m for tag in sorted(matches) for m in matches[tag])
+
+    def _second_signal(
+        self,
+        text: str,
+        matches: dict[str, list[TagMatch]],
+        vetoed: set[str],
+        leans: tuple[str, ...],
+    ) -> None:
+        """The topics the rules did not give and did not veto, from the topic model: given
+        when it is sure, or when it finds them likely in a source that leans to them. Only
+        topics with a rule of their own (an editor who removes `[tags.ai]` gets no `ai`)."""
+        assert self.model is not None
+        wanted = [
+            t
+            for t in self.model.topics
+            if t in self.by_name and t not in matches and t not in vetoed
+        ]
+        if not wanted:
+            return
+        scores = self.model.scores(text)
+        for topic in wanted:
+            score = scores[topic]
+            if score >= PROPOSE or (topic in leans and score >= EVIDENCE):
+                matches[topic] = [TagMatch(topic, "model", f"{score:.2f}")]
 
     def _require(self, matches: dict[str, list[TagMatch]]) -> None:
         """Drop the tags whose `requires` none of the item's tags meets (a source's own
@@ -487,9 +521,12 @@ class Tagger:
 
 
 @functools.lru_cache(maxsize=8)
-def compile_rules(rules: tuple[TagRule, ...], boilerplate: tuple[str, ...] = ()) -> Tagger:
-    """One compiled Tagger per distinct rule set: rules compile once per config."""
-    return Tagger(rules, boilerplate)
+def compile_rules(
+    rules: tuple[TagRule, ...], boilerplate: tuple[str, ...] = (), model: bool = False
+) -> Tagger:
+    """One compiled Tagger per distinct rule set (and topic model switch): rules compile
+    once per config."""
+    return Tagger(rules, boilerplate, load_model() if model else None)
 
 
 def _category_key(category: str) -> str:

@@ -99,6 +99,8 @@ _EMBEDDED = re.compile(r"[*=](https?(?::|%3A)(?://|%2F%2F).+?)(?:/R[KS]=.*)?$", 
 
 def unwrap(url: str) -> str:
     """The address a redirector link leads to, when it says it; else `url` unchanged."""
+    if url.find("http", 8) < 0 and url.find("HTTP", 8) < 0:  # no address inside: most links
+        return url
     for _ in range(3):  # a redirector wrapped in a redirector: a few levels at most
         try:
             parts = urlsplit(url)

@@ -103,6 +103,7 @@ def prepare(
     boilerplate: tuple[str, ...],
     now: datetime,
     stored: frozenset[int] = frozenset(),
+    model: bool = False,
 ) -> Prepared:
     """parse -> normalize -> language -> tag -> fingerprint for one document (in a worker).
 
@@ -129,7 +130,7 @@ def prepare(
     ]
     fresh = [i for i in normalized if content_print(i.content_hash) not in stored]
     t_language = clock()
-    tagger = compile_rules(rules, boilerplate)
+    tagger = compile_rules(rules, boilerplate, model)
     tags = {id(i): tagger.tag(i, source.tags, problems, source.leans) for i in fresh}
     t3 = clock()
     fps = [fingerprint(item.title, lead_text(item)) for item in fresh]
@@ -192,9 +193,12 @@ class ParsePool:
         boilerplate: tuple[str, ...],
         now: datetime,
         stored: frozenset[int] = frozenset(),
+        model: bool = False,
     ) -> Prepared:
         future = self._get().schedule(
-            prepare, args=(fetched, source, rules, boilerplate, now, stored), timeout=self.timeout
+            prepare,
+            args=(fetched, source, rules, boilerplate, now, stored, model),
+            timeout=self.timeout,
         )
         try:
             return await asyncio.wrap_future(future)

@@ -258,3 +258,39 @@ def test_the_new_keys_are_checked_with_their_place(tmp_path):
     assert "config.toml:8: tags.crypto.needs_context: needs a `context` list" in problems
     assert "config.toml:9: tags.crypto.mentions: must be between 1 and 10, got 0" in problems
     assert "config.toml:10: tags.crypto.requires[0]: unknown tag 'nope'" in problems
+
+
+# ---------------------------------------------------------------- the topic model (issue 15)
+
+
+def test_the_topic_model_proposes_a_topic_the_rules_miss_and_an_exclude_still_wins():
+    from aggregator.topics import PROPOSE, TopicModel
+
+    model = TopicModel("t", {"ai": -3.0}, {"chatbot": {"ai": 3.0}, "maker": {"ai": 3.0}})
+    rules = (TagRule("ai", keywords=("AI",), exclude=("chatbot maker fair",)),)
+    tagger = Tagger(rules, model=model)
+    (match,) = tagger.tag_text("The chatbot maker raises money")
+    assert match.tag == "ai" and match.rule == "model" and float(match.matched) >= PROPOSE
+    assert tagger.tag_text("The chatbot maker fair opens") == ()  # the editor's exclude wins
+    assert tagger.tag_text("A maker of chairs") == ()  # 0.5: not sure enough
+    # likely (>= EVIDENCE) is enough for a source that leans to the topic
+    tagger2 = Tagger(rules, model=TopicModel("t", {"ai": -3.0}, {"maker": {"ai": 3.5}}))
+    assert tagger2.tag_text("A maker of chairs") == ()
+    assert [m.rule for m in tagger2.tag_text("A maker", leans=("ai",))] == ["model"]
+    # a topic without a rule of its own is never given
+    assert Tagger((), model=model).tag_text("The chatbot maker") == ()
+
+
+def test_the_shipped_model_loads_and_the_switch_turns_it_off(tmp_path):
+    from aggregator.config import parse
+    from aggregator.tagging import compile_rules
+    from aggregator.topics import load
+
+    model = load()
+    assert set(model.topics) == {"ai", "crypto"}
+    scores = model.scores("L'exchange a gelé les retraits, bitcoin et stablecoins en chute")
+    assert scores["crypto"] > 0.5 > scores["ai"]
+    text = '[disclaimer]\nen = "x"\n[aggregator]\ntopic_model = false\n'
+    config = parse(text, tmp_path / "config.toml")
+    assert config.settings.topic_model is False
+    assert compile_rules((), (), config.settings.topic_model).model is None

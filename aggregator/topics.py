@@ -1,0 +1,67 @@
+"""A second signal for the topics: a small linear model that reads every word of an item.
+
+Keyword rules cannot see "the chatbot maker" or "l'exchange a gelé les retraits"; a model
+that weighs every word can. This one is logistic regression over the words of an item's
+title and text (accents folded, lower case), one weight per word and topic, trained by
+`scripts/train_topics.py` on the dev half of the labelled corpus (tests/fixtures/curation)
+and shipped as `aggregator/data/topics.json`: no download, a dictionary lookup per word
+(~10 us an item), nothing but the standard library to run it.
+
+It proposes; the rules keep the last word: a topic the model is sure of (PROPOSE) is given
+unless the rule's `exclude` vetoes it, a topic it finds likely (EVIDENCE) is evidence for a
+source that `leans` to it, and `[aggregator] topic_model = false` turns it off.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from aggregator.sanitize import strip_accents, words_spaced
+
+MODEL = Path(__file__).parent / "data" / "topics.json"
+PROPOSE = 0.9  # the model alone gives the topic
+EVIDENCE = 0.6  # enough for a source that leans to the topic
+READ = 2000  # characters of an item read (the title and the start of its text)
+_WORD = re.compile(r"\w+")
+
+
+def tokens(text: str) -> set[str]:
+    """The distinct words of `text`, accents folded and lower-cased, two letters or more."""
+    folded = strip_accents(text[:READ]).lower()
+    spaced = words_spaced(folded)
+    words = _WORD.findall(folded) if spaced is None else spaced.split()
+    return {w for w in words if len(w) > 1 and not w.isdigit()}
+
+
+@dataclass(frozen=True)
+class TopicModel:
+    version: str
+    bias: dict[str, float]  # topic -> intercept
+    weights: dict[str, dict[str, float]]  # word -> {topic: weight}
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return tuple(self.bias)
+
+    def scores(self, text: str) -> dict[str, float]:
+        """Each topic's probability for an item whose title and text are `text`."""
+        logits = dict(self.bias)
+        for word in tokens(text):
+            for topic, weight in self.weights.get(word, {}).items():
+                logits[topic] += weight
+        return {topic: 1 / (1 + math.exp(-max(-30.0, min(30.0, x)))) for topic, x in logits.items()}
+
+
+@functools.cache
+def load(path: Path = MODEL) -> TopicModel:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    weights: dict[str, dict[str, float]] = {}
+    for topic, by_word in data["weights"].items():
+        for word, weight in by_word.items():
+            weights.setdefault(word, {})[topic] = weight
+    return TopicModel(data["version"], data["bias"], weights)
