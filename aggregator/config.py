@@ -17,7 +17,15 @@ import regex
 
 from aggregator.errors import ConfigError
 from aggregator.model import Config, CuratedFeed, Dedupe, Settings, Source, TagRule
-from aggregator.units import parse_duration, parse_size
+from aggregator.units import bounded, format_duration, format_size, parse_duration, parse_size
+
+DAY = 86400.0
+# Every duration and size has bounds a run survives (`check` and the daemon refuse others).
+INTERVAL = bounded(parse_duration, 1.0, 30 * DAY, format_duration)
+RETENTION = bounded(parse_duration, 3600.0, 3650 * DAY, format_duration)
+TIMEOUT = bounded(parse_duration, 1.0, 600.0, format_duration)
+WINDOW = bounded(parse_duration, 60.0, 365 * DAY, format_duration)
+FEED_SIZE = bounded(parse_size, 1000, 1000**3, format_size)
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
@@ -39,8 +47,13 @@ def load(path: str | Path) -> Config:
 
 
 def parse(text: str, path: Path) -> Config:
+    """The config in `text`, or ConfigError: whatever the text holds, never another error
+    (the daemon's watcher refuses it and goes on with the last good config)."""
+    text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError([f"{path.name}: TOML nested too deeply to read"]) from None
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"\(at line (\d+), column \d+\)", str(exc))
         where = f"{path.name}:{m.group(1)}" if m else path.name
@@ -309,23 +322,26 @@ class _Validator:
             self.err(
                 (*w, "listen"), f'must be "host:port" or "" to turn the server off, got {listen!r}'
             )
+        elif listen and not 1 <= int(listen.rsplit(":", 1)[1]) <= 65535:
+            self.err((*w, "listen"), f"the port must be between 1 and 65535, got {listen!r}")
+            listen = "127.0.0.1:8080"
         hub = self.url(data, "hub", w, "") if data.get("hub") else ""
         return Settings(
             database=base / self.get(data, "database", str, w, "aggregator.db"),
             output_dir=base / self.get(data, "output_dir", str, w, "feeds"),
             base_url=base_url,
-            interval=self.converted(data, "interval", w, 900.0, parse_duration),
-            retention=self.converted(data, "retention", w, 30 * 86400.0, parse_duration),
+            interval=self.converted(data, "interval", w, 900.0, INTERVAL),
+            retention=self.converted(data, "retention", w, 30 * 86400.0, RETENTION),
             user_agent=self.get(data, "user_agent", str, w, Settings.user_agent)
             or Settings.user_agent,
-            timeout=self.converted(data, "timeout", w, 20.0, parse_duration),
-            max_feed_size=self.converted(data, "max_feed_size", w, 10_000_000, parse_size),
+            timeout=self.converted(data, "timeout", w, 20.0, TIMEOUT),
+            max_feed_size=self.converted(data, "max_feed_size", w, 10_000_000, FEED_SIZE),
             concurrency=concurrency,
             per_host=per_host,
             listen=listen,
             hub=hub,
             allow_private_networks=self.get(data, "allow_private_networks", bool, w, False),
-            parse_timeout=self.converted(data, "parse_timeout", w, 15.0, parse_duration),
+            parse_timeout=self.converted(data, "parse_timeout", w, 15.0, TIMEOUT),
             topic_model=self.get(data, "topic_model", bool, w, True),
         )
 
@@ -356,7 +372,7 @@ class _Validator:
             self.err((*w, "similarity"), f"must be between 0 and 1, got {similarity}")
             similarity = 0.8
         return Dedupe(
-            window=self.converted(data, "window", w, 72 * 3600.0, parse_duration),
+            window=self.converted(data, "window", w, 72 * 3600.0, WINDOW),
             similarity=float(similarity),
         )
 
@@ -388,7 +404,7 @@ class _Validator:
             tags=tags,
             leans=leans,
             language=language.split("-")[0],
-            interval=self.converted(raw, "interval", w, None, parse_duration),
+            interval=self.converted(raw, "interval", w, None, INTERVAL),
             cron=cron,
             priority=self.get(raw, "priority", int, w, 0),
             enabled=self.get(raw, "enabled", bool, w, True),

@@ -254,31 +254,43 @@ class Daemon:
             return ""
 
     async def _watch(self) -> None:
+        """Reload on a change of the file or on SIGHUP; a failure is logged, never the end
+        of the watching."""
         while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(WATCH_EVERY):
-                    await self.reload_asked.wait()
-            forced = self.reload_asked.is_set()
-            self.reload_asked.clear()
-            stamp = self._file_stamp()
-            if forced or stamp != self._stamp:
-                self._stamp = stamp
-                digest = self._file_digest()
-                if forced or digest != self._digest:
-                    self._digest = digest
-                    self.reload("SIGHUP" if forced else "config.toml changed")
+            try:
+                await self._watch_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("watching %s failed; watching on", self.path)
+                await asyncio.sleep(WATCH_EVERY)
+
+    async def _watch_once(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(WATCH_EVERY):
+                await self.reload_asked.wait()
+        forced = self.reload_asked.is_set()
+        self.reload_asked.clear()
+        stamp = self._file_stamp()
+        if forced or stamp != self._stamp:
+            self._stamp = stamp
+            digest = self._file_digest()
+            if forced or digest != self._digest:
+                self._digest = digest
+                self.reload("SIGHUP" if forced else "config.toml changed")
 
     def reload(self, why: str) -> None:
         """Swap in the config on disk, or keep the last good one when it is invalid."""
         try:
             new = load(self.path)
-        except ConfigError as exc:
-            for problem in exc.problems:
+        except Exception as exc:
+            problems = exc.problems if isinstance(exc, ConfigError) else [f"{self.path}: {exc!r}"]
+            for problem in problems:
                 log.error("config refused: %s", problem)
             log.error(
                 "%s: %d problem(s); still running with the last good config",
                 self.path,
-                len(exc.problems),
+                len(problems),
             )
             return
         old = self.config

@@ -437,11 +437,11 @@ class Tagger:
                 found = [TagMatch(rule.name, "lean", f"{source} + {word}")]
             if found:
                 matches[rule.name] = _dedupe(found)[:MAX_REASONS]
-        if self.model is not None:
-            self._second_signal(text, matches, vetoed, leans)
         for tag in source_tags:
             matches.setdefault(tag, []).insert(0, TagMatch(tag, "source", source))
         self._imply(matches, vetoed)
+        if self.model is not None:  # the topics nothing above gave
+            self._second_signal(text, matches, vetoed, leans)
         self._require(matches)
         return tuple(m for tag in sorted(matches) for m in matches[tag])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -35,6 +36,21 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+def bounded(
+    parse: Callable[[str], float], low: float, high: float, show: Callable[[float], str]
+) -> Callable[[str], float]:
+    """`parse`, refusing values outside [low, high] (a value past them breaks runs: an
+    interval of 1ms pulls once, a retention of 99999999999w overflows every date)."""
+
+    def check(text: str) -> float:
+        value = parse(text)
+        if not low <= value <= high:
+            raise ValueError(f"must be between {show(low)} and {show(high)}, got {text!r}")
+        return value
+
+    return check
+
+
 def parse_size(text: str) -> int:
     """Bytes in `text`; a bare number is bytes."""
     if not isinstance(text, str):
@@ -55,6 +71,15 @@ def parse_http_date(text: str) -> datetime | None:
     except (TypeError, ValueError, IndexError):
         return None
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when
+
+
+def format_size(size: float) -> str:
+    """The shortest exact form in B, KB, MB or GB, for messages."""
+    for unit in ("gb", "mb", "kb"):
+        n = size / _SIZE_UNITS[unit]
+        if n >= 1 and n == int(n):
+            return f"{int(n)}{unit.upper()}"
+    return f"{int(size)}B"
 
 
 def format_duration(seconds: float) -> str:

@@ -173,3 +173,59 @@ def test_config_from_environment(tmp_path):
         cwd=tmp_path,
     )
     assert result.returncode == 0 and str(path) in result.stdout
+
+
+# ---------------------------------------------------------------- hostile content (issue 21)
+
+BASE = '[disclaimer]\nen = "x"\n'
+
+
+def test_no_content_makes_reading_the_config_raise_anything_but_a_config_error(tmp_path):
+    """A 100,000-deep array raised RecursionError: check printed a traceback and the
+    daemon's watcher died for good."""
+    nested = BASE + "y = " + "[" * 100_000 + "]" * 100_000 + "\n"
+    with pytest.raises(ConfigError) as info:
+        parse(nested, tmp_path / "config.toml")
+    assert info.value.problems == ["config.toml: TOML nested too deeply to read"]
+    path = tmp_path / "config.toml"
+    path.write_text(nested, encoding="utf-8")
+    result = run_cli("--config", str(path), "check")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "nested too deeply" in result.stdout + result.stderr
+    # a byte-order mark some editors write is no problem at all
+    assert parse("\ufeff" + BASE, path).default_language == "en"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            '[aggregator]\ninterval = "99999999999w"',
+            "aggregator.interval: must be between 1s and 30d",
+        ),
+        ('[aggregator]\ninterval = "1ms"', "aggregator.interval: must be between 1s and 30d"),
+        (
+            '[aggregator]\nretention = "99999999999w"',
+            "aggregator.retention: must be between 1h and",
+        ),
+        ('[dedupe]\nwindow = "99999999999w"', "dedupe.window: must be between 1m and"),
+        ('[aggregator]\ntimeout = "2h"', "aggregator.timeout: must be between 1s and 10m"),
+        ('[aggregator]\nmax_feed_size = "5TB"', "aggregator.max_feed_size: not a size"),
+        (
+            '[aggregator]\nmax_feed_size = "10GB"',
+            "aggregator.max_feed_size: must be between 1KB and 1GB",
+        ),
+        (
+            '[aggregator]\nlisten = "127.0.0.1:99999"',
+            "aggregator.listen: the port must be between 1 and 65535",
+        ),
+        (
+            '[[sources]]\nname = "s"\nurl = "https://s.example/"\ninterval = "1ms"',
+            "sources[0].interval: must be between",
+        ),
+    ],
+)
+def test_values_that_would_break_a_run_are_refused_with_their_place(tmp_path, line, message):
+    with pytest.raises(ConfigError) as info:
+        parse(BASE + line + "\n", tmp_path / "config.toml")
+    assert any(message in p for p in info.value.problems), info.value.problems

@@ -197,6 +197,11 @@ def test_daemon_pulls_serves_reloads_and_stops(server: FeedServer, tmp_path, dae
     server.add("/b.rss", rss([item(3, "AI story 3"), item(4, "AI story 4")]))
     wait_for(lambda: titles(out, "ai") == ["AI story 3", "AI story 4"], what="pulls go on")
 
+    # no content stops the watching: a 100,000-deep array (RecursionError once) is refused
+    path.write_text(good + "y = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    wait_for(lambda: "nested too deeply" in d.log, what="deep nesting refused")
+    assert "Traceback" not in d.log
+
     # SIGHUP forces a reload: changed tag rules are re-applied to stored items
     path.write_text(good.replace('keywords = ["AI"]', 'keywords = ["AI", "Bitcoin"]'))
     d.signal(signal.SIGHUP)
