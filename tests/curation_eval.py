@@ -11,8 +11,8 @@ accuracy and disclaimer-language accuracy.
     .venv/bin/python tests/curation_eval.py              # both halves, figures only
     .venv/bin/python tests/curation_eval.py --show dev   # and each error of the dev half
 
-`dev.jsonl` is the half rules are tuned on; `holdout.jsonl` (written by another hand) is
-never tuned on: read its figures, never its errors.
+`dev.jsonl` (460 items, two hands) is what the rules and the topic model are tuned on;
+`holdout.jsonl` (260, a third hand) is never tuned on: read its figures, never its errors.
 """
 
 from __future__ import annotations
