@@ -192,6 +192,10 @@ async def _pull(
             kind = _store_item(store, item, cutoff, now, config.dedupe, near, lookups)
             counts[kind] += 1
         store.add_near_keys(lookups.near_rows)
+        if counts["new"] or counts["updated"] or counts["duplicate"]:
+            # in the same unit as the items: whatever a crash interrupts, the next refresh
+            # sees that the files do not show the store yet
+            mark_unpublished(store)
         seconds = {**prepared.seconds, "store": time.process_time() - stored_at}
         outcome = PullOutcome(
             source.name,
@@ -408,6 +412,8 @@ def retag(store: Store, config: Config, tagger: Tagger) -> int:
             if tags != item.tags:
                 store.set_tags(item.uid, tags)
                 changed += 1
+        if changed:
+            mark_unpublished(store)
     return changed
 
 
@@ -453,6 +459,12 @@ def _fingerprint(*parts: object) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
+def mark_unpublished(store: Store) -> None:
+    """Note that the published files may not show the store: the next refresh publishes."""
+    with store.transaction():
+        store.set_meta("output", "")
+
+
 def expected_files(config: Config) -> list:
     out = config.settings.output_dir
     files = [out / f"{f.name}.{suffix}" for f in config.feeds for suffix in ("rss", "atom", "json")]
@@ -476,6 +488,8 @@ def refresh(config: Config, store: Store, changed: bool, clock: Clock = utcnow) 
     with store.transaction():
         pruned = store.prune(now - timedelta(seconds=config.settings.retention), now)
         store.prune_near_keys(now - timedelta(seconds=config.dedupe.window))
+        if pruned:
+            mark_unpublished(store)
     # index.html shows each source's health: a source that starts or stops failing republishes
     health = [
         (r["name"], r["last_error_kind"], r["last_pull"] is None, r["feed_title"])
@@ -499,11 +513,14 @@ def refresh(config: Config, store: Store, changed: bool, clock: Clock = utcnow) 
     )
     published: tuple[Published, ...] = ()
     if needed:
+        # The marker says "the files show the store" only once every file is in place: a
+        # crash while writing them (or before) leaves it unset, and the next refresh
+        # publishes whatever else changes or not.
+        mark_unpublished(store)
+        store.commit_pending()
         try:
             published = tuple(publish(store, config))
         except OSError as exc:
-            with store.transaction():
-                store.set_meta("output", "")  # publish again next time, whatever changes
             message = f"publishing to {config.settings.output_dir} failed: {exc}"
             log.error("%s; the previous files stay, retried later", message)
             return Refreshed(retagged, pruned, (), message)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -107,6 +108,13 @@ def source_rows(config: Config, state: dict, counts: dict[str, int]) -> list[Sou
     return out
 
 
+def _crash_point(name: str) -> None:
+    """The crash tests' hook: AGGREGATOR_CRASH=NAME kills the process here, as a power cut
+    or an OOM killer would (tests/test_reliability.py). Unset, it costs one dict lookup."""
+    if os.environ.get("AGGREGATOR_CRASH") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def write_if_changed(path: Path, data: bytes) -> bool:
     """Atomically replace `path` with `data` unless it already holds exactly that."""
     try:
@@ -121,6 +129,7 @@ def write_if_changed(path: Path, data: bytes) -> bool:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
+        _crash_point(f"before-rename:{path.name}")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

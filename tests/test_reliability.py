@@ -337,3 +337,60 @@ def test_fuzzed_documents_beside_a_good_source_always_publish(tmp_path_factory, 
         json.loads((out / f"{name}.json").read_text("utf-8"))
     titles = {i["title"] for i in json.loads((out / "good.json").read_text("utf-8"))["items"]}
     assert titles == {"Bitcoin good 0", "Bitcoin good 1", "Bitcoin good 2"}
+
+
+# ---------------------------------------------------------------- crashes while publishing
+
+
+def _titles(out, name: str) -> dict[str, list[str]]:
+    rss_titles = [e.title for e in feedparser.parse((out / f"{name}.rss").read_bytes()).entries]
+    atom_titles = [e.title for e in feedparser.parse((out / f"{name}.atom").read_bytes()).entries]
+    json_titles = [
+        i["title"] for i in json.loads((out / f"{name}.json").read_text("utf-8"))["items"]
+    ]
+    return {"rss": rss_titles, "atom": atom_titles, "json": json_titles}
+
+
+@pytest.mark.parametrize(
+    "point", ["before-rename:all.rss", "before-rename:all.atom", "before-rename:index.html"]
+)
+def test_a_kill_while_publishing_is_repaired_by_the_next_pass(server: FeedServer, tmp_path, point):
+    """The trial's case: a SIGKILL while the files were written left RSS, Atom and JSON
+    disagreeing, and every later pass said 'nothing changed' (the marker moved anyway)."""
+    import os
+    import subprocess
+    import sys
+
+    def items(n: int) -> str:
+        return rss(
+            [
+                {
+                    "title": f"Bitcoin story {k}",
+                    "link": f"https://s.example/{k}",
+                    "guid": f"s{k}",
+                    "date": NOW - timedelta(minutes=k),
+                    "description": f"Bitcoin text {k}.",
+                }
+                for k in range(n)
+            ]
+        )
+
+    url = server.add("/s.rss", items(2))
+    config = write_config(tmp_path, f'[[sources]]\nname = "s"\nurl = "{url}"\n' + TAGS_AND_FEEDS)
+    assert run_cli("--config", str(config), "run", "--once", cwd=tmp_path).returncode == 0
+    server.add("/s.rss", items(5))
+    env = {k: v for k, v in os.environ.items() if k != "AGGREGATOR_CONFIG"} | {
+        "AGGREGATOR_CRASH": point
+    }
+    killed = subprocess.run(
+        [sys.executable, "-m", "aggregator", "--config", str(config), "run", "--once"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    # the next pass pulls nothing new (304: the pull was committed before publishing)
+    again = run_cli("--config", str(config), "run", "--once", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    out = tmp_path / "out"
+    expected = [f"Bitcoin story {k}" for k in range(5)]
+    assert _titles(out, "all") == {"rss": expected, "atom": expected, "json": expected}
+    assert not list(out.glob(".*.tmp"))  # the dead writer's temporary file is gone
