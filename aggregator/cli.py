@@ -75,59 +75,96 @@ def _parser() -> argparse.ArgumentParser:
         prog="aggregator",
         description="Pull news feeds, drop duplicates, tag and republish curated feeds.",
     )
-    p.add_argument("--config", help="config file (default: $AGGREGATOR_CONFIG, then ./config.toml)")
-    p.add_argument("--log-format", choices=("plain", "json"), default="plain")
-    p.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    # The global options work on either side of the command ("run --once --log-format
+    # json", as README's cron line writes it): every command's parser knows them too, with
+    # defaults suppressed so that one given before the command is not overwritten.
+    common = argparse.ArgumentParser(add_help=False)
+    for parser, defaults in ((p, True), (common, False)):
+        parser.add_argument(
+            "--config",
+            default=None if defaults else argparse.SUPPRESS,
+            help="config file (default: $AGGREGATOR_CONFIG, then ./config.toml)",
+        )
+        parser.add_argument(
+            "--log-format",
+            choices=("plain", "json"),
+            default="plain" if defaults else argparse.SUPPRESS,
+        )
+        parser.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=False if defaults else argparse.SUPPRESS,
+            help="log debug details",
+        )
     p.add_argument("--version", action="version", version=f"aggregator {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    check = sub.add_parser("check", help="validate the config and report every problem")
+    check = sub.add_parser(
+        "check", parents=[common], help="validate the config and report every problem"
+    )
     check.set_defaults(func=cmd_check)
 
-    run = sub.add_parser("run", help="pull, process and publish")
+    run = sub.add_parser("run", parents=[common], help="pull, process and publish")
     run.add_argument("--once", action="store_true", help="one pass, then exit (for cron)")
     run.set_defaults(func=cmd_run)
 
-    serve = sub.add_parser("serve", help="serve the output folder only")
+    serve = sub.add_parser("serve", parents=[common], help="serve the output folder only")
     serve.add_argument("--listen", help='host:port (default: the config\'s "listen")')
     serve.set_defaults(func=cmd_serve)
 
-    status = sub.add_parser("status", help="a table of sources and their last pull")
+    status = sub.add_parser(
+        "status", parents=[common], help="a table of sources and their last pull"
+    )
     status.set_defaults(func=cmd_status)
 
-    sources = sub.add_parser("sources", help="the sources as OPML: export, import")
+    sources = sub.add_parser(
+        "sources", parents=[common], help="the sources as OPML: export, import"
+    )
     sources_sub = sources.add_subparsers(dest="action", required=True, metavar="ACTION")
-    export = sources_sub.add_parser("export", help="print the sources as OPML")
+    export = sources_sub.add_parser("export", parents=[common], help="print the sources as OPML")
     export.set_defaults(func=cmd_sources_export)
-    imp = sources_sub.add_parser("import", help="add the feeds of an OPML file to config.toml")
+    imp = sources_sub.add_parser(
+        "import", parents=[common], help="add the feeds of an OPML file to config.toml"
+    )
     imp.add_argument("file", type=Path)
     imp.set_defaults(func=cmd_sources_import)
-    add = sources_sub.add_parser("add", help="check a feed (or a page announcing one) and add it")
+    add = sources_sub.add_parser(
+        "add", parents=[common], help="check a feed (or a page announcing one) and add it"
+    )
     add.add_argument("url")
     add.add_argument("--name", help="the source's name (default: from the feed's title)")
     add.add_argument("--tags", default="", help="tags for all its items, comma-separated")
     add.add_argument("--language", default="", help="when the feed does not say, e.g. fr")
     add.set_defaults(func=cmd_sources_add)
-    remove = sources_sub.add_parser("remove", help="remove a source from config.toml")
+    remove = sources_sub.add_parser(
+        "remove", parents=[common], help="remove a source from config.toml"
+    )
     remove.add_argument("name")
     remove.set_defaults(func=cmd_sources_remove)
 
-    prev = sub.add_parser("preview", help="what the edited config would change, per feed")
+    prev = sub.add_parser(
+        "preview", parents=[common], help="what the edited config would change, per feed"
+    )
     prev.add_argument("--against", type=Path, help="preview this config file instead")
     prev.add_argument("--json", action="store_true", help="machine-readable output")
     prev.set_defaults(func=cmd_preview)
 
-    schema = sub.add_parser("schema", help="print the JSON Schema of config.toml")
+    schema = sub.add_parser("schema", parents=[common], help="print the JSON Schema of config.toml")
     schema.set_defaults(func=cmd_schema)
 
-    tags = sub.add_parser("tags", help="the tags the current rules give a text, and why")
+    tags = sub.add_parser(
+        "tags", parents=[common], help="the tags the current rules give a text, and why"
+    )
     what = tags.add_mutually_exclusive_group(required=True)
     what.add_argument("text", nargs="?", help="the text to tag")
     what.add_argument("--file", type=Path, help="tag the text of this file")
     what.add_argument("--url", help="tag the stored item with this link")
     tags.set_defaults(func=cmd_tags)
 
-    explain = sub.add_parser("explain", help="why an item has its tags, and its story cluster")
+    explain = sub.add_parser(
+        "explain", parents=[common], help="why an item has its tags, and its story cluster"
+    )
     explain.add_argument("url", help="the link of any copy (tracking parameters and all)")
     explain.set_defaults(func=cmd_explain)
     return p
