@@ -16,6 +16,8 @@ import hashlib
 import logging
 import random
 import signal
+import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -55,6 +57,30 @@ FETCH_SETTINGS = (
     "max_feed_size",
     "allow_private_networks",
 )
+
+
+async def supervised(
+    name: str, task: Callable[[], Awaitable[None]], first: float = 1.0, most: float = 60.0
+) -> None:
+    """Run a background task for the daemon's life: one that fails (a commit on a full
+    disk) says so and starts again after a backoff (`first` seconds, doubling to `most`),
+    so that state is committed again as soon as the disk has room."""
+    backoff = first
+    while True:
+        started = time.monotonic()
+        try:
+            await task()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if time.monotonic() - started > most:
+                backoff = first  # it ran a while: a new fault, not the same one again
+            log.error(
+                "%s failed (%s: %s); restarting in %gs", name, type(exc).__name__, exc, backoff
+            )
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, most)
 
 
 class Daemon:
@@ -107,8 +133,8 @@ class Daemon:
             self._announce(refresh(self.config, self.store, False, self.clock))
             for source in self.config.sources:
                 self._schedule_start(source)
-            watcher = asyncio.create_task(self._watch())
-            committer = asyncio.create_task(self._commit_loop())
+            watcher = asyncio.create_task(supervised("the config watcher", self._watch))
+            committer = asyncio.create_task(supervised("the commit loop", self._commit_loop))
             await self.stopping.wait()
 
             log.info("stopping: no new pulls; %d in flight", len(self.inflight))

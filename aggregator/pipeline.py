@@ -614,6 +614,7 @@ def log_outcome(o: PullOutcome) -> None:
         "unchanged": o.unchanged,
         "not_modified": o.not_modified,
         "next_pull": o.next_pull.isoformat() if o.next_pull else None,
+        "next_reason": o.next_reason or None,
     }
     if o.ok:
         what = f"{o.new} new, {o.updated} updated, {o.duplicate} duplicate, {o.unchanged} same"
@@ -630,7 +631,8 @@ def log_outcome(o: PullOutcome) -> None:
         if o.warning:
             log.warning("%s: %s", o.source, o.warning, extra={"fields": {"source": o.source}})
     else:
-        fields |= {"error": o.error_kind, "message": o.error}
+        # not "message": that key is the log line itself in a JSON log
+        fields |= {"error": o.error_kind, "error_message": o.error}
         log.warning(
             "%s: failed: %s: %s (next: %s)",
             o.source,

@@ -80,7 +80,7 @@ class FeedFiles:
         cached = self._load(path)
         if cached is None:
             return web.Response(status=404, text="not found\n")
-        use_gzip = "gzip" in request.headers.get("Accept-Encoding", "") and bool(cached.gzipped)
+        use_gzip = accepts_gzip(request.headers.get("Accept-Encoding", "")) and bool(cached.gzipped)
         etag = cached.etag[:-1] + '-gz"' if use_gzip else cached.etag
         headers = {
             "ETag": etag,
@@ -142,8 +142,30 @@ class FeedFiles:
         since = request.headers.get("If-Modified-Since")
         if since:
             when = parse_http_date(since)
-            return when is not None and cached.last_modified <= when
+            # a date in the future is invalid (RFC 9110 13.1.3): answer in full
+            valid = when is not None and when <= datetime.now(UTC)
+            return valid and cached.last_modified <= when
         return False
+
+
+def accepts_gzip(header: str) -> bool:
+    """Whether Accept-Encoding accepts gzip: listed (or `*`) with a q above 0."""
+    best = None
+    for part in header.lower().split(","):
+        coding, _, params = part.strip().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if coding.strip() == "gzip":
+            return q > 0
+        if coding.strip() == "*":
+            best = q > 0
+    return bool(best)
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

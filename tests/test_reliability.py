@@ -394,3 +394,35 @@ def test_a_kill_while_publishing_is_repaired_by_the_next_pass(server: FeedServer
     expected = [f"Bitcoin story {k}" for k in range(5)]
     assert _titles(out, "all") == {"rss": expected, "atom": expected, "json": expected}
     assert not list(out.glob(".*.tmp"))  # the dead writer's temporary file is gone
+
+
+def test_a_failing_background_task_says_so_and_starts_again(caplog):
+    """Issue 21, item 7: after one failed commit (disk full) the daemon's commit loop
+    stopped for good, silently."""
+    from aggregator.daemon import supervised
+
+    calls = []
+
+    async def commit_loop() -> None:
+        calls.append(1)
+        if len(calls) < 3:
+            raise OSError(28, "No space left on device")
+
+    asyncio.run(asyncio.wait_for(supervised("the commit loop", commit_loop, first=0.01), 5))
+    assert len(calls) == 3
+    failures = [r.getMessage() for r in caplog.records if "restarting" in r.getMessage()]
+    assert failures[0].startswith("the commit loop failed (OSError: [Errno 28] No space left")
+    assert [f.rsplit(" ", 1)[1] for f in failures] == ["0.01s", "0.02s"]  # backoff doubles
+
+
+def test_a_failed_pull_keeps_its_message_and_next_reason_in_a_json_log(
+    server: FeedServer, tmp_path
+):
+    url = server.add("/boom", "", status=500)
+    config = write_config(tmp_path, f'[[sources]]\nname = "boom"\nurl = "{url}"\n' + TAGS_AND_FEEDS)
+    result = run_cli("--config", str(config), "--log-format", "json", "run", "--once", cwd=tmp_path)
+    lines = [json.loads(x) for x in result.stderr.splitlines() if x.startswith("{")]
+    (failed,) = [x for x in lines if x.get("source") == "boom" and x.get("error")]
+    assert failed["message"].startswith("boom: failed: http_500")
+    assert "500" in failed["error_message"]
+    assert failed["next_reason"].startswith("backoff after 1 failure")

@@ -114,3 +114,25 @@ def test_nothing_outside_the_folder_and_no_writes(root):
         assert (await client.delete("/ai.rss")).status_code == 405
 
     with_server(root, check)
+
+
+def test_gzip_refused_with_q0_and_a_future_date_is_no_validator(root):
+    """Issue 21, item 10: `gzip;q=0` still got gzip; an If-Modified-Since in the future
+    answered 304."""
+    assert serve.accepts_gzip("gzip, deflate") and serve.accepts_gzip("br;q=1, *;q=0.5")
+    assert not serve.accepts_gzip("gzip;q=0") and not serve.accepts_gzip("gzip;q=0.0, *")
+    assert not serve.accepts_gzip("identity") and not serve.accepts_gzip("*;q=0")
+
+    async def check(client: httpx.AsyncClient):
+        plain = await client.get("/ai.rss", headers={"Accept-Encoding": "gzip;q=0, identity"})
+        assert plain.status_code == 200 and "content-encoding" not in plain.headers
+        future = await client.get(
+            "/ai.rss",
+            headers={
+                "If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT",
+                "Accept-Encoding": "identity",
+            },
+        )
+        assert future.status_code == 200 and future.content.startswith(b"<rss>")
+
+    with_server(root, check)
