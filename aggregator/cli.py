@@ -582,7 +582,9 @@ _STATUS_HEADER = ("source", "last pull", "result", "http", "items", "fails", "ne
 def _status_row(source: Source, r: sqlite3.Row | None) -> tuple[str, ...]:
     if r is None:
         return (source.name, "never", "-", "-", "-", "-", "soon", "first pull")
-    result = "ok" if not r["last_error_kind"] else f"{r['last_error_kind']}: {r['last_error']}"
+    result = f"{r['last_error_kind']}: {r['last_error']}" if r["last_error_kind"] else "ok"
+    if not r["last_error_kind"] and r["last_error"]:
+        result = f"ok; warning: {r['last_error']}"
     if r["redirect_url"] and r["redirect_count"] >= 3:
         result += f"; moved to {r['redirect_url']}"
     why = r["next_reason"] or "-"

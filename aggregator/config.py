@@ -162,6 +162,7 @@ AGGREGATOR_KEYS = {
     "allow_private_networks",
     "parse_timeout",
     "topic_model",
+    "max_document_items",
 }
 SOURCE_KEYS = {
     "name",
@@ -343,7 +344,15 @@ class _Validator:
             allow_private_networks=self.get(data, "allow_private_networks", bool, w, False),
             parse_timeout=self.converted(data, "parse_timeout", w, 15.0, TIMEOUT),
             topic_model=self.get(data, "topic_model", bool, w, True),
+            max_document_items=self.document_items(data, w),
         )
+
+    def document_items(self, data: dict, w: Path_) -> int:
+        value = self.get(data, "max_document_items", int, w, 1000)
+        if not 10 <= value <= 100_000:
+            self.err((*w, "max_document_items"), f"must be between 10 and 100000, got {value}")
+            return 1000
+        return value
 
     def disclaimer(self, data: dict) -> tuple[dict[str, str], str]:
         w: Path_ = ("disclaimer",)

@@ -32,6 +32,7 @@ class Settings:
     allow_private_networks: bool = False
     parse_timeout: float = 15.0  # one document's parse budget, in a worker process
     topic_model: bool = True  # the topic model's second signal (topics.py) beside the rules
+    max_document_items: int = 1000  # entries taken from one document, newest first
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,20 @@ def normalize_entry(
     )
 
 
+def newest(items: list[Item], cap: int, problems: list[str] | None = None) -> list[Item]:
+    """At most `cap` items, the newest (in document order): one source's 100,000-entry
+    document must not add 100,000 items on every pull. Says so in `problems`."""
+    if len(items) <= cap:
+        return items
+    kept = {id(i) for i in sorted(items, key=lambda i: i.published, reverse=True)[:cap]}
+    if problems is not None:
+        problems.append(
+            f"the document holds {len(items)} entries: the newest {cap} taken "
+            "([aggregator] max_document_items)"
+        )
+    return [i for i in items if id(i) in kept]
+
+
 def lead_text(item: Item) -> str:
     """The text near-duplicate detection compares: the summary, else the content."""
     return item.summary_text or item.content_text

@@ -169,6 +169,7 @@ async def _pull(
             now,
             stored,
             config.settings.topic_model,
+            config.settings.max_document_items,
         )
     except ParseError as exc:
         return failed(fetched.status, exc.kind, str(exc))

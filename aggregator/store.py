@@ -357,7 +357,7 @@ class Store:
                 _ts(now),
                 outcome.status,
                 outcome.error_kind,
-                outcome.error,
+                outcome.error or outcome.warning,  # an ok pull's warning shows in status
                 outcome.ok,
                 _ts(now),
                 outcome.new,

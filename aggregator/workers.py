@@ -104,6 +104,7 @@ def prepare(
     now: datetime,
     stored: frozenset[int] = frozenset(),
     model: bool = False,
+    cap: int = 1000,
 ) -> Prepared:
     """parse -> normalize -> language -> tag -> fingerprint for one document (in a worker).
 
@@ -114,7 +115,7 @@ def prepare(
     case it is not stored under its key after all."""
     from aggregator.dedupe.similarity import dumps, fingerprint, index_keys_many
     from aggregator.language import settle
-    from aggregator.normalize import lead_text, normalize_feed
+    from aggregator.normalize import lead_text, newest, normalize_feed
     from aggregator.parse import parse
     from aggregator.tagging import compile_rules
 
@@ -123,7 +124,7 @@ def prepare(
     parsed = parse(fetched.body, fetched.url, fetched.content_type)
     t1 = clock()
     problems: list[str] = []
-    normalized = normalize_feed(parsed, source, now, problems)
+    normalized = newest(normalize_feed(parsed, source, now, problems), cap, problems)
     t2 = clock()
     normalized = [
         settle(i, source) if content_print(i.content_hash) not in stored else i for i in normalized
@@ -194,10 +195,11 @@ class ParsePool:
         now: datetime,
         stored: frozenset[int] = frozenset(),
         model: bool = False,
+        cap: int = 1000,
     ) -> Prepared:
         future = self._get().schedule(
             prepare,
-            args=(fetched, source, rules, boilerplate, now, stored, model),
+            args=(fetched, source, rules, boilerplate, now, stored, model, cap),
             timeout=self.timeout,
         )
         try:

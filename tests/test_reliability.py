@@ -426,3 +426,33 @@ def test_a_failed_pull_keeps_its_message_and_next_reason_in_a_json_log(
     assert failed["message"].startswith("boom: failed: http_500")
     assert "500" in failed["error_message"]
     assert failed["next_reason"].startswith("backoff after 1 failure")
+
+
+def test_a_huge_document_adds_only_its_newest_items_and_status_says_so(
+    server: FeedServer, tmp_path
+):
+    """Issue 21, item 3: a 7.8 MB feed added 100,000 items on every pull."""
+    entries = [
+        {
+            "id": str(n),
+            "url": f"https://big.example/{n}",
+            "title": f"Bitcoin {n}",
+            "date_published": (NOW - timedelta(minutes=n)).isoformat(),
+        }
+        for n in range(3000)
+    ]
+    url = server.add("/big.json", _json_feed(entries[::-1]), content_type="application/feed+json")
+    body = f'[[sources]]\nname = "big"\nurl = "{url}"\n' + TAGS_AND_FEEDS
+    config = write_config(tmp_path, body)
+    config.write_text(
+        config.read_text().replace('listen = ""', 'listen = ""\nmax_document_items = 100')
+    )
+    result = run_cli("--config", str(config), "run", "--once", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    db = sqlite3.connect(tmp_path / "agg.db")
+    titles = {t for (t,) in db.execute("SELECT title FROM items")}
+    db.close()
+    assert titles == {f"Bitcoin {n}" for n in range(100)}  # the newest 100
+    status = run_cli("--config", str(config), "status", cwd=tmp_path)
+    row = next(x for x in status.stdout.splitlines() if x.startswith("big "))
+    assert "ok; warning: the document holds 3000 entries: the newest 100" in row
