@@ -592,7 +592,12 @@ async def run_pass(
     written = [p for r in done.published for p in r.written]
     urls = websub.changed_feed_urls(config.settings.base_url, written)
     if config.settings.hub and urls:  # the pass is done: the pings only delay the exit
-        await websub.ping(config.settings.hub, urls, config.settings.user_agent)
+        await websub.ping(
+            config.settings.hub,
+            urls,
+            config.settings.user_agent,
+            config.settings.allow_private_networks,
+        )
     return PassResult(
         tuple(outcomes),
         done.published,

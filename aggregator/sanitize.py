@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import functools
 import html
-import ipaddress
 import re
 import unicodedata
-from urllib.parse import urlsplit
+from collections.abc import Iterator
 
 import nh3
 import regex
+
+from aggregator.urls import LOCAL_SUFFIXES, names_local_host
 
 ALLOWED_TAGS = (nh3.ALLOWED_TAGS - {"map", "area", "center", "acronym"}) | {"figure", "figcaption"}
 ALLOWED_ATTRIBUTES = {
@@ -38,23 +39,43 @@ _BLOCK_END = re.compile(
 
 # What ammonia changes in text without tags: escapes, CRs, no-break spaces, a leading BOM.
 _HTML_SPECIAL = re.compile("[<>&\r\xa0\ufeff]")
-# Without any of these, no attribute value can name a local or private host (see
-# _no_local_urls): no such name, no "//" before an address literal, no user@ before a
-# host, no character reference that could spell one.
-_ADDRESS_AFTER_SLASHES = re.compile(r"//\s*[\d\[]")
-_REFERENCE = re.compile(r"&(?!amp;|lt;|gt;|quot;|apos;|#39;|#x27;|nbsp;)")
+# href and src values as written (before entities are read: "&#49;27.1" is not plain), and
+# what a value that cannot name a local host looks like: http(s), then a domain name of
+# ASCII letters (not all digits) ending the authority (no user@, no escape, no %).
+_LINK_VALUE = re.compile(r"""\s*=\s*["']?([^"'\s>]*)""")
+_PLAIN_URL = re.compile(
+    r"https?://((?:[a-z0-9-]+\.)*[a-z0-9-]*[a-z][a-z0-9-]*\.?)(?::\d{1,5})?(?:[/?#\\].*)?$",
+    re.IGNORECASE,
+)
+
+
+def _link_values(lowered: str) -> Iterator[str]:
+    """The href and src values of a lower-cased fragment: C-speed finds of the names, a
+    regex only at each (a regex scanning for either name took 110 us on 3 KB)."""
+    for name in ("href", "src"):
+        at = lowered.find(name)
+        while at >= 0:
+            if (m := _LINK_VALUE.match(lowered, at + len(name))) is not None:
+                yield m.group(1)
+            at = lowered.find(name, at + len(name))
 
 
 def _may_name_local_host(fragment: str) -> bool:
-    lower = fragment.lower()
-    return bool(
-        "localhost" in lower
-        or ".local" in lower
-        or ".internal" in lower
-        or "@" in lower
-        or _ADDRESS_AFTER_SLASHES.search(lower)
-        or _REFERENCE.search(lower)
-    )
+    """Whether a link or image of `fragment` might name a local host, however spelled: any
+    href/src value that is not a plain http(s) URL to a domain name, or a relative one.
+    Most fragments have none, and skip the filter (a Python call per attribute)."""
+    for value in _link_values(fragment.lower()):
+        plain = _PLAIN_URL.match(value)
+        if plain is None:
+            if value.startswith(("//", "/\\", "\\")):
+                return True  # another host, whatever the scheme ("//[::1]/")
+            if value.startswith(("mailto:", "#")) or ":" not in value.split("/", 1)[0]:
+                continue  # a path ("/a.jpg", "img/a.jpg"): the base decides, checked apart
+            return True
+        host = plain.group(1).lower().rstrip(".")
+        if host == "localhost" or host.endswith(LOCAL_SUFFIXES):
+            return True
+    return False
 
 
 def _c1_to_cp1252(match: re.Match[str]) -> str:
@@ -93,8 +114,16 @@ def clean_html(fragment: str, base: str = "") -> str:
     if not _HTML_SPECIAL.search(fragment):  # plain text: ammonia would give it back as is
         return fragment.strip()
     base = base if base.startswith(("http://", "https://")) else ""
+    if base and _local_base(base):  # xml:base="http://192.168.0.1/": relative links go
+        base = ""
     # the filter is a Python call per attribute: only when a local host could be named
     return _cleaner(base, _may_name_local_host(fragment)).clean(fragment).strip()
+
+
+@functools.lru_cache(maxsize=256)
+def _local_base(base: str) -> bool:
+    """names_local_host, once per base URL (a document's items share one)."""
+    return names_local_host(base)
 
 
 @functools.lru_cache(maxsize=64)
@@ -122,18 +151,9 @@ def _no_local_urls(tag: str, attribute: str, value: str) -> str | None:
     feed would otherwise make requests into their own networks."""
     if attribute not in ("src", "href"):
         return value
-    host = (urlsplit(value.strip()).hostname or "") if "//" in value else ""
-    if not host:
-        return value
-    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
-        return None
-    if not (host[0].isdigit() or ":" in host):  # a name, not an address literal
-        return value
-    try:
-        ip = ipaddress.ip_address(int(host) if host.isdigit() else host)  # 2130706433 too
-    except ValueError:
-        return None if host.startswith("0") else value  # 0x7f.1, 017700000001: refuse
-    return value if ip.is_global else None
+    if value.lstrip().startswith(("//", "/\\", "\\")):  # protocol-relative: another host
+        return None if names_local_host("http:" + value.strip()) else value
+    return None if names_local_host(value) else value
 
 
 def html_to_text(fragment: str) -> str:

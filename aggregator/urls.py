@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import re
 from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -167,3 +168,51 @@ def canonical(url: str) -> str:
         else []
     )
     return urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), ""))
+
+
+# ---------------------------------------------------------------- local and private hosts
+
+LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa", ".lan")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def is_public(ip: IP) -> bool:
+    """A globally routable address, after unwrapping IPv4 hidden inside IPv6 forms (mapped,
+    compatible, 6to4, Teredo, NAT64)."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if inner is None and (ip in _NAT64 or int(ip) >> 32 == 0):  # ::/96, compatible
+            inner = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if inner is not None and not is_public(inner):
+            return False
+    return ip.is_global and not ip.is_multicast
+
+
+def web_host(url: str) -> str:
+    """The host of `url` as a browser reads it (WHATWG URL parsing by ada-url: IPv4 in any
+    spelling made dotted, `127.1`, `017700000001`, `%31%32%37.0.0.1`; full-width and
+    ideographic dots, circled digits and look-alike letters mapped by IDNA; backslashes
+    for slashes, `http:/x`), lower case, IPv6 in brackets; "" when it has none."""
+    import ada_url
+
+    try:
+        return ada_url.URL(url.strip()).hostname or ""
+    except ValueError:
+        return ""
+
+
+def names_local_host(url: str) -> bool:
+    """Whether an absolute URL is aimed at a loopback, private, link-local or local-only
+    host, however it is spelled: the one check of the fetcher, the hub ping and the
+    sanitizer (a reader's request into their own network)."""
+    host = web_host(url).rstrip(".")
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(LOCAL_SUFFIXES):
+        return True
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False  # a name: what it resolves to is the fetcher's check
+    return not is_public(ip)

@@ -21,10 +21,16 @@ DELAYS = (1.0, 3.0)  # seconds before the 2nd and 3rd attempts
 TIMEOUT = 10.0
 
 
-async def ping(hub: str, urls: list[str], user_agent: str) -> dict[str, bool]:
-    """Post each URL to the hub; returns which the hub accepted (2xx)."""
+async def ping(
+    hub: str, urls: list[str], user_agent: str, allow_private: bool = False
+) -> dict[str, bool]:
+    """Post each URL to the hub; returns which the hub accepted (2xx). A hub on a private or
+    local address is not pinged unless `allow_private` (allow_private_networks)."""
     if not hub or not urls:
         return {}
+    if not allow_private and (why := await _private(hub)):
+        log.warning("websub: %s: %s (allow_private_networks = false): not pinged", hub, why)
+        return dict.fromkeys(urls, False)
     import httpx
 
     async with httpx.AsyncClient(
@@ -52,6 +58,30 @@ async def _ping_one(client: httpx.AsyncClient, hub: str, url: str) -> bool:
         else:
             log.warning("websub: %s: %s; giving up for %s", hub, problem, url)
     return False
+
+
+async def _private(hub: str) -> str:
+    """Why the hub may not be dialled ("" when it may): its address as written, or what
+    its name resolves to, is loopback, private or local (the fetcher's rule)."""
+    import ipaddress
+
+    from aggregator.urls import is_public, names_local_host, web_host
+
+    if names_local_host(hub):
+        return "a private or local address"
+    host = web_host(hub).strip("[]")
+    try:
+        ipaddress.ip_address(host)
+        return ""  # a public literal
+    except ValueError:
+        pass
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+    except OSError as exc:
+        return f"cannot resolve: {exc}"
+    addresses = {info[4][0].split("%")[0] for info in infos}
+    private = sorted(a for a in addresses if not is_public(ipaddress.ip_address(a)))
+    return f"resolves to {', '.join(private)}" if private else ""
 
 
 def changed_feed_urls(base_url: str, written: list) -> list[str]:

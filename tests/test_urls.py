@@ -46,3 +46,77 @@ def test_is_web_url():
     assert not is_web_url("javascript:alert(1)")
     assert not is_web_url("data:text/html,hi")
     assert not is_web_url("/relative")
+
+
+# ---------------------------------------------------------------- local hosts (issue 21, item 9)
+
+LOCAL_SPELLINGS = [
+    "http://127.1/",
+    "http://localhost./",
+    "http://017700000001/",
+    "http:\\\\127.0.0.1\\",
+    "http:/127.0.0.1/",
+    "http://%31%32%37.0.0.1/",
+    "http://127\uff0e0\uff0e0\uff0e1/",  # full-width dots
+    "http://127\u30020\u30020\u30021/",  # ideographic dots
+    "http://\u2460\u2461\u2466.0.0.1/",  # circled digits
+    "http://\u217cocalhost/",  # U+217C, a look-alike l
+    "http://[::7f00:1]/",  # IPv4-compatible IPv6
+    "http://[::ffff:127.0.0.1]/",
+    "http://0x7f.1/",
+    "http://192.168.0.1/",
+    "http://printer.local/",
+]
+
+
+def test_every_spelling_of_a_local_host_is_one(tmp_path):
+    from aggregator.sanitize import clean_html
+    from aggregator.urls import names_local_host
+
+    for url in LOCAL_SPELLINGS:
+        assert names_local_host(url), url
+        html = clean_html(
+            f'<p>a <a href="{url}x">link</a> <img src="{url}i.png"></p>', "https://s.example/"
+        )
+        assert "href=" not in html and "src=" not in html, (url, html)
+    for url in ("https://example.com/a", "https://10.0.0.1.nip.io/", "http://[2001:4860::1]/"):
+        assert not names_local_host(url), url
+
+
+def test_a_private_xml_base_never_makes_relative_links_absolute():
+    from aggregator.parse import parse
+
+    doc = (
+        '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" xml:base="http://192.168.0.1/">'
+        '<title>t</title><entry><title>a</title><id>1</id><link href="https://pub.example/a"/>'
+        '<content type="html">&lt;p&gt;x &lt;img src="/cam.jpg"&gt; &lt;a href="admin"&gt;y&lt;/a&gt;&lt;/p&gt;</content>'
+        "</entry></feed>"
+    )
+    from datetime import UTC, datetime
+
+    from aggregator.model import Source
+    from aggregator.normalize import normalize_feed
+
+    parsed = parse(doc.encode(), "https://pub.example/feed")
+    (item,) = normalize_feed(
+        parsed, Source(name="s", url="https://pub.example/feed"), datetime.now(UTC)
+    )
+    assert "192.168" not in item.content_html and "src=" not in item.content_html
+
+
+def test_the_fetcher_and_the_hub_ping_refuse_local_addresses(caplog):
+    import asyncio
+    import ipaddress
+
+    from aggregator import websub
+    from aggregator.urls import is_public
+
+    assert not is_public(ipaddress.ip_address("::7f00:1"))  # was dialled as public
+    assert not is_public(ipaddress.ip_address("::a00:1"))  # ::10.0.0.1
+    assert is_public(ipaddress.ip_address("2001:4860::1"))
+    result = asyncio.run(websub.ping("http://127.1:9/hub", ["https://f.example/a.rss"], "ua"))
+    assert result == {"https://f.example/a.rss": False}
+    # refused before any connection (a try would retry for seconds and say "retrying")
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("a private or local address" in m and "not pinged" in m for m in messages)
+    assert not any("retrying" in m for m in messages)

@@ -30,6 +30,7 @@ from aggregator import __version__
 from aggregator.errors import FetchError
 from aggregator.fetch.transport import BlockedAddress, is_literal, open_session, ssl_context
 from aggregator.model import Fetched, Settings, SourceState
+from aggregator.urls import is_public, web_host
 
 MAX_REDIRECTS = 5
 REDIRECTS = frozenset((301, 302, 303, 307, 308))
@@ -37,20 +38,6 @@ ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
     "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-
-
-def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """A globally routable address, after unwrapping IPv4 hidden inside IPv6 forms."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        inner = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if inner is None and ip in _NAT64:
-            inner = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        if inner is not None and not is_public(inner):
-            return False
-    return ip.is_global and not ip.is_multicast
-
-
 Allow = Callable[[str, int], bool]
 
 
@@ -145,7 +132,8 @@ class Fetcher:
         parsed = URL(url)
         if parsed.scheme not in ("http", "https"):  # a redirect to file:, ftp:, ...
             raise FetchError("bad_redirect", f"redirected to a non-http(s) URL: {url[:200]}")
-        host = parsed.host or ""
+        # the host as a browser reads it: "127.1", "017700000001", "[::7f00:1]" are literals
+        host = web_host(url).strip("[]") or parsed.host or ""
         if self._admits is not None and is_literal(host):
             port = parsed.port or (443 if parsed.scheme == "https" else 80)
             if not self._admits(host, port):
