@@ -39,20 +39,25 @@ def _json_feed(items: list[dict], **top: object) -> str:
     return json.dumps({"version": JSONFEED, "title": "Bad", "items": items, **top})
 
 
-def _good_rss() -> str:
+def _bitcoin_rss(count: int, name: str = "good") -> str:
+    """`count` Bitcoin items of a source, the newest first."""
     return rss(
         [
             {
-                "title": f"Bitcoin good {n}",
-                "link": f"https://good.example/{n}",
-                "guid": f"good-{n}",
+                "title": f"Bitcoin {name} {n}",
+                "link": f"https://{name}.example/{n}",
+                "guid": f"{name}-{n}",
                 "date": NOW - timedelta(minutes=n),
-                "description": f"Bitcoin story number {n} from the good source.",
+                "description": f"Bitcoin story number {n} from the {name} source.",
             }
-            for n in range(3)
+            for n in range(count)
         ],
-        title="Good",
+        title=name.title(),
     )
+
+
+def _good_rss() -> str:
+    return _bitcoin_rss(3)
 
 
 def _all_valid(parsed: ParsedFeed) -> None:
@@ -361,24 +366,10 @@ def test_a_kill_while_publishing_is_repaired_by_the_next_pass(server: FeedServer
     import subprocess
     import sys
 
-    def items(n: int) -> str:
-        return rss(
-            [
-                {
-                    "title": f"Bitcoin story {k}",
-                    "link": f"https://s.example/{k}",
-                    "guid": f"s{k}",
-                    "date": NOW - timedelta(minutes=k),
-                    "description": f"Bitcoin text {k}.",
-                }
-                for k in range(n)
-            ]
-        )
-
-    url = server.add("/s.rss", items(2))
+    url = server.add("/s.rss", _bitcoin_rss(2, "story"))
     config = write_config(tmp_path, f'[[sources]]\nname = "s"\nurl = "{url}"\n' + TAGS_AND_FEEDS)
     assert run_cli("--config", str(config), "run", "--once", cwd=tmp_path).returncode == 0
-    server.add("/s.rss", items(5))
+    server.add("/s.rss", _bitcoin_rss(5, "story"))
     env = {k: v for k, v in os.environ.items() if k != "AGGREGATOR_CONFIG"} | {
         "AGGREGATOR_CRASH": point
     }
@@ -391,7 +382,7 @@ def test_a_kill_while_publishing_is_repaired_by_the_next_pass(server: FeedServer
     again = run_cli("--config", str(config), "run", "--once", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     out = tmp_path / "out"
-    expected = [f"Bitcoin story {k}" for k in range(5)]
+    expected = [f"Bitcoin story {k}" for k in range(5)]  # newest first
     assert _titles(out, "all") == {"rss": expected, "atom": expected, "json": expected}
     assert not list(out.glob(".*.tmp"))  # the dead writer's temporary file is gone
 
