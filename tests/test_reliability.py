@@ -11,6 +11,7 @@ import sqlite3
 import threading
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import feedparser
 import pytest
@@ -22,7 +23,7 @@ from lxml import etree
 from aggregator import config as config_module
 from aggregator.model import ParsedFeed
 from aggregator.parse import parse, valid_text
-from aggregator.pipeline import run_pass
+from aggregator.pipeline import PassResult, run_pass
 from aggregator.store import Store
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -207,6 +208,16 @@ def test_one_bad_field_in_one_source_never_stops_the_pass(server: FeedServer, tm
         assert " ok " in row and "never" not in row, row
 
 
+def _pass_in_process(tmp: Path, body: str, store_class: type[Store] = Store) -> PassResult:
+    """One pass (run_pass, real workers and SQLite) of a config made of `body`."""
+    config = config_module.load(write_config(tmp, body + TAGS_AND_FEEDS))
+    store = store_class(tmp / "agg.db")
+    try:
+        return asyncio.run(run_pass(config, store))
+    finally:
+        store.close()
+
+
 class _FailingStore(Store):
     """A real store whose writes fail for one source's items, wherever a bug might."""
 
@@ -225,12 +236,7 @@ def test_an_exception_anywhere_in_a_pull_is_that_sources_recorded_failure(
     bad = server.add("/bad.rss", rss([{"title": "Bitcoin bad", "link": "https://bad.example/1"}]))
     body = "".join(f'[[sources]]\nname = "good{n}"\nurl = "{u}"\n' for n, u in enumerate(good))
     body += f'[[sources]]\nname = "bad"\nurl = "{bad}"\n'
-    config = config_module.load(write_config(tmp_path, body + TAGS_AND_FEEDS))
-    store = _FailingStore(tmp_path / "agg.db")
-    try:
-        result = asyncio.run(run_pass(config, store))
-    finally:
-        store.close()
+    result = _pass_in_process(tmp_path, body, _FailingStore)
     outcomes = {o.source: o for o in result.outcomes}
     assert not outcomes["bad"].ok
     assert outcomes["bad"].error_kind == "internal"
@@ -324,12 +330,7 @@ def test_fuzzed_documents_beside_a_good_source_always_publish(tmp_path_factory, 
         body = f'[[sources]]\nname = "good"\nurl = "{good}"\n'
         body += f'[[sources]]\nname = "fuzz"\nurl = "{fuzz}"\n[[sources]]\nname = "xml"\nurl = "{xml}"\n'
         body += '[[feeds]]\nname = "good"\ntitle = "Good"\nsources = ["good"]\n'
-        config = config_module.load(write_config(tmp, body + TAGS_AND_FEEDS))
-        store = Store(tmp / "agg.db")
-        try:
-            result = asyncio.run(run_pass(config, store))
-        finally:
-            store.close()
+        result = _pass_in_process(tmp, body)
     finally:
         server.httpd.shutdown()
         server.httpd.server_close()
