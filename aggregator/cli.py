@@ -218,7 +218,10 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
             result = _run_with_progress(config, store)
         finally:
             store.close()
-    _print_summary(config, result)
+    if args.log_format == "json":
+        _log_summary(config, result)  # a JSON log stays one JSON object per line
+    else:
+        _print_summary(config, result)
     if result.publish_error:
         print(
             f"aggregator: {result.publish_error}; the previous files stay, the next run "
@@ -661,6 +664,24 @@ def _print_summary(config: Config, result: PassResult) -> None:
         f"published: {feeds}; {written} files written in {config.settings.output_dir}; "
         f"{result.elapsed:.1f}s"
     )
+
+
+def _log_summary(config: Config, result: PassResult) -> None:
+    """The summary of a pass as one JSON line on stdout (what `--log-format json` asks)."""
+    summary = {
+        "event": "summary",
+        "sources": len(result.outcomes),
+        "failed": sorted(o.source for o in result.outcomes if not o.ok),
+        "new": sum(o.new for o in result.outcomes),
+        "updated": sum(o.updated for o in result.outcomes),
+        "duplicate": sum(o.duplicate for o in result.outcomes),
+        "published": {p.feed: p.items for p in result.published},
+        "files_written": sum(len(p.written) for p in result.published),
+        "output_dir": str(config.settings.output_dir),
+        "seconds": round(result.elapsed, 3),
+        "publish_error": result.publish_error or None,
+    }
+    print(json.dumps(summary, ensure_ascii=False), flush=True)
 
 
 def _print_table(rows: list[tuple[str, ...]]) -> None:

@@ -22,8 +22,12 @@ def test_readmes_cron_line_runs_as_written(server: FeedServer, tmp_path):
     result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, (tmp_path / "pulls.log").read_text()
     log = (tmp_path / "pulls.log").read_text(encoding="utf-8")
-    pulls = [json.loads(x) for x in log.splitlines() if x.startswith("{")]
-    assert any(p.get("source") == "a" and p.get("new") == 1 for p in pulls), log
+    lines = [json.loads(x) for x in log.splitlines()]  # every line one JSON object
+    assert any(p.get("source") == "a" and p.get("new") == 1 for p in lines), log
+    (summary,) = [x for x in lines if x.get("event") == "summary"]
+    assert (
+        summary["new"] == 1 and summary["failed"] == [] and summary["files_written"] == 3
+    )  # index and the two OPML
 
 
 def test_global_options_work_on_either_side_of_the_command(tmp_path):

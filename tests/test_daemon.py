@@ -230,12 +230,15 @@ def test_sigkill_loses_nothing_and_a_restart_resumes(server: FeedServer, tmp_pat
     con.close()
     for name in ("all.rss", "all.atom"):
         assert len(feedparser.parse((out / name).read_bytes()).entries) == 3
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
 
     hits = len(server.hits("/a.rss"))
     again = daemons(path)
     time.sleep(3)
     assert len(server.hits("/a.rss")) == hits  # next pull is an hour away: resumed, not redone
+    # a kill while the index or the OPML files were written leaves a temporary file: the
+    # restarted writer removes it (the files of that publish were not all in place, so it
+    # publishes again)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
     assert titles(out) == ["Bitcoin story 1", "Bitcoin story 2", "Bitcoin story 3"]
     assert again.stop() == 0
 
