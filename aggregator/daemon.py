@@ -59,6 +59,20 @@ FETCH_SETTINGS = (
 )
 
 
+def raise_file_limit() -> int:
+    """Raise the open-files limit to its hard limit (often 1,024 soft of 524,288): readers'
+    connections, pulls and publishing share it, and at 1,024 a few hundred idle readers
+    made pulls and publishing fail with "Too many open files". Returns the new limit."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        log.info("open files limit raised from %d to %d", soft, hard)
+        return hard
+    return soft
+
+
 async def supervised(
     name: str, task: Callable[[], Awaitable[None]], first: float = 1.0, most: float = 60.0
 ) -> None:
@@ -101,6 +115,7 @@ class Daemon:
     # ------------------------------------------------------------ life
 
     async def run(self) -> int:
+        raise_file_limit()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_stop, sig)

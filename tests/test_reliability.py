@@ -448,3 +448,24 @@ def test_a_huge_document_adds_only_its_newest_items_and_status_says_so(
     status = run_cli("--config", str(config), "status", cwd=tmp_path)
     row = next(x for x in status.stdout.splitlines() if x.startswith("big "))
     assert "ok; warning: the document holds 3000 entries: the newest 100" in row
+
+
+def test_the_daemon_raises_its_open_files_limit_to_the_hard_limit():
+    """Issue 21, item 4 (part): at the common 1,024 soft limit, ~1,100 idle readers made
+    pulls and publishing fail with "Too many open files"."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))\n"
+        "from aggregator.daemon import raise_file_limit\n"
+        "assert raise_file_limit() == hard\n"
+        "assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)\n"
+        "print('ok', hard)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and result.stdout.startswith("ok"), result.stderr
