@@ -501,13 +501,19 @@ class Store:
             "UPDATE items SET tags = ?, tag_names = ? WHERE uid = ?", (*_tag_columns(tags), uid)
         )
 
-    def items(self, since: datetime | None = None) -> list[Item]:
-        """Every stored copy (published after `since`), oldest first."""
-        sql = "SELECT * FROM items"
-        args: tuple = ()
+    def items(
+        self, since: datetime | None = None, sources: Iterable[str] | None = None
+    ) -> list[Item]:
+        """Every stored copy (published after `since`, of `sources`), oldest first."""
+        where, args = [], []
         if since is not None:
-            sql += " WHERE published >= ?"
-            args = (_ts(since),)
+            where.append("published >= ?")
+            args.append(_ts(since))
+        if sources is not None:
+            names = list(sources)
+            where.append(f"source IN ({','.join('?' * len(names))})" if names else "0")
+            args += names
+        sql = "SELECT * FROM items" + (" WHERE " + " AND ".join(where) if where else "")
         return [_item(r) for r in self.db.execute(sql + " ORDER BY published, uid", args)]
 
     def copies(self) -> list[CopyMeta]:

@@ -469,3 +469,46 @@ def test_the_daemon_raises_its_open_files_limit_to_the_hard_limit():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0 and result.stdout.startswith("ok"), result.stderr
+
+
+def test_only_the_rules_that_matter_re_tag_stored_items(server: FeedServer, tmp_path):
+    """Issue 21, item 5 (part): adding a source re-tagged every stored item (3.6 s and
+    240 MB at 100,000 items); now only what the edit can change is re-tagged."""
+    from aggregator.pipeline import retag_if_rules_changed
+
+    a = server.add("/a.rss", _bitcoin_rss(3, "a"))
+    b = server.add("/b.rss", _bitcoin_rss(2, "b"))
+    body = f'[[sources]]\nname = "a"\nurl = "{a}"\n[[sources]]\nname = "b"\nurl = "{b}"\n'
+    _pass_in_process(tmp_path, body)
+
+    def retagged(edited: str) -> int:
+        config = config_module.load(write_config(tmp_path, edited + TAGS_AND_FEEDS))
+        store = Store(tmp_path / "agg.db")
+        try:
+            return retag_if_rules_changed(config, store)
+        finally:
+            store.close()
+
+    assert retagged(body) == 0
+    assert retagged(body + '[[sources]]\nname = "c"\nurl = "https://c.example/"\n') == 0
+    with_tags = body.replace(
+        f'name = "a"\nurl = "{a}"\n', f'name = "a"\nurl = "{a}"\ntags = ["x"]\n'
+    )
+    store = Store(tmp_path / "agg.db")
+    with store.transaction():  # b's stored tags made stale: looked at, they would change
+        for item in store.items(sources=["b"]):
+            store.set_tags(item.uid, ())
+    store.close()
+    assert retagged(with_tags) == 3  # a's three items only: b's were not looked at
+    assert retagged(with_tags) == 0  # nothing changed since
+    # a changed rule: every item of every source is looked at again (b's too)
+    rules = with_tags + TAGS_AND_FEEDS.replace(
+        'keywords = ["bitcoin"]', 'keywords = ["bitcoin", "story"]'
+    )
+    config = config_module.load(write_config(tmp_path, rules))
+    store = Store(tmp_path / "agg.db")
+    try:
+        assert retag_if_rules_changed(config, store) == 5
+        assert all(i.tags for i in store.items(sources=["b"]))
+    finally:
+        store.close()
