@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from aggregator import schedule, websub
 from aggregator.dedupe import Known, decide, similarity
 from aggregator.errors import FetchError, ParseError
+from aggregator.faults import crash_point
 from aggregator.fetch import Fetcher
 from aggregator.language import settle
 from aggregator.model import (
@@ -127,6 +128,7 @@ async def _pull(
         )
     url = effective_url(source, state)
     started = time.monotonic()
+    crash_point(f"before-fetch:{source.name}")
 
     def failed(status: int | None, kind: str, error: str, retry: float | None = None):
         outcome = PullOutcome(
@@ -194,6 +196,7 @@ async def _pull(
             kind = _store_item(store, item, cutoff, now, config.dedupe, near, lookups)
             counts[kind] += 1
         store.add_near_keys(lookups.near_rows)
+        crash_point(f"mid-store:{source.name}")
         if counts["new"] or counts["updated"] or counts["duplicate"]:
             # in the same unit as the items: whatever a crash interrupts, the next refresh
             # sees that the files do not show the store yet

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from aggregator.faults import crash_point
 from aggregator.model import Config
 from aggregator.render import prepare
 from aggregator.render.atom import render_atom
@@ -108,13 +108,6 @@ def source_rows(config: Config, state: dict, counts: dict[str, int]) -> list[Sou
     return out
 
 
-def _crash_point(name: str) -> None:
-    """The crash tests' hook: AGGREGATOR_CRASH=NAME kills the process here, as a power cut
-    or an OOM killer would (tests/test_reliability.py). Unset, it costs one dict lookup."""
-    if os.environ.get("AGGREGATOR_CRASH") == name:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
 def write_if_changed(path: Path, data: bytes) -> bool:
     """Atomically replace `path` with `data` unless it already holds exactly that."""
     try:
@@ -129,7 +122,7 @@ def write_if_changed(path: Path, data: bytes) -> bool:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
-        _crash_point(f"before-rename:{path.name}")
+        crash_point(f"before-rename:{path.name}")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

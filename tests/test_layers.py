@@ -11,6 +11,7 @@ PKG = Path(__file__).resolve().parent.parent / "aggregator"
 # I/O modules; only pipeline and cli wire stages together.
 ORDER = [
     "errors",
+    "faults",
     "model",
     "units",
     "config",

@@ -358,11 +358,22 @@ def _titles(out, name: str) -> dict[str, list[str]]:
 
 
 @pytest.mark.parametrize(
-    "point", ["before-rename:all.rss", "before-rename:all.atom", "before-rename:index.html"]
+    "point",
+    [
+        "before-fetch:s",
+        "mid-store:s",  # items written, the pull's unit not ended: rolled back by SQLite
+        "before-rename:all.rss",
+        "before-rename:all.atom",
+        "before-rename:index.html",
+    ],
 )
-def test_a_kill_while_publishing_is_repaired_by_the_next_pass(server: FeedServer, tmp_path, point):
-    """The trial's case: a SIGKILL while the files were written left RSS, Atom and JSON
-    disagreeing, and every later pass said 'nothing changed' (the marker moved anyway)."""
+def test_a_kill_at_a_chosen_instant_is_repaired_by_the_next_pass(
+    server: FeedServer, tmp_path, point
+):
+    """SIGKILL at chosen instants of a pass (aggregator/faults.py): the next pass stores
+    every item once and publishes exactly what the store holds. The trial's case: a kill
+    while the files were written left RSS, Atom and JSON disagreeing, and every later pass
+    said 'nothing changed' (the marker moved anyway)."""
     import os
     import subprocess
     import sys
@@ -379,13 +390,19 @@ def test_a_kill_while_publishing_is_repaired_by_the_next_pass(server: FeedServer
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert killed.returncode == -9, killed.stderr[-2000:]
-    # the next pass pulls nothing new (304: the pull was committed before publishing)
+    # after a kill while publishing the next pass pulls nothing new (304: the pull was
+    # committed first); after one before or while storing, it pulls the items again
     again = run_cli("--config", str(config), "run", "--once", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     out = tmp_path / "out"
     expected = [f"Bitcoin story {k}" for k in range(5)]  # newest first
     assert _titles(out, "all") == {"rss": expected, "atom": expected, "json": expected}
     assert not list(out.glob(".*.tmp"))  # the dead writer's temporary file is gone
+    db = sqlite3.connect(tmp_path / "agg.db")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    titles = sorted(t for (t,) in db.execute("SELECT title FROM items"))
+    db.close()
+    assert titles == sorted(expected)  # each item once
 
 
 def test_a_failing_background_task_says_so_and_starts_again(caplog):
