@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run once check test lint clean newsboat bench
+.PHONY: run once check test lint clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -27,16 +27,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check aggregator tests bench scripts
 	$(BIN)/ruff format --check aggregator tests bench scripts
 
-# newsboat (Debian's package) lets a test subscribe a real reader to the served feeds;
-# without it (no apt-get, not root) that one test is skipped and says why.
-newsboat:
-	@command -v newsboat >/dev/null 2>&1 || { \
-	  command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
-	  { apt-get install -y -qq newsboat >/dev/null 2>&1 || \
-	    { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq newsboat >/dev/null 2>&1; }; }; \
-	} || echo "newsboat could not be installed: its test will be skipped"
-
-test: $(STAMP) lint newsboat
+# System tools some tests use (newsboat, Debian's package) are never installed here: a test
+# whose tool is missing is skipped and says how to install it; .ci/run installs them for CI.
+test: $(STAMP) lint
 	$(BIN)/python -m pytest -q -rs
 
 BENCH_STAMP := $(VENV)/.bench-installed

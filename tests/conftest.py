@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import html
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -124,6 +125,20 @@ def server() -> Iterator[FeedServer]:
 
 
 # ---------------------------------------------------------------- feed builders
+
+
+def needs_tool(command: str, package: str) -> pytest.MarkDecorator:
+    """Skip a test whose system tool is missing, saying how to install it; in CI, fail instead.
+
+    `make test` never installs system packages: `.ci/run` installs them explicitly, so a CI
+    run without the tool is a broken CI machine, not a reason to skip.
+    """
+    missing = shutil.which(command) is None
+    if missing and os.environ.get("CI"):
+        pytest.fail(f"{command} is missing in CI: .ci/run should have installed {package}")
+    return pytest.mark.skipif(
+        missing, reason=f"{command} is not installed (sudo apt-get install {package})"
+    )
 
 
 def rfc822(dt: datetime) -> str:

@@ -44,3 +44,23 @@ def test_global_options_work_on_either_side_of_the_command(tmp_path):
     # an option before the command is not overwritten by the command's own default
     wrong = run_cli("--config", str(tmp_path / "missing.toml"), "check")
     assert wrong.returncode == 2 and re.search(r"missing\.toml: cannot read", wrong.stderr)
+
+
+def test_docs_point_only_to_files_a_clone_has():
+    """README and docs link only to files in the repository (issue 16, item 9)."""
+    missing = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = re.sub(r"```.*?```", "", doc.read_text(encoding="utf-8"), flags=re.S)
+        links = re.findall(r"\]\(([^)#\s]+)[^)]*\)", text)
+        paths = re.findall(r"`((?:[\w.-]+/)+[\w.-]*)`", text)
+        for target in links:
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            if not (doc.parent / target).exists():
+                missing.append(f"{doc.name}: link {target}")
+        for path in paths:
+            if path.startswith("/"):
+                continue
+            if not any((base / path).exists() for base in (ROOT, ROOT / "aggregator")):
+                missing.append(f"{doc.name}: path {path}")
+    assert not missing, missing

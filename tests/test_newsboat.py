@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 from datetime import UTC, datetime, timedelta
 
-import pytest
-from conftest import FeedServer, rss, run_cli, seed_item, write_config
+from conftest import FeedServer, needs_tool, rss, run_cli, seed_item, write_config
 from test_daemon import serving
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("newsboat") is None,
-    reason="newsboat is not installed (make test installs it with apt-get when it can)",
-)
+pytestmark = needs_tool("newsboat", "newsboat")
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
