@@ -29,8 +29,10 @@ if TYPE_CHECKING:  # the pipeline (0.3 s of imports) is imported by the commands
     from aggregator.pipeline import PassResult
 
 T = TypeVar("T")
+log = logging.getLogger("aggregator.cli")
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+EXIT_USAGE = 2  # a command line argparse could parse but that cannot work, as argparse's own
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
@@ -46,7 +48,8 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    _setup_logging(args.log_format, args.verbose)
+    daemon = args.command == "serve" or (args.command == "run" and not args.once)
+    _setup_logging(args.log_format, args.verbose, terse=not daemon)
     config_path = Path(args.config or os.environ.get("AGGREGATOR_CONFIG") or "config.toml")
     try:
         return int(args.func(args, config_path))
@@ -68,6 +71,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("aggregator: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `explain ... | head`: the reader has what it wanted
+        # Python would complain again when it flushes stdout at exit: point it at nothing.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a command the pipe stopped
+    except Exception as exc:  # a bug: one line for the user, the traceback for a report
+        log.debug("unexpected error", exc_info=True)
+        print(
+            f"aggregator: unexpected error: {type(exc).__name__}: {exc} "
+            "(a bug: please report it with the output of the same command run with -v)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -246,8 +261,13 @@ def _documents_likely(config: Config, store: Store) -> bool:
 
 
 def cmd_serve(args: argparse.Namespace, path: Path) -> int:
+    from aggregator.config import listen_problem
+
     config = load(path)
     listen = args.listen or config.settings.listen or "127.0.0.1:8080"
+    if args.listen and (problem := listen_problem(args.listen)):
+        print(f"aggregator: --listen {problem}", file=sys.stderr)
+        return EXIT_USAGE
 
     async def serve_until_stopped() -> int:
         import signal
@@ -263,6 +283,7 @@ def cmd_serve(args: argparse.Namespace, path: Path) -> int:
             listen,
             lambda: {"status": "ok"},
             max_age=int(min(config.settings.interval, 3600)),
+            hint="; choose another with --listen HOST:PORT" if args.listen else "",
         )
         await stop.wait()
         await runner.cleanup()
@@ -457,7 +478,7 @@ def cmd_tags(args: argparse.Namespace, path: Path) -> int:
         )
         print(f"{item.title} ({item.source})")
     else:
-        text = args.file.read_text(encoding="utf-8", errors="replace") if args.file else args.text
+        text = _read_text(args.file) if args.file else args.text
         matches = tagger.tag_text(text, problems=problems)
         from aggregator.language import decide
 
@@ -473,6 +494,16 @@ def cmd_tags(args: argparse.Namespace, path: Path) -> int:
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
     return EXIT_OK
+
+
+def _read_text(path: Path) -> str:
+    """The text of `--file`: "-" is standard input."""
+    if str(path) == "-":
+        return sys.stdin.buffer.read().decode("utf-8", errors="replace")
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise AggregatorError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
 def _reason(m: TagMatch) -> str:
@@ -715,7 +746,10 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
-def _setup_logging(fmt: str, verbose: bool) -> None:
+def _setup_logging(fmt: str, verbose: bool, terse: bool) -> None:
+    """Plain or JSON lines on stderr. A daemon logs at INFO wherever it runs (on a terminal,
+    its start-up lines, pulls and reloads are what the operator watches); a command on a
+    terminal (`terse`) shows only warnings beside its own output and progress bar."""
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(_JsonFormatter())
@@ -723,9 +757,10 @@ def _setup_logging(fmt: str, verbose: bool) -> None:
         formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
         formatter.converter = time.gmtime
         handler.setFormatter(formatter)
-    root = logging.getLogger("aggregator")
-    root.handlers[:] = [handler]
-    # On a terminal the progress bar and the summary say it all; logs keep warnings.
-    quiet = sys.stderr.isatty() and fmt == "plain" and not verbose
-    root.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
-    root.propagate = False
+    # One handler, on the root logger: every line in one format, third-party loggers'
+    # (apscheduler, aiohttp, asyncio) included, so a JSON log stays one object a line.
+    logging.root.handlers[:] = [handler]
+    logging.root.setLevel(logging.WARNING)
+    ours = logging.getLogger("aggregator")
+    quiet = terse and sys.stderr.isatty() and fmt == "plain" and not verbose
+    ours.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)

@@ -34,6 +34,16 @@ URL = re.compile(r"^https?://[^\s/?#@]+(:\d+)?([/?#]\S*)?$", re.IGNORECASE)
 Path_ = tuple[str | int, ...]
 
 
+def listen_problem(listen: str) -> str:
+    """Why `listen` is not a "host:port" the server can bind ("" when it is); shared by
+    the config's `listen` and `serve --listen`."""
+    if not re.match(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$", listen):
+        return f'must be "host:port" (e.g. "127.0.0.1:8080"), got {listen!r}'
+    if not 1 <= int(listen.rsplit(":", 1)[1]) <= 65535:
+        return f"the port must be between 1 and 65535, got {listen!r}"
+    return ""
+
+
 def load(path: str | Path) -> Config:
     """The config at `path`, or ConfigError listing every problem."""
     path = Path(path)
@@ -319,12 +329,8 @@ class _Validator:
         if not base_url.endswith("/"):
             base_url += "/"
         listen = self.get(data, "listen", str, w, "127.0.0.1:8080")
-        if listen and not re.match(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$", listen):
-            self.err(
-                (*w, "listen"), f'must be "host:port" or "" to turn the server off, got {listen!r}'
-            )
-        elif listen and not 1 <= int(listen.rsplit(":", 1)[1]) <= 65535:
-            self.err((*w, "listen"), f"the port must be between 1 and 65535, got {listen!r}")
+        if listen and (problem := listen_problem(listen)):
+            self.err((*w, "listen"), f'{problem} or "" to turn the server off')
             listen = "127.0.0.1:8080"
         hub = self.url(data, "hub", w, "") if data.get("hub") else ""
         return Settings(

@@ -120,6 +120,15 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_stop, sig)
         loop.add_signal_handler(signal.SIGHUP, self.reload_asked.set)
+        runner = None
+        if self.config.settings.listen:  # first: a port in use stops the start, nothing else
+            runner = await serve.start(
+                self.config.settings.output_dir,
+                self.config.settings.listen,
+                self.health,
+                max_age=int(min(self.config.settings.interval, 3600)),
+                hint=f'; choose another with `listen` in {self.path} ("" turns it off)',
+            )
         self.fetcher = Fetcher(self.config.settings)
         self.pool = ParsePool(timeout=self.config.settings.parse_timeout)
         self.scheduler = AsyncIOScheduler(
@@ -128,18 +137,10 @@ class Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self.scheduler.start()
-        runner = None
-        if self.config.settings.listen:
-            runner = await serve.start(
-                self.config.settings.output_dir,
-                self.config.settings.listen,
-                self.health,
-                max_age=int(min(self.config.settings.interval, 3600)),
-            )
+        n, f = len(self.config.sources), len(self.config.feeds)
         log.info(
-            "daemon started: %d sources, %d feeds, database %s",
-            len(self.config.sources),
-            len(self.config.feeds),
+            "daemon started: %d source%s, %d feed%s, database %s",
+            *(n, "s" * (n != 1), f, "s" * (f != 1)),
             self.config.settings.database,
         )
         # Pulls are committed together, each still all or nothing (a savepoint), as in a
@@ -226,6 +227,9 @@ class Daemon:
             outcome = await pull_source(
                 source, self.fetcher, self.pool, self.store, self.config, self.clock
             )
+        except asyncio.CancelledError:  # stopping, past the grace: one line, no traceback
+            log.info("%s: pull cancelled at stop; nothing of it was stored", name)
+            return
         except Exception:  # a bug in one pull must not stop the daemon: retry later
             log.exception("%s: pull crashed", name)
             self._arm(name, self.clock() + timedelta(seconds=60), "retry after an internal error")

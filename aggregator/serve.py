@@ -9,6 +9,7 @@ kept with its strong ETag and its gzip form.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import json
@@ -22,6 +23,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from aggregator.errors import AggregatorError
 from aggregator.units import parse_http_date
 
 log = logging.getLogger("aggregator.serve")
@@ -173,12 +175,24 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-async def start(root: Path, listen: str, health: Health, max_age: int = 300) -> web.AppRunner:
-    """Serve `root` on `listen` ("host:port") in the running event loop."""
+async def start(
+    root: Path, listen: str, health: Health, max_age: int = 300, hint: str = ""
+) -> web.AppRunner:
+    """Serve `root` on `listen` ("host:port") in the running event loop; a listener that
+    cannot be opened is one AggregatorError naming the address, the cause and `hint`."""
     root.mkdir(parents=True, exist_ok=True)
     runner = web.AppRunner(FeedFiles(root, health, max_age).app(), access_log=None)
     await runner.setup()
     host, port = parse_listen(listen)
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:  # port taken, address not on this machine, port below 1024
+        await runner.cleanup()
+        cause = {
+            errno.EADDRINUSE: "the port is in use (another aggregator or server?)",
+            errno.EACCES: "permission denied (ports below 1024 need privileges)",
+            errno.EADDRNOTAVAIL: "the address is not one of this machine's",
+        }.get(exc.errno or 0, exc.strerror or str(exc))
+        raise AggregatorError(f"cannot listen on {listen}: {cause}{hint}") from None
     log.info("serving %s on http://%s:%d/", root, host, port)
     return runner

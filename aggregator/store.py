@@ -824,8 +824,13 @@ class Lock:
         import os
 
         self.path = database.with_name(database.name + ".lock")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a+")  # noqa: SIM115 - held for the lock's lifetime
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "a+")  # noqa: SIM115 - held for the lock's lifetime
+        except OSError as exc:
+            raise StoreError(
+                f"cannot use database {database}: its lock file {self.path}: {exc.strerror}"
+            ) from None
         try:
             fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
