@@ -117,6 +117,7 @@ class SourceState:
     body_hash: str = ""  # of the last document parsed: the same bytes again are not re-parsed
     consecutive_failures: int = 0
     next_pull: datetime | None = None
+    next_reason: str = ""  # why then: "interval 30m", "Retry-After 1h (HTTP 429)", ...
     gone_print: str = ""  # the config entry (schedule.source_print) that answered 410
     redirect_url: str = ""  # where 301/308s lead, and how many pulls in a row they did
     redirect_count: int = 0

@@ -67,10 +67,20 @@ class PassResult:
     elapsed: float
     publish_error: str = ""
     seconds: dict[str, float] = field(default_factory=dict)  # CPU time by stage
+    skipped: tuple[Skipped, ...] = ()  # sources not due in this run, with when and why
 
     @property
     def all_failed(self) -> bool:
         return bool(self.outcomes) and not any(o.ok for o in self.outcomes)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A source a one-shot run left alone: not due until `until` (None: gone), `reason`."""
+
+    name: str
+    until: datetime | None
+    reason: str
 
 
 def tagger_for(config: Config) -> Tagger:
@@ -556,8 +566,10 @@ async def run_pass(
     store: Store,
     clock: Clock = utcnow,
     on_outcome: Callable[[PullOutcome], None] | None = None,
+    everything: bool = False,
 ) -> PassResult:
-    """Pull every enabled source once, then refresh (publish if anything changed)."""
+    """Pull every enabled source that is due (`everything`: every enabled source), then
+    refresh (publish if anything changed)."""
     retag_if_rules_changed(config, store)  # before the pull: new items are tagged already
     reindex_if_keys_changed(config, store, clock())  # and compared with the same keys
     started = time.monotonic()
@@ -575,7 +587,7 @@ async def run_pass(
             on_outcome(outcome)
         return outcome
 
-    enabled = [s for s in config.sources if s.enabled]
+    enabled, skipped = due_sources(config, store, clock(), everything)
     try:
         async with Fetcher(config.settings) as fetcher:
             with store.batch():
@@ -624,7 +636,38 @@ async def run_pass(
         time.monotonic() - started,
         done.error,
         seconds,
+        tuple(skipped),
     )
+
+
+def due_sources(
+    config: Config, store: Store, now: datetime, everything: bool
+) -> tuple[list[Source], list[Skipped]]:
+    """The enabled sources a one-shot run pulls now, and those it leaves for later: the
+    schedule the daemon keeps (interval or cron, backoff, Retry-After, 410) holds for cron
+    runs too, so a `*/15` cron does not pull a 6-hour source every time."""
+    pulled: list[Source] = []
+    skipped: list[Skipped] = []
+    for source in config.sources:
+        if not source.enabled:
+            continue
+        if everything:
+            pulled.append(source)
+            continue
+        state = store.source_state(source.name)
+        due = schedule.due_now(
+            source,
+            config.settings.interval,
+            state.next_pull,
+            state.next_reason,
+            is_gone(source, state),
+            now,
+        )
+        if due.due:
+            pulled.append(source)
+        else:
+            skipped.append(Skipped(source.name, due.until, due.reason))
+    return pulled, skipped
 
 
 def log_outcome(o: PullOutcome) -> None:

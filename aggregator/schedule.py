@@ -22,6 +22,8 @@ RETRY_AFTER_CAP = 24 * 3600.0
 RETRY_AFTER_MIN = 1.0
 RESUME_SPREAD = 30.0  # overdue sources at start are spread over this many seconds
 FIRST_SPREAD = 2.0  # new sources, over this many
+CRON_TOLERANCE = 0.1  # run --once: a source this close to due (share of its interval) is due
+CRON_TOLERANCE_CAP = 600.0
 PERMANENT_REDIRECTS_TO_MOVE = 3  # 301/308s in a row to one target before pulling it directly
 
 
@@ -126,3 +128,49 @@ def on_start(
         )
     spread = min(RESUME_SPREAD, interval)
     return NextPull(now + timedelta(seconds=rng.uniform(0, spread)), "overdue")
+
+
+@dataclass(frozen=True)
+class Due:
+    due: bool
+    until: datetime | None = None  # when it is next due (None: not while its entry stands)
+    reason: str = ""  # why it waits, as stored with its next pull
+
+
+def due_now(
+    source: Source,
+    default_interval: float,
+    next_pull: datetime | None,
+    reason: str,
+    gone: bool,
+    now: datetime,
+) -> Due:
+    """Whether a one-shot run (cron) pulls `source` now, from the next pull stored after
+    its last one.
+
+    A source is due a little early, by a tenth of its interval (at most 10 minutes): a
+    `*/15` cron then meets a 15-minute interval despite the jitter and the pass's own
+    duration, instead of pulling every other run. A Retry-After is the server's explicit
+    wish and gets no tolerance; a backoff, the project's own, does. A stored time further
+    away than the source's rhythm can explain was set for an older entry (a shorter
+    interval since): due.
+    """
+    if gone:
+        return Due(False, None, reason or "gone (HTTP 410)")
+    if next_pull is None or next_pull <= now:
+        return Due(True)
+    interval = interval_of(source, default_interval)
+    wait = (next_pull - now).total_seconds()
+    if reason.startswith("Retry-After"):
+        return Due(False, next_pull, reason)
+    if reason.startswith("backoff"):
+        limit = max(BACKOFF_CAP, interval) * 1.2
+    elif source.cron:
+        limit = 366 * 86400.0  # a cron's next time can be far; trust it
+    else:
+        limit = interval + min(interval * JITTER, MAX_JITTER) + 1
+    if wait > limit:
+        return Due(True)
+    if wait <= min(interval * CRON_TOLERANCE, CRON_TOLERANCE_CAP):
+        return Due(True)
+    return Due(False, next_pull, reason)

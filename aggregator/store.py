@@ -320,6 +320,7 @@ class Store:
             body_hash=row["body_hash"],
             consecutive_failures=row["consecutive_failures"],
             next_pull=_dt(row["next_pull"]) if row["next_pull"] is not None else None,
+            next_reason=row["next_reason"],
             gone_print=row["gone_print"],
             redirect_url=row["redirect_url"],
             redirect_count=row["redirect_count"],

@@ -6,7 +6,7 @@
 Generates N WordPress-style feeds (RSS 2.0, content:encoded of a few KB, French and English
 text, tracking parameters in links, some stories syndicated across feeds), serves them from
 another process on 127.0.0.1 (Python's http.server: Last-Modified and 304s), then runs
-`aggregator run --once` through the real CLI and reader's `update_feeds(workers=16)` in
+`aggregator run --once --all` through the real CLI and reader's `update_feeds(workers=16)` in
 its own process, alternately: `--runs` full passes each from an empty store (3; the
 machine's speed drifts, so medians), then 3 of our passes of 304s (reader makes its 3 in
 each run's process), then one of ours after every feed gained an item (a daemon's usual
@@ -222,7 +222,7 @@ class Ours:
         self.env = {k: v for k, v in os.environ.items() if k != "AGGREGATOR_CONFIG"}
         self.cmd = [
             *(sys.executable, "-m", "aggregator", "--config", str(work / "config.toml")),
-            *("--log-format", "json", "run", "--once"),
+            *("--log-format", "json", "run", "--once", "--all"),
         ]
         self.runs: dict[str, list[dict]] = {"full": [], "not_modified": [], "changed": []}
 

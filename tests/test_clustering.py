@@ -163,7 +163,7 @@ def test_syndicated_copies_are_published_once_with_the_others_listed(server: Fee
         + TAGS
         + FEEDS,
     )
-    first = run_cli("--config", str(config), "run", "--once")
+    first = run_cli("--config", str(config), "run", "--once", "--all")
     assert first.returncode == 0, first.stderr
     items = json.loads((tmp_path / "out/all.json").read_text())["items"]
     assert sorted(i["title"] for i in items) == [
@@ -194,7 +194,7 @@ def test_syndicated_copies_are_published_once_with_the_others_listed(server: Fee
         "description": WIRE_LEAD,
     }
     server.add("/late.rss", rss([late], title="Late"))
-    second = run_cli("--config", str(config), "run", "--once")
+    second = run_cli("--config", str(config), "run", "--once", "--all")
     assert second.returncode == 0
     late_row = next(line for line in second.stdout.splitlines() if line.startswith("late "))
     assert late_row.split()[2:5] == ["0", "0", "1"]  # new, updated, duplicate

@@ -118,7 +118,7 @@ def test_check_warns_without_failing(server: FeedServer, tmp_path):
     )
     config = write_config(tmp_path, body)
     for _ in range(3):
-        run_cli("--config", str(config), "run", "--once")
+        run_cli("--config", str(config), "run", "--once", "--all")
     result = run_cli("--config", str(config), "check")
     assert result.returncode == 0, result.stderr
     out = result.stdout

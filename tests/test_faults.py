@@ -99,7 +99,7 @@ def test_a_publish_that_cannot_write_keeps_the_old_files_and_is_retried(
         rss([{"title": "Bitcoin one", "guid": "1", "link": "https://x.example/1", "date": NOW}]),
     )
     config = write_config(tmp_path, f'[[sources]]\nname = "a"\nurl = "{url}"\n' + FEEDS)
-    assert run_cli("--config", str(config), "run", "--once").returncode == 0
+    assert run_cli("--config", str(config), "run", "--once", "--all").returncode == 0
     out = tmp_path / "out"
     before = (out / "crypto.rss").read_bytes()
     (out / "all.rss").unlink()
@@ -108,7 +108,7 @@ def test_a_publish_that_cannot_write_keeps_the_old_files_and_is_retried(
         "/a.rss",
         rss([{"title": "Bitcoin two", "guid": "2", "link": "https://x.example/2", "date": NOW}]),
     )
-    failed = run_cli("--config", str(config), "run", "--once")
+    failed = run_cli("--config", str(config), "run", "--once", "--all")
     assert failed.returncode == 1
     assert (
         "publishing to" in failed.stderr
@@ -118,7 +118,9 @@ def test_a_publish_that_cannot_write_keeps_the_old_files_and_is_retried(
     assert (out / "crypto.rss").read_bytes() in (before, (out / "crypto.rss").read_bytes())
     etree.fromstring((out / "crypto.rss").read_bytes(), STRICT)
     (out / "all.rss").rmdir()
-    again = run_cli("--config", str(config), "run", "--once")  # nothing new: publishes anyway
+    again = run_cli(
+        "--config", str(config), "run", "--once", "--all"
+    )  # nothing new: publishes anyway
     assert again.returncode == 0, again.stderr
     assert "Bitcoin two" in (out / "all.rss").read_text()
 

@@ -157,12 +157,12 @@ def test_second_pass_is_conditional_and_leaves_files_untouched(server: FeedServe
         ),
     )
     config = write_config(tmp_path, _src("a", url) + TAGS + FEEDS)
-    assert run_cli("--config", str(config), "run", "--once").returncode == 0
+    assert run_cli("--config", str(config), "run", "--once", "--all").returncode == 0
     files = sorted((tmp_path / "out").iterdir())
     before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in files}
     time.sleep(0.05)
 
-    second = run_cli("--config", str(config), "run", "--once")
+    second = run_cli("--config", str(config), "run", "--once", "--all")
     assert second.returncode == 0, second.stderr
     assert "not modified" in second.stdout
     hits = server.hits("/a.rss")
@@ -173,7 +173,7 @@ def test_second_pass_is_conditional_and_leaves_files_untouched(server: FeedServe
 
     # a 200 with the same bytes (a server without validators) is not even parsed again
     server.routes["/a.rss"].validators = False
-    third = run_cli("--config", str(config), "run", "--once")
+    third = run_cli("--config", str(config), "run", "--once", "--all")
     assert third.returncode == 0
     assert "a: not modified (HTTP 200" in third.stderr  # the log line of the pull
     assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in files} == before
@@ -202,7 +202,7 @@ def test_same_story_from_several_sources_is_published_once(server: FeedServer, t
         tmp_path,
         _src("low", low, priority=0) + _src("high", high, priority=5) + TAGS + FEEDS,
     )
-    assert run_cli("--config", str(config), "run", "--once").returncode == 0
+    assert run_cli("--config", str(config), "run", "--once", "--all").returncode == 0
     first = json.loads((tmp_path / "out/all.json").read_text())["items"]
     assert len(first) == 1
     story_id = first[0]["id"]
@@ -223,7 +223,7 @@ def test_same_story_from_several_sources_is_published_once(server: FeedServer, t
             title="Big Wire",
         ),
     )
-    result = run_cli("--config", str(config), "run", "--once")
+    result = run_cli("--config", str(config), "run", "--once", "--all")
     assert result.returncode == 0
     assert " 1 " in next(line for line in result.stdout.splitlines() if line.startswith("high"))
     items = json.loads((tmp_path / "out/all.json").read_text())["items"]
@@ -244,10 +244,10 @@ def test_changed_item_is_updated_in_place(server: FeedServer, tmp_path):
     }
     url = server.add("/a.rss", rss([item]))
     config = write_config(tmp_path, _src("a", url) + TAGS + FEEDS)
-    assert run_cli("--config", str(config), "run", "--once").returncode == 0
+    assert run_cli("--config", str(config), "run", "--once", "--all").returncode == 0
     first = json.loads((tmp_path / "out/all.json").read_text())["items"]
     server.add("/a.rss", rss([item | {"title": "Final title", "description": "Now about AI."}]))
-    result = run_cli("--config", str(config), "run", "--once")
+    result = run_cli("--config", str(config), "run", "--once", "--all")
     assert result.returncode == 0
     row = next(line for line in result.stdout.splitlines() if line.startswith("a "))
     assert row.split()[2:5] == ["0", "1", "0"]  # new, updated, duplicate
@@ -267,11 +267,11 @@ def test_a_changed_feed_stores_each_item_as_before_with_tags_and_keys(server: Fe
     other = {"title": "A new AI lab", "link": "https://x.example/c", "guid": "g2", "date": NOW}
     url = server.add("/a.rss", rss([old, other]))
     config = write_config(tmp_path, _src("a", url) + TAGS + FEEDS)
-    assert run_cli("--config", str(config), "run", "--once").returncode == 0
+    assert run_cli("--config", str(config), "run", "--once", "--all").returncode == 0
     moved = old | {"guid": "g1-moved"}  # the same content: among the stored hashes
     fresh = {"title": "OpenAI ships", "link": "https://x.example/d", "guid": "g3", "date": NOW}
     server.add("/a.rss", rss([old, other | {"title": "A new AI lab opens"}, moved, fresh]))
-    result = run_cli("--config", str(config), "run", "--once")
+    result = run_cli("--config", str(config), "run", "--once", "--all")
     assert result.returncode == 0
     row = next(line for line in result.stdout.splitlines() if line.startswith("a "))
     assert row.split()[2:6] == ["2", "1", "0", "1"]  # new, updated, duplicate, unchanged
@@ -442,7 +442,7 @@ def test_websub_hub_is_pinged_for_changed_feeds(server: FeedServer, tmp_path):
     config.write_text(
         config.read_text().replace('listen = ""', f'listen = ""\nhub = "{server.url("/hub")}"')
     )
-    assert run_cli("--config", str(config), "run", "--once").returncode == 0
+    assert run_cli("--config", str(config), "run", "--once", "--all").returncode == 0
     pinged = sorted(parse_qs(body)["hub.url"][0] for path, body in server.posts if path == "/hub")
     assert pinged == sorted(
         f"http://feeds.test/{n}.{s}" for n in ("all", "ai") for s in ("rss", "atom", "json")
@@ -456,14 +456,14 @@ def test_websub_hub_is_pinged_for_changed_feeds(server: FeedServer, tmp_path):
 
     # nothing changed: no ping; a failing hub is retried but never fails the pass
     count = len(server.posts)
-    assert run_cli("--config", str(config), "run", "--once").returncode == 0
+    assert run_cli("--config", str(config), "run", "--once", "--all").returncode == 0
     assert len(server.posts) == count
     server.routes["/hub"].status = 500
     server.add(
         "/a.rss",
         rss([{"title": "Bitcoin again", "guid": "1", "link": "https://x.example/1", "date": NOW}]),
     )
-    result = run_cli("--config", str(config), "run", "--once")
+    result = run_cli("--config", str(config), "run", "--once", "--all")
     assert result.returncode == 0
     assert "giving up" in result.stderr
     assert (
@@ -490,3 +490,46 @@ def test_workers_leave_untagged_only_the_items_whose_content_is_stored():
     assert [bool(item.tags) for item in again.items] == [True, False, True]
     assert [near is not None for near in again.near] == [True, False, True]
     assert again.near[0] == full.near[0] and again.items[2] == full.items[2]
+
+
+def test_a_cron_run_pulls_only_what_is_due(server: FeedServer, tmp_path):
+    """`run --once` pulled every source on every run: a 429 with Retry-After 3600 three
+    times in twenty seconds, a 6-hour source every time (issue 16, item 2)."""
+    ok = server.add("/ok.rss", rss([seed_item()]))
+    limited = server.add("/limited.rss", b"", status=429, headers={"Retry-After": "3600"})
+    gone = server.add("/gone.rss", b"", status=410)
+    config = write_config(
+        tmp_path,
+        f'[[sources]]\nname = "ok"\nurl = "{ok}"\ninterval = "6h"\n\n'
+        f'[[sources]]\nname = "limited"\nurl = "{limited}"\n\n'
+        f'[[sources]]\nname = "gone"\nurl = "{gone}"\n\n[[feeds]]\nname = "all"\ntitle = "All"\n',
+    )
+    first = run_cli("--config", str(config), "run", "--once")
+    assert first.returncode == 0, first.stderr
+    hits = {p: len(server.hits(p)) for p in ("/ok.rss", "/limited.rss", "/gone.rss")}
+    assert hits == {"/ok.rss": 1, "/limited.rss": 1, "/gone.rss": 1}
+
+    second = run_cli("--config", str(config), "--log-format", "json", "run", "--once")
+    assert second.returncode == 0, second.stderr
+    assert {p: len(server.hits(p)) for p in hits} == hits  # nothing pulled
+    summary = json.loads(second.stdout.strip().splitlines()[-1])
+    assert summary["sources"] == 0 and summary["failed"] == []
+    waiting = summary["not_due"]
+    assert waiting["limited"]["reason"] == "Retry-After 1h (HTTP 429)"
+    assert waiting["ok"]["reason"].startswith("interval 6h") and waiting["ok"]["until"]
+    assert waiting["gone"]["until"] is None and "410" in waiting["gone"]["reason"]
+
+    text = run_cli("--config", str(config), "run", "--once")
+    assert "0 sources, 0 failed, 3 not due (--all pulls them)" in text.stdout
+    row = next(x for x in text.stdout.splitlines() if x.startswith("limited "))
+    assert "not due until" in row and "Retry-After 1h (HTTP 429)" in row
+
+    forced = run_cli("--config", str(config), "run", "--once", "--all")
+    assert forced.returncode == 0
+    # --all pulls every source now; a 410 still waits for its entry to change
+    assert {p: len(server.hits(p)) for p in hits} == {
+        "/ok.rss": 2,
+        "/limited.rss": 2,
+        "/gone.rss": 1,
+    }
+    assert "HTTP 410 Gone: not pulled until its config entry changes" in forced.stdout

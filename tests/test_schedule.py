@@ -11,6 +11,7 @@ from aggregator.schedule import (
     RETRY_AFTER_CAP,
     after_pull,
     backoff,
+    due_now,
     on_start,
     parse_retry_after,
     regular,
@@ -89,3 +90,36 @@ def test_start_resumes_or_spreads_overdue_sources():
         nxt = on_start(SRC, 900, NOW - timedelta(hours=1), NOW, random.Random(seed))
         assert NOW <= nxt.at <= NOW + timedelta(seconds=30)
     assert on_start(SRC, 900, None, NOW, rng()).reason == "first pull"
+
+
+def test_a_cron_run_pulls_what_is_due_with_a_tolerance():
+    """run --once keeps the daemon's schedule (issue 16, item 2)."""
+    six_hours = Source(name="s", url="https://x.example/feed", interval=6 * 3600)
+
+    def due(source, at, reason="interval 15m", gone=False):
+        return due_now(source, 900, at, reason, gone, NOW)
+
+    assert due(SRC, None).due  # never pulled
+    assert due(SRC, NOW - timedelta(seconds=1)).due  # overdue
+    # a */15 cron meets a 15-minute interval whatever the jitter: every stored next pull
+    # of a pull 15 minutes ago (+-45 s) is due at the cron's next run, a few seconds early
+    for seed in range(200):
+        nxt = after_pull(
+            SRC, 900, ok=True, failures=0, status=200, retry_after=None,
+            now=NOW - timedelta(seconds=900 - 5), rng=random.Random(seed),
+        )  # fmt: skip
+        assert due(SRC, nxt.at, nxt.reason).due
+    # a 6-hour source pulled 15 minutes ago waits, and says until when and why
+    waits = due(six_hours, NOW + timedelta(hours=5, minutes=45), "interval 6h")
+    assert not waits.due and waits.until == NOW + timedelta(hours=5, minutes=45)
+    assert waits.reason == "interval 6h"
+    # the server's Retry-After gets no tolerance; the project's own backoff does
+    soon = NOW + timedelta(seconds=30)
+    assert not due(SRC, soon, "Retry-After 1h (HTTP 429)").due
+    assert due(SRC, soon, "backoff after 2 failures").due
+    assert not due(SRC, NOW + timedelta(hours=1), "backoff after 3 failures").due
+    # gone: not until its entry changes
+    gone = due(SRC, None, "gone (HTTP 410): resumes when its config entry changes", gone=True)
+    assert not gone.due and gone.until is None
+    # a next pull further off than the entry explains was set for an older entry
+    assert due(SRC, NOW + timedelta(hours=5), "interval 6h").due
