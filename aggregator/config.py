@@ -196,6 +196,7 @@ TAG_KEYS = {
     "context",
     "mentions",
     "requires",
+    "passing",
 }
 MAX_MENTIONS = 10
 FEED_KEYS = {
@@ -467,7 +468,18 @@ class _Validator:
                 context=self.strings(raw, "context", w),
                 mentions=mentions,
                 requires=self.strings(raw, "requires", w),
+                passing=self.strings(raw, "passing", w),
             )
+            for i, template in enumerate(rule.passing):
+                star = template.strip()
+                if star.count("*") != 1 or not (star.startswith("*") or star.endswith("*")):
+                    self.err(
+                        (*w, "passing", i),
+                        f'needs one * for the name, first or last ("former *", "* models"), '
+                        f"got {template!r}",
+                    )
+                elif not star.strip("* "):
+                    self.err((*w, "passing", i), f"needs words beside the *, got {template!r}")
             if rule.needs_context and not rule.context:
                 self.err(
                     (*w, "needs_context"),

@@ -71,6 +71,9 @@ class TagRule:
     context: tuple[str, ...] = ()
     mentions: int = 1  # keywords count in the title, or this many times in the text
     requires: tuple[str, ...] = ()  # the tag stands only beside one of these tags
+    # where a keyword or name is only named in passing, `*` standing for it: "former *",
+    # "* models" ("ex-OpenAI", "like bitcoin", "runs on Mistral models" do not count)
+    passing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

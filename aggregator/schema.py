@@ -95,6 +95,10 @@ DESCRIPTIONS = {
     "context": "words that show the tag's subject: needed by `needs_context`, evidence for `leans`",
     "mentions": "keywords count when in the title or this many times in the text",
     "requires": "the tag stands only when the item also has one of these tags",
+    "passing": (
+        'where a keyword or name is only named in passing, * standing for it ("former *", '
+        '"like *", "* models"): such mentions do not count'
+    ),
     "leans": "tags given to an item of this source when it shows some evidence of them",
     "tags": "tags given to every item of this source",
     "max_items": "newest items kept in the feed",

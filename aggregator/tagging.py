@@ -313,6 +313,84 @@ def _salient(hits: list[Hit], text: Text, title_end: int, mentions: int) -> bool
 
 
 @dataclass(frozen=True)
+class _Passing:
+    """Where a rule's keyword is only named in passing, from its `passing` templates
+    ("former *", "like *", "* models"): the words right before a mention, or right after."""
+
+    before: re.Pattern[str] | None  # searched in the text before a mention, ending there
+    after: re.Pattern[str] | None  # matched at the text right after it
+
+    @classmethod
+    def of(cls, templates: tuple[str, ...]) -> _Passing | None:
+        befores, afters = [], []
+        for template in templates:
+            folded = fold(template.strip()).lower()
+            if folded.endswith("*"):  # "former *", "ex-*", "d'*"
+                words = folded[:-1]
+                lead = r"(?<!\w)" if words[:1].isalnum() else ""
+                body = r"\s+".join(re.escape(w) for w in words.split())
+                befores.append(lead + body + (r"\s+" if words.endswith(" ") else r"\s*") + "$")
+            elif folded.startswith("*"):  # "* models", "*'s models"
+                words = folded[1:]
+                body = r"\s+".join(re.escape(w) for w in words.split())
+                tail = r"(?!\w)" if words[-1:].isalnum() else ""
+                afters.append((r"\s+" if words.startswith(" ") else r"\s*") + body + tail)
+        if not befores and not afters:
+            return None
+        return cls(
+            re.compile("|".join(befores)) if befores else None,
+            re.compile("|".join(afters)) if afters else None,
+        )
+
+    def at(self, scanned: str, start: int, end: int) -> bool:
+        """The mention at scanned[start:end] is a passing one."""
+        if self.before is not None and self.before.search(
+            scanned[max(0, start - 60) : start].lower()
+        ):
+            return True
+        return (
+            self.after is not None and self.after.match(scanned[end : end + 60].lower()) is not None
+        )
+
+
+def _starts(text: str, word: str) -> Iterable[int]:
+    """Where `word` occurs in `text` as a whole word."""
+    start, size = text.find(word), len(text)
+    while start >= 0:
+        end = start + len(word)
+        before = text[start - 1] if start else " "
+        after = text[end] if end < size else " "
+        if not (_is_word_char(before) or _is_word_char(after)):
+            yield start
+        start = text.find(word, start + 1)
+
+
+def _salient_beside(
+    hits: list[Hit], text: Text, title_end: int, mentions: int, passing: _Passing
+) -> bool:
+    """`_salient`, not counting the mentions in passing ("former OpenAI staff")."""
+    total = 0
+    spans = {(text.lowered if lowered else text.folded)[a:b]: lowered for a, b, lowered in hits}
+    for span, lowered in spans.items():
+        scanned = text.lowered if lowered else text.folded
+        for start in _starts(scanned, span):
+            if passing.at(scanned, start, start + len(span)):
+                continue
+            total += 1
+            if start < title_end or total >= mentions:
+                return True
+    return False
+
+
+def _counts(
+    hits: list[Hit], text: Text, title_end: int, mentions: int, passing: _Passing | None
+) -> bool:
+    if passing is None:
+        return _salient(hits, text, title_end, mentions)
+    return _salient_beside(hits, text, title_end, mentions, passing)
+
+
+@dataclass(frozen=True)
 class _Compiled:
     name: str
     keywords: _Phrases
@@ -324,6 +402,7 @@ class _Compiled:
     context: _Phrases
     mentions: int
     requires: tuple[str, ...]
+    passing: _Passing | None
 
 
 SLOTS = 4  # rule n's keywords are index slot 4n, excludes 4n+1, names 4n+2, context 4n+3
@@ -359,6 +438,7 @@ class Tagger:
                 context=_Phrases.of(r.context),
                 mentions=r.mentions,
                 requires=r.requires,
+                passing=_Passing.of(r.passing),
             )
             for r in rules
         )
@@ -403,11 +483,15 @@ class Tagger:
             words = keyword_hits.get(slot)
             found = (
                 [TagMatch(rule.name, "keyword", w) for w in _spelled(words, prepared, MAX_REASONS)]
-                if words and _salient(words, prepared, title_end, rule.mentions)
+                if words and _counts(words, prepared, title_end, rule.mentions, rule.passing)
                 else []
             )
             names, context = keyword_hits.get(slot + 2), keyword_hits.get(slot + 3)
-            if names and context and _salient(names, prepared, title_end, rule.mentions):
+            if (
+                names
+                and context
+                and _counts(names, prepared, title_end, rule.mentions, rule.passing)
+            ):
                 beside = _spelled(context, prepared, 1)[0]
                 found += [
                     TagMatch(rule.name, "name", f"{name} + {beside}")

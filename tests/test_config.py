@@ -229,3 +229,12 @@ def test_values_that_would_break_a_run_are_refused_with_their_place(tmp_path, li
     with pytest.raises(ConfigError) as info:
         parse(BASE + line + "\n", tmp_path / "config.toml")
     assert any(message in p for p in info.value.problems), info.value.problems
+
+
+def test_passing_templates_need_one_star_at_an_end():
+    found = problems(
+        MINIMAL + '[tags.openai]\nkeywords = ["OpenAI"]\npassing = ["former", "a * b", "*"]\n'
+    )
+    assert any("tags.openai.passing[0]: needs one * for the name" in p for p in found), found
+    assert any("tags.openai.passing[1]: needs one * for the name" in p for p in found), found
+    assert any("tags.openai.passing[2]: needs words beside the *" in p for p in found), found

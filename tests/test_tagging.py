@@ -205,6 +205,38 @@ def test_mentions_ask_for_the_title_or_several_occurrences():
     assert _tags(tagger, "Title\nA rally, then another rally.") == {"markets"}
 
 
+def test_a_name_said_in_passing_does_not_count():
+    """`passing`: "ex-OpenAI", "like bitcoin", "runs on Mistral models" (issue 15)."""
+    rules = (
+        TagRule(
+            "openai",
+            keywords=("OpenAI",),
+            mentions=2,
+            passing=("former *", "ex-*", "anciens d'*", "* alumni"),
+        ),
+        TagRule(
+            "mistral",
+            needs_context=("Mistral",),
+            context=("models",),
+            passing=("runs on *",),
+        ),
+        TagRule("bitcoin", keywords=("bitcoin",), passing=("like *", "que le *")),
+    )
+    tagger = Tagger(rules)
+    assert _tags(tagger, "Ex-OpenAI trio raise $45M\nThe former OpenAI staff...") == set()
+    assert _tags(tagger, "Vigie lève 20 M€\nFondée par d'anciens d’OpenAI.") == set()
+    assert _tags(tagger, "OpenAI alumni start a lab\nNothing else.") == set()
+    # said in passing once, then as the subject twice: it counts
+    text = "Ex-OpenAI staff join\nOpenAI lost three. OpenAI said nothing."
+    assert _tags(tagger, text) == {"openai"}
+    assert _tags(tagger, "OpenAI ships a model\nIts first.") == {"openai"}  # the title
+    assert _tags(tagger, "A bank's chatbot runs on Mistral models\n") == set()
+    assert _tags(tagger, "Mistral ships models\n") == {"mistral"}
+    assert _tags(tagger, "Cards swing like bitcoin\n") == set()
+    assert _tags(tagger, "Plus volatil que le bitcoin ?\n") == set()
+    assert _tags(tagger, "Bitcoin falls\nLike gold, it fell.") == {"bitcoin"}
+
+
 def test_requires_drops_a_theme_without_its_topic():
     rules = (
         TagRule("crypto", keywords=("bitcoin",)),
