@@ -38,7 +38,8 @@ _FOOTER = re.compile(
     r"^(?:the post .{1,600} appeared first on .{1,200}|"
     r"(?:l['’]article|cet article|le post) .{1,600} est apparu en premier sur .{1,200}|"
     r"(?:sur le m[eê]me sujet|[àa] lire aussi|lire aussi|voir aussi|related|read also|"
-    r"see also|also read|more on this)\s*:?|"
+    r"see also|also read|more on this|mehr zum thema|leia tamb[eé]m|veja tamb[eé]m)"
+    r"(?:\s*:?|\s*:\s*.{1,200})|"
     r"(?:read more|lire la suite|continue reading|continuer la lecture|en savoir plus|"
     r"learn more)\W*|"
     r"(?:share|partager|partagez)\b.{0,120})$",
@@ -68,7 +69,7 @@ def is_boilerplate(text: str) -> bool:
 _TRIGGERS = (
     "advice", "conseil", "recommandation", "research", "recherches", "dyor", "capital",
     "investissez", "first on", "en premier", "sujet", "lire", "aussi", "related", "read",
-    "more", "suite", "continu", "savoir", "share", "partag",
+    "more", "suite", "continu", "savoir", "share", "partag", "mehr", "leia", "veja",
 )  # fmt: skip
 _HEADINGS = (
     "disclaimer", "notice", "warning", "disclosure", "avertissement", "mise en garde",

@@ -25,7 +25,7 @@ import regex
 
 from aggregator.model import Item, TagMatch, TagRule
 from aggregator.sanitize import boilerplate_probe, strip_accents, text_key, words_spaced
-from aggregator.topics import EVIDENCE, PROPOSE, TopicModel
+from aggregator.topics import DOUBT, EVIDENCE, PROPOSE, TopicModel
 from aggregator.topics import load as load_model
 
 MAX_REASONS = 5
@@ -327,13 +327,13 @@ class _Passing:
             folded = fold(template.strip()).lower()
             if folded.endswith("*"):  # "former *", "ex-*", "d'*"
                 words = folded[:-1]
-                lead = r"(?<!\w)" if words[:1].isalnum() else ""
+                lead = r"(?<!\w)"  # "'*" is a quote, never the apostrophe of "l'IA"
                 body = r"\s+".join(re.escape(w) for w in words.split())
                 befores.append(lead + body + (r"\s+" if words.endswith(" ") else r"\s*") + "$")
             elif folded.startswith("*"):  # "* models", "*'s models"
                 words = folded[1:]
                 body = r"\s+".join(re.escape(w) for w in words.split())
-                tail = r"(?!\w)" if words[-1:].isalnum() else ""
+                tail = r"(?!\w)"  # "*'" is a quote, never the "'s" of "AI's"
                 afters.append((r"\s+" if words.startswith(" ") else r"\s*") + body + tail)
         if not befores and not afters:
             return None
@@ -473,6 +473,7 @@ class Tagger:
         matches: dict[str, list[TagMatch]] = {}
         vetoed: set[str] = set()
         keyword_hits = self.index.hits(prepared, first)
+        scores: dict[str, float] = {}  # the topic model's, computed once when first asked
         title_end = prepared.lowered.find("\n") % (len(prepared.lowered) + 1)
         for n, rule in enumerate(self.rules):
             slot = SLOTS * n
@@ -514,9 +515,15 @@ class Tagger:
                     for key, original in item_categories.items()
                     if key in rule.categories
                 ]
-            if not found and rule.name in leans and (evidence := context or words):
+            if (
+                not found
+                and rule.name in leans
+                and (evidence := context or words)
+                and not self._doubts(rule.name, text, scores)
+            ):
                 # the source leans to this tag and the item shows some evidence of it: a
-                # word of its context, or a keyword said once (a name alone is no evidence)
+                # word of its context, or a keyword said once (a name alone is no evidence),
+                # unless the topic model finds the topic unlikely
                 word = _spelled(evidence, prepared, 1)[0]
                 found = [TagMatch(rule.name, "lean", f"{source} + {word}")]
             if found:
@@ -525,7 +532,7 @@ class Tagger:
             matches.setdefault(tag, []).insert(0, TagMatch(tag, "source", source))
         self._imply(matches, vetoed)
         if self.model is not None:  # the topics nothing above gave
-            self._second_signal(text, matches, vetoed, leans)
+            self._second_signal(text, matches, vetoed, leans, scores)
         self._require(matches)
         return tuple(m for tag in sorted(matches) for m in matches[tag])
 
@@ -535,6 +542,7 @@ class Tagger:
         matches: dict[str, list[TagMatch]],
         vetoed: set[str],
         leans: tuple[str, ...],
+        scores: dict[str, float],
     ) -> None:
         """The topics the rules did not give and did not veto, from the topic model: given
         when it is sure, or when it finds them likely in a source that leans to them. Only
@@ -547,11 +555,20 @@ class Tagger:
         ]
         if not wanted:
             return
-        scores = self.model.scores(text)
+        if not scores:
+            scores.update(self.model.scores(text))
         for topic in wanted:
             score = scores[topic]
             if score >= PROPOSE or (topic in leans and score >= EVIDENCE):
                 matches[topic] = [TagMatch(topic, "model", f"{score:.2f}")]
+
+    def _doubts(self, topic: str, text: str, scores: dict[str, float]) -> bool:
+        """The topic model finds `topic` unlikely in `text` (fills `scores` once)."""
+        if self.model is None or topic not in self.model.topics:
+            return False
+        if not scores:
+            scores.update(self.model.scores(text))
+        return scores[topic] < DOUBT
 
     def _require(self, matches: dict[str, list[TagMatch]]) -> None:
         """Drop the tags whose `requires` none of the item's tags meets (a source's own

@@ -313,6 +313,24 @@ def test_the_topic_model_proposes_a_topic_the_rules_miss_and_an_exclude_still_wi
     assert Tagger((), model=model).tag_text("The chatbot maker") == ()
 
 
+def test_a_leaning_source_s_one_word_is_not_believed_when_the_model_doubts_it():
+    """ "crypto" once in an AI story on a crypto outlet made it a crypto story (issue 15)."""
+    from aggregator.topics import TopicModel
+
+    rules = (TagRule("crypto", keywords=("crypto",), context=("bitcoin",), mentions=2),)
+    model = TopicModel(
+        "t", {"crypto": 0.0}, {"claude": {"crypto": -4.0}, "bitcoin": {"crypto": 3.0}}
+    )
+    tagger = Tagger(rules, model=model)
+    doubted = "Claude browses the web\nIt will not buy crypto for you."
+    assert tagger.tag_text(doubted, leans=("crypto",), source="site") == ()
+    # the same word without the model's doubt is evidence enough, as before
+    assert Tagger(rules).tag_text(doubted, leans=("crypto",), source="site")
+    believed = "Bitcoin miners\nThey sell bitcoin."
+    (match,) = tagger.tag_text(believed, leans=("crypto",), source="site")
+    assert match.rule == "lean" and match.matched == "site + Bitcoin"
+
+
 def test_the_shipped_model_loads_and_the_switch_turns_it_off(tmp_path):
     from aggregator.config import parse
     from aggregator.tagging import compile_rules
