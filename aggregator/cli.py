@@ -8,8 +8,10 @@ import gc
 import json
 import logging
 import os
+import shutil
 import sqlite3
 import sys
+import textwrap
 import time
 from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
@@ -136,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser(
         "status", parents=[common], help="a table of sources and their last pull"
     )
+    status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=cmd_status)
 
     sources = sub.add_parser(
@@ -304,20 +307,90 @@ def cmd_serve(args: argparse.Namespace, path: Path) -> int:
 
 
 def cmd_status(args: argparse.Namespace, path: Path) -> int:
-    config = load(path)
-    if not config.settings.database.exists():
-        print("no pulls yet (the database does not exist)")
-        return EXIT_OK
-    store = Store(config.settings.database)
+    """The sources and their last pull, from the database. With config.toml invalid (the
+    moment an operator needs this most) it still shows them, and says so."""
+    from aggregator.config import database_of
+
+    refused_now: ConfigError | None = None
     try:
-        rows = {r["name"]: r for r in store.source_rows()}
-        table = [_STATUS_HEADER]
-        for s in config.sources:
-            table.append(_status_row(s, rows.get(s.name)))
-        _print_table(table)
-    finally:
-        store.close()
+        config: Config | None = load(path)
+    except ConfigError as exc:
+        config, refused_now = None, exc
+    database = config.settings.database if config else database_of(path)
+    if refused_now is not None and (database is None or not database.exists()):
+        raise refused_now  # nothing stored to show: the problems are all there is
+    assert database is not None
+    rows: dict[str, sqlite3.Row] = {}
+    refused = ""
+    if database.exists():
+        store = Store(database)
+        try:
+            rows = {r["name"]: r for r in store.source_rows()}
+            refused = store.meta("config_refused")
+        finally:
+            store.close()
+    sources = config.sources if config else ()
+    names = [s.name for s in sources] + sorted(set(rows) - {s.name for s in sources})
+    report = [_status_record(name, config, rows.get(name)) for name in names]
+    notes = _status_notes(path, refused_now, refused, database)
+    if args.json:
+        print(json.dumps({"notes": notes, "sources": report}, ensure_ascii=False, indent=2))
+    else:
+        for note in notes:
+            print(textwrap.fill(note, _width()) if _width() else note)
+        if not database.exists():
+            print("no pulls yet (the database does not exist)")
+        else:
+            _print_status(report)
     return EXIT_OK
+
+
+def _status_notes(
+    path: Path, refused_now: ConfigError | None, refused: str, database: Path
+) -> list[str]:
+    notes = []
+    if refused_now is not None:
+        n = len(refused_now.problems)
+        notes.append(
+            f"{path}: invalid ({n} problem{'s' * (n != 1)}: {refused_now.problems[0]}; "
+            f"`aggregator check` lists them); the sources below are those in {database}"
+        )
+    if refused:
+        data = json.loads(refused)
+        notes.append(
+            f"{path} refused by the running daemon at {data['at'][11:16]}Z "
+            f"({data['first']}): it is running on the last good one"
+        )
+    return notes
+
+
+def _status_record(name: str, config: Config | None, r: sqlite3.Row | None) -> dict:
+    source = config.source(name) if config else None
+    record: dict[str, Any] = {"source": name}
+    if config is not None and source is None:
+        record["note"] = "not in config.toml any more"
+    elif source is not None and not source.enabled:
+        record["note"] = "disabled"
+    if r is None:
+        return record | {"last_pull": None, "result": "never pulled", "next_reason": "first pull"}
+    error = r["last_error"] or ""
+    record |= {
+        "last_pull": _iso(r["last_pull"]),
+        "result": r["last_error_kind"] or "ok",
+        ("message" if r["last_error_kind"] else "warning"): error,
+        "http": r["last_status"],
+        "items": r["last_items"],
+        "failures": r["consecutive_failures"],
+        "next_pull": _iso(r["next_pull"]) if "note" not in record else None,
+        "next_reason": r["next_reason"] if "note" not in record else record["note"],
+    }
+    if r["redirect_url"] and r["redirect_count"] >= 3:
+        record["moved_to"] = r["redirect_url"]
+    return record
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
 
 
 def cmd_sources_export(args: argparse.Namespace, path: Path) -> int:
@@ -621,31 +694,37 @@ def explain_text(item: Item, copies: list[Item], config: Config) -> str:
     return "\n".join(lines)
 
 
-_STATUS_HEADER = ("source", "last pull", "result", "http", "items", "fails", "next pull", "why")
+def _print_status(report: list[dict]) -> None:
+    """One line a source, fit to the terminal's width; what went wrong is wrapped on the
+    lines below, never cut (the fix is often at its end: "(allow_private_networks ...)")."""
+    width = _width()
+    table = [("source", "last pull", "result", "http", "items", "fails", "next pull")]
+    details = []
+    for rec in report:
+        nxt = _when_short(_from_iso(rec.get("next_pull"))) if rec.get("next_pull") else "-"
+        why = rec.get("next_reason") or ""
+        table.append(
+            (
+                rec["source"],
+                _when_short(_from_iso(rec["last_pull"])) if rec.get("last_pull") else "never",
+                rec["result"],
+                str(rec.get("http") or "-"),
+                str(rec.get("items", "-")),
+                str(rec.get("failures", "-")),
+                f"{nxt} {why}".strip(),
+            )
+        )
+        said = [x for x in (rec.get("message"), rec.get("note")) if x]
+        if rec.get("warning"):
+            said.append(f"warning: {rec['warning']}")
+        if rec.get("moved_to"):
+            said.append(f"moved to {rec['moved_to']}")
+        details.append("; ".join(said))
+    _print_table(table, width, details)
 
 
-def _status_row(source: Source, r: sqlite3.Row | None) -> tuple[str, ...]:
-    if r is None:
-        return (source.name, "never", "-", "-", "-", "-", "soon", "first pull")
-    result = f"{r['last_error_kind']}: {r['last_error']}" if r["last_error_kind"] else "ok"
-    if not r["last_error_kind"] and r["last_error"]:
-        result = f"ok; warning: {r['last_error']}"
-    if r["redirect_url"] and r["redirect_count"] >= 3:
-        result += f"; moved to {r['redirect_url']}"
-    why = r["next_reason"] or "-"
-    nxt = _when(r["next_pull"]) if r["next_pull"] is not None else "-"
-    if not source.enabled:
-        result, nxt, why = "disabled; " + result, "-", "disabled"
-    return (
-        source.name,
-        _when(r["last_pull"]),
-        result[:70],
-        str(r["last_status"] or "-"),
-        str(r["last_items"]),
-        str(r["consecutive_failures"]),
-        nxt,
-        why[:60],
-    )
+def _from_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
 
 # ---------------------------------------------------------------- output
@@ -678,17 +757,18 @@ def _run_with_progress(config: Config, store: Store, everything: bool) -> PassRe
 
 def _print_summary(config: Config, result: PassResult) -> None:
     table = [("source", "result", "new", "updated", "duplicate", "unchanged", "ms")]
+    details = []
     for o in sorted(result.outcomes, key=lambda o: o.source):
         if not o.ok:
-            what = f"FAILED {o.error_kind}: {o.error}"
+            what, detail = f"FAILED {o.error_kind}", o.error
         elif o.not_modified:
-            what = "not modified"
+            what, detail = "not modified", ""
         else:
-            what = "ok" + (" (malformed, recovered)" if o.warning else "")
+            what, detail = "ok", f"malformed, recovered: {o.warning}" if o.warning else ""
         table.append(
             (
                 o.source,
-                what[:80],
+                what,
                 str(o.new),
                 str(o.updated),
                 str(o.duplicate),
@@ -696,20 +776,24 @@ def _print_summary(config: Config, result: PassResult) -> None:
                 str(round(o.elapsed * 1000)),
             )
         )
+        details.append(detail)
     for skip in sorted(result.skipped, key=lambda k: k.name):
         until = f"until {_when_short(skip.until)}" if skip.until else "until its entry changes"
-        table.append((skip.name, f"not due {until}: {skip.reason}"[:80], "", "", "", "", ""))
-    _print_table(table)
+        table.append((skip.name, "not due", "", "", "", "", ""))
+        details.append(f"{until}: {skip.reason}")
+    _print_table(table, _width(), details)
     failed = sum(not o.ok for o in result.outcomes)
     written = sum(len(p.written) for p in result.published)
     feeds = ", ".join(f"{p.feed} ({p.items})" for p in result.published) or "nothing changed"
     waiting = f", {len(result.skipped)} not due (--all pulls them)" if result.skipped else ""
-    print(
-        f"\n{len(result.outcomes)} sources, {failed} failed{waiting}; "
+    summary = (
+        f"{len(result.outcomes)} sources, {failed} failed{waiting}; "
         f"{sum(o.new for o in result.outcomes)} new items; "
         f"published: {feeds}; {written} files written in {config.settings.output_dir}; "
         f"{result.elapsed:.1f}s"
     )
+    print()
+    print(textwrap.fill(summary, _width()) if _width() else summary)
 
 
 def _log_summary(config: Config, result: PassResult) -> None:
@@ -734,12 +818,35 @@ def _log_summary(config: Config, result: PassResult) -> None:
     print(json.dumps(summary, ensure_ascii=False), flush=True)
 
 
-def _print_table(rows: list[tuple[str, ...]]) -> None:
+def _print_table(
+    rows: list[tuple[str, ...]], width: int = 0, details: list[str] | None = None
+) -> None:
+    """Rows in aligned columns, each row's `details` (one per row after the header) below
+    it, indented. With a terminal's `width`, details are wrapped to it, and a table wider
+    than it moves its last column into the details."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    if width and details is not None and sum(widths) + 2 * (len(widths) - 1) > width:
+        # too wide: the last column goes below each row, with the details
+        header, *body = rows
+        details = [
+            f"{header[-1]}: {row[-1]}" + (f"; {d}" if d else "")
+            for row, d in zip(body, details, strict=True)
+        ]
+        rows = [r[:-1] for r in rows]
+        widths.pop()
     for n, row in enumerate(rows):
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=True)]
+        if width:
+            cells[-1] = cells[-1][: max(0, width - sum(widths[:-1]) - 2 * (len(widths) - 1))]
+        print("  ".join(cells).rstrip())
         if n == 0:
             print("  ".join("-" * w for w in widths))
+        elif details and details[n - 1]:
+            if not width:  # a file or a pipe: one line, for grep
+                print(f"    {details[n - 1]}")
+                continue
+            for line in textwrap.wrap(details[n - 1], max(20, width - 4)):
+                print(f"    {line}")
 
 
 def _when_short(at: datetime) -> str:
@@ -749,10 +856,9 @@ def _when_short(at: datetime) -> str:
     return at.strftime("%Y-%m-%d %H:%MZ")
 
 
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "never"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+def _width() -> int:
+    """The terminal's width when stdout is one, else 0: files and pipes get whole lines."""
+    return shutil.get_terminal_size((80, 24)).columns if sys.stdout.isatty() else 0
 
 
 # ---------------------------------------------------------------- logging

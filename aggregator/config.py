@@ -56,6 +56,20 @@ def load(path: str | Path) -> Config:
     return parse(text, path)
 
 
+def database_of(path: Path) -> Path | None:
+    """Where the config at `path` keeps its database, read leniently from a config that may
+    be invalid (`status` shows the sources from it then); None when it cannot be told."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8").removeprefix("\ufeff"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+        return None
+    section = data.get("aggregator")
+    name = section.get("database", "aggregator.db") if isinstance(section, dict) else None
+    if name is None and section is None:
+        name = "aggregator.db"
+    return path.parent / name if isinstance(name, str) and name else None
+
+
 def parse(text: str, path: Path) -> Config:
     """The config in `text`, or ConfigError: whatever the text holds, never another error
     (the daemon's watcher refuses it and goes on with the last good config)."""

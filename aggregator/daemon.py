@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import random
 import signal
@@ -109,6 +110,8 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.reload_asked = asyncio.Event()
         self.dirty = False
+        self.refused: dict | None = None  # the live config.toml refused: when, why
+        self.publish_error = ""  # the last publish failed, and why
         self._stamp = self._file_stamp()
         self._digest = self._file_digest()
 
@@ -145,6 +148,7 @@ class Daemon:
         )
         # Pulls are committed together, each still all or nothing (a savepoint), as in a
         # pass: one commit a source rewrote the random-key index pages once per source.
+        self._set_refused(None)  # started on a valid config: a past refusal is over
         with self.store.batch(COMMIT_EVERY):
             self._announce(refresh(self.config, self.store, False, self.clock))
             for source in self.config.sources:
@@ -265,9 +269,16 @@ class Daemon:
         self.dirty = False
         self._announce(refresh(self.config, self.store, True, self.clock))
 
+    def _set_refused(self, refused: dict | None) -> None:
+        """Remember (in the database too, for `status`) that the file on disk is refused."""
+        self.refused = refused
+        with self.store.transaction():
+            self.store.set_meta("config_refused", json.dumps(refused) if refused else "")
+
     def _announce(self, done: Refreshed) -> None:
         """Ping the WebSub hub for the feeds that changed, beside the work; when publishing
         failed (disk full, read-only folder), try again later."""
+        self.publish_error = done.error
         if done.error:
             self.dirty = True
             if not self.stopping.is_set():
@@ -341,7 +352,11 @@ class Daemon:
                 self.path,
                 len(problems),
             )
+            self._set_refused(
+                {"at": self.clock().isoformat(), "problems": len(problems), "first": problems[0]}
+            )
             return
+        self._set_refused(None)
         old = self.config
         if (
             new.settings.database != old.settings.database
@@ -385,13 +400,26 @@ class Daemon:
     # ------------------------------------------------------------ health
 
     def health(self) -> dict:
+        """What /healthz says: "ok", or "degraded" with each reason (served as a 503, which
+        a load balancer or a monitor reads without parsing)."""
         rows = self.store.source_rows()
         names = {s.name for s in self.config.sources if s.enabled}
         failing = sorted(
             r["name"] for r in rows if r["name"] in names and r["consecutive_failures"]
         )
+        reasons = []
+        if names and len(failing) == len(names):
+            reasons.append(f"every source is failing ({len(names)})")
+        if self.refused:
+            reasons.append(
+                f"{self.path.name} refused at {self.refused['at'][11:16]}Z "
+                f"({self.refused['first']}); running on the last good one"
+            )
+        if self.publish_error:
+            reasons.append(f"publishing failed: {self.publish_error}")
         return {
-            "status": "ok",
+            "status": "degraded" if reasons else "ok",
+            "reasons": reasons,
             "sources": len(names),
             "failing": failing,
             "feeds": [f.name for f in self.config.feeds],

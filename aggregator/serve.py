@@ -72,9 +72,13 @@ class FeedFiles:
                 status=405, text="method not allowed\n", headers={"Allow": "GET, HEAD"}
             )
         if request.path == "/healthz":
-            body = json.dumps(self.health(), sort_keys=True).encode()
+            health = self.health()
+            body = json.dumps(health, sort_keys=True).encode()
             return web.Response(
-                body=body, content_type="application/json", headers={"Cache-Control": "no-store"}
+                status=200 if health.get("status") == "ok" else 503,
+                body=body,
+                content_type="application/json",
+                headers={"Cache-Control": "no-store"},
             )
         path = self._resolve(request.path)
         if path is None:

@@ -56,11 +56,14 @@ def test_docs_point_only_to_files_a_clone_has():
         for target in links:
             if "://" in target or target.startswith("mailto:"):
                 continue
-            if not (doc.parent / target).exists():
+            inside = (doc.parent / target).resolve().is_relative_to(ROOT)
+            if not inside or not (doc.parent / target).exists():
                 missing.append(f"{doc.name}: link {target}")
         for path in paths:
             if path.startswith("/"):
                 continue
-            if not any((base / path).exists() for base in (ROOT, ROOT / "aggregator")):
+            if path.startswith("..") or not any(
+                (base / path).exists() for base in (ROOT, ROOT / "aggregator")
+            ):
                 missing.append(f"{doc.name}: path {path}")
     assert not missing, missing

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -194,6 +195,15 @@ def test_daemon_pulls_serves_reloads_and_stops(server: FeedServer, tmp_path, dae
     wait_for(lambda: "config refused" in d.log, what="refusal")
     assert "feeds[1].any_tags[0]: unknown tag 'a1'" in d.log
     assert d.proc.poll() is None
+    # /healthz and status tell the truth: degraded (503) and why, the sources still shown
+    health = httpx.get(f"http://127.0.0.1:{port}/healthz")
+    assert health.status_code == 503 and health.json()["status"] == "degraded"
+    assert "refused at" in health.json()["reasons"][0] and "unknown tag 'a1'" in health.text
+    status = run_cli("--config", str(path), "status")
+    assert status.returncode == 0, status.stderr
+    assert "invalid (1 problem: " in status.stdout and "unknown tag 'a1'" in status.stdout
+    assert "refused by the running daemon at" in status.stdout
+    assert re.search(r"^a  .* ok ", status.stdout, re.M), status.stdout
     server.add("/b.rss", rss([item(3, "AI story 3"), item(4, "AI story 4")]))
     wait_for(lambda: titles(out, "ai") == ["AI story 3", "AI story 4"], what="pulls go on")
 
@@ -207,6 +217,10 @@ def test_daemon_pulls_serves_reloads_and_stops(server: FeedServer, tmp_path, dae
     d.signal(signal.SIGHUP)
     wait_for(lambda: len(titles(out, "ai")) == 4, what="re-tagged after SIGHUP")
     assert "config reloaded (SIGHUP)" in d.log or "config reloaded (config.toml changed)" in d.log
+    assert httpx.get(f"http://127.0.0.1:{port}/healthz").json() | {"items": 0} == {
+        "status": "ok", "reasons": [], "sources": 2, "failing": [], "feeds": ["all", "ai"],
+        "items": 0,
+    }  # fmt: skip
 
     started = time.monotonic()
     assert d.stop() == 0
@@ -326,3 +340,62 @@ def test_serve_alone_and_json_logs(server: FeedServer, tmp_path):
         r = httpx.get(f"{base}/all.atom")
         assert r.status_code == 200 and r.headers["content-type"].startswith("application/atom+xml")
         assert "Bitcoin story 1" in r.text
+
+
+def test_health_is_degraded_when_every_source_fails(server: FeedServer, tmp_path, daemons):
+    """/healthz said "ok" while every source failed (issue 16, item 5)."""
+    server.add("/down.rss", b"oops", status=500)
+    port = free_port()
+    path = write_config(tmp_path, source("down", server.url("/down.rss"), interval="1h"))
+    path.write_text(path.read_text().replace('listen = ""', f'listen = "127.0.0.1:{port}"'))
+    d = daemons(path)
+    url = f"http://127.0.0.1:{port}/healthz"
+    health = wait_for(lambda: (h := httpx.get(url)).status_code == 503 and h, what="degraded")
+    assert health.json()["reasons"] == ["every source is failing (1)"]
+    assert health.json()["failing"] == ["down"]
+    assert d.stop() == 0
+
+
+def test_status_json_and_an_80_column_terminal(server: FeedServer, tmp_path):
+    """`status --json`; on an 80-column terminal the table fits and the error is wrapped
+    below its row, whole (it was cut where the fix is: "(allow_private_n")."""
+    import pty
+
+    path = write_config(
+        tmp_path,
+        source("private-feed-with-a-long-name", "http://10.1.2.3/feed.xml")
+        + source("never", "http://10.1.2.4/feed.xml", enabled=False),
+    )
+    path.write_text(path.read_text().replace("allow_private_networks = true", ""))
+    assert run_cli("--config", str(path), "run", "--once").returncode == 1  # all failed
+    data = json.loads(run_cli("--config", str(path), "status", "--json").stdout)
+    by_name = {r["source"]: r for r in data["sources"]}
+    assert by_name["never"] == {
+        "source": "never", "note": "disabled", "last_pull": None, "result": "never pulled",
+        "next_reason": "first pull",
+    }  # fmt: skip
+    blocked = by_name["private-feed-with-a-long-name"]
+    assert blocked["failures"] == 1 and "allow_private_networks" in blocked["message"]
+
+    env = {k: v for k, v in os.environ.items() if k != "AGGREGATOR_CONFIG"} | {"COLUMNS": "80"}
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(
+            sys.executable,
+            [sys.executable, "-m", "aggregator", "--config", str(path), "status"],
+            env,
+        )
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.waitpid(pid, 0)
+    lines = out.decode().replace("\r", "").splitlines()
+    assert lines and all(len(line) <= 80 for line in lines), lines
+    text = " ".join(line.strip() for line in lines)
+    assert blocked["message"] in text, text  # whole, wrapped

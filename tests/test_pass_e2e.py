@@ -526,8 +526,10 @@ def test_a_cron_run_pulls_only_what_is_due(server: FeedServer, tmp_path):
 
     text = run_cli("--config", str(config), "run", "--once")
     assert "0 sources, 0 failed, 3 not due (--all pulls them)" in text.stdout
-    row = next(x for x in text.stdout.splitlines() if x.startswith("limited "))
-    assert "not due until" in row and "Retry-After 1h (HTTP 429)" in row
+    lines = text.stdout.splitlines()
+    at = next(n for n, x in enumerate(lines) if x.startswith("limited "))
+    assert "not due" in lines[at]
+    assert lines[at + 1].startswith("    until ") and "Retry-After 1h (HTTP 429)" in lines[at + 1]
 
     forced = run_cli("--config", str(config), "run", "--once", "--all")
     assert forced.returncode == 0
