@@ -28,6 +28,7 @@ def advise(
     """(key path, message) for each thing worth a second look."""
     found: list[tuple[tuple, str]] = []
     found += _unused_tags(config)
+    found += _stray_source_tags(config)
     if items:
         found += _empty_feeds(config, items)
         found += _acronyms_never_in_capitals(config, items)
@@ -41,6 +42,24 @@ def _unused_tags(config: Config) -> Iterable[tuple[tuple, str]]:
     for rule in config.tags:
         if rule.name not in used:
             yield ("tags", rule.name), "no curated feed and no other tag uses this tag"
+
+
+def _stray_source_tags(config: Config) -> Iterable[tuple[tuple, str]]:
+    """A source tag no rule defines and no feed selects is most likely misspelt
+    (`--tags crpyto`): it tags the source's items, and nothing ever reads it."""
+    from aggregator.config import closest
+
+    selected = {t for f in config.feeds for t in (*f.any_tags, *f.all_tags, *f.none_tags)}
+    known = {r.name for r in config.tags} | selected
+    for n, source in enumerate(config.sources):
+        for i, tag in enumerate(source.tags):
+            if tag not in known:
+                hint = closest(tag, known)
+                yield (
+                    ("sources", n, "tags", i),
+                    f"tag {tag!r} has no rule and no curated feed selects it"
+                    + (f" (did you mean {hint!r}?)" if hint else ""),
+                )
 
 
 def _empty_feeds(config: Config, items: list[Item]) -> Iterable[tuple[tuple, str]]:

@@ -17,6 +17,7 @@ from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 from aggregator import __version__
 from aggregator.config import load
@@ -211,8 +212,10 @@ def cmd_check(args: argparse.Namespace, path: Path) -> int:
             store.close()
     warnings = advise(config, items, rows, datetime.now(UTC))
     lines = key_lines(path) if warnings else {}
+    names = {("sources", n): s.name for n, s in enumerate(config.sources)}
+    names |= {("feeds", n): f.name for n, f in enumerate(config.feeds)}
     for where, message in warnings:
-        print(f"{place(path, lines, where)}: warning: {message}")
+        print(f"{place(path, lines, where, names)}: warning: {message}")
     print(
         f"{path}: OK ({len(config.sources)} sources, {len(config.tags)} tags, "
         f"{len(config.feeds)} feeds)"
@@ -418,10 +421,16 @@ def cmd_sources_import(args: argparse.Namespace, path: Path) -> int:
     for o in skipped:
         print(f"skipped {o.url} (already a source)")
     print(f"{len(added)} sources added to {path}, {len(skipped)} already there")
+    if added:  # checking hundreds of feeds one by one would take minutes: say so instead
+        print(
+            "their feeds were not fetched: the next pull tries each, and "
+            "`aggregator status` shows how each one did"
+        )
     return EXIT_OK
 
 
 def cmd_sources_add(args: argparse.Namespace, path: Path) -> int:
+    from aggregator.config import LANGUAGE, NAME, closest
     from aggregator.editconfig import add_source, slug
     from aggregator.errors import FetchError, ParseError
     from aggregator.fetch import Fetcher
@@ -429,15 +438,46 @@ def cmd_sources_add(args: argparse.Namespace, path: Path) -> int:
     from aggregator.parse import discover_feeds, looks_like_html, parse
 
     config = load(path)
+    # everything that can be checked without the network first
+    url = args.url.strip()
+    if not url.lower().startswith(("http://", "https://")) or not urlsplit(url).hostname:
+        print(f"aggregator: refused: {url!r} is not an http(s) URL", file=sys.stderr)
+        return EXIT_USAGE
+    if args.name and not NAME.match(args.name):
+        print(
+            f"aggregator: refused: --name {args.name!r}: lower-case letters, digits and "
+            "hyphens, starting with a letter or digit",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     if args.name and args.name in {s.name for s in config.sources}:
         print(f"aggregator: refused: a source is already named {args.name!r}", file=sys.stderr)
         return EXIT_FAILED
+    tags = [t.strip() for t in args.tags.split(",") if t.strip()]
+    known = {r.name for r in config.tags} | {
+        t for f in config.feeds for t in (*f.any_tags, *f.all_tags, *f.none_tags)
+    }
+    for tag in tags:  # a near miss of a known tag is a typo; another new tag, a warning
+        if tag not in known and (hint := closest(tag, known)):
+            print(
+                f"aggregator: refused: --tags {tag!r}: no tag rule and no curated feed has "
+                f"it (did you mean {hint!r}?)",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        if tag not in known:
+            print(f"warning: --tags {tag!r}: no tag rule and no curated feed has it yet")
+    if args.language and not LANGUAGE.match(args.language.lower()):
+        print(
+            f"aggregator: refused: --language {args.language!r}: not a language code (fr, en-GB)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
 
     async def get(url: str):
         async with Fetcher(config.settings) as fetcher:
             return await fetcher.fetch(url)
 
-    url = args.url.strip()
     try:
         fetched = run_async(get(url))
         if looks_like_html(fetched.body, fetched.content_type):
@@ -483,7 +523,6 @@ def cmd_sources_add(args: argparse.Namespace, path: Path) -> int:
     entry: dict = {"name": name, "url": url}
     if title:
         entry["title"] = title
-    tags = [t.strip() for t in args.tags.split(",") if t.strip()]
     if tags:
         entry["tags"] = tags
     if args.language:
@@ -534,7 +573,7 @@ def cmd_preview(args: argparse.Namespace, path: Path) -> int:
     if args.json:
         print(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
     else:
-        print(as_text(result))
+        print(as_text(result, args.against or path, path))
     return EXIT_OK
 
 
@@ -623,13 +662,34 @@ def _stored_item(config: Config, url: str) -> tuple[Item, list[Item]] | None:
         return None
     store = Store(config.settings.database)
     try:
-        found = store.items_by_link(canonical(url), url.strip())
+        url = url.strip()
+        found = []
+        if url.startswith("urn:uuid:"):  # the id a reader sees in the published feed
+            found = list(store.items_by_uid([url]).values())
+        for variant in _link_variants(url) if not found else ():
+            if found := store.items_by_link(canonical(variant), variant):
+                break
         if not found:
             print(f"unknown: no stored item links to {url}", file=sys.stderr)
             return None
         return found[0], store.story_items(found[0].story)
     finally:
         store.close()
+
+
+def _link_variants(url: str) -> list[str]:
+    """The link as given, then with the other scheme and the trailing slash toggled: a link
+    copied from a browser is often the https, slash-less form of the one the feed gave."""
+    variants = [url]
+    for scheme_of in (
+        url,
+        url.replace("https://", "http://", 1),
+        url.replace("http://", "https://", 1),
+    ):
+        for slash in (scheme_of, scheme_of[:-1] if scheme_of.endswith("/") else scheme_of + "/"):
+            if slash not in variants:
+                variants.append(slash)
+    return variants
 
 
 def _topic_scores(config: Config, text: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -77,13 +77,13 @@ def parse(text: str, path: Path) -> Config:
     try:
         data = tomllib.loads(text)
     except RecursionError:
-        raise ConfigError([f"{path.name}: TOML nested too deeply to read"]) from None
+        raise ConfigError([f"{path}: TOML nested too deeply to read"]) from None
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"\(at line (\d+), column \d+\)", str(exc))
-        where = f"{path.name}:{m.group(1)}" if m else path.name
+        where = f"{path}:{m.group(1)}" if m else str(path)
         msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
         raise ConfigError([f"{where}: TOML syntax error: {msg}"]) from None
-    v = _Validator(path, _locate(text))
+    v = _Validator(path, _locate(text), entry_names(data))
     config = v.config(data)
     if v.problems:
         raise ConfigError(sorted(v.problems, key=_line_of))
@@ -141,13 +141,35 @@ def _bracket_balance(text: str) -> int:
     return text.count("[") + text.count("{") - text.count("]") - text.count("}")
 
 
-def place(path: Path, lines: dict[Path_, int], where: Path_) -> str:
-    """`config.toml:12: sources[2].url`: the nearest line known for a key path."""
+def place(
+    path: Path, lines: dict[Path_, int], where: Path_, names: Mapping[Path_, str] | None = None
+) -> str:
+    """`config.toml:12: sources["coindesk"].url`: the file as given (a path that can be
+    clicked from where the command ran), the nearest line known for a key path, and the
+    key path with each source and feed named (`names`: ("sources", 2) -> "coindesk")."""
     line = None
     for i in range(len(where), 0, -1):
         if (line := lines.get(where[:i])) is not None:
             break
-    return f"{path.name}:{line}: {_show(where)}" if line else f"{path.name}: {_show(where)}"
+    shown = _show(where, names or {})
+    return f"{path}:{line}: {shown}" if line else f"{path}: {shown}"
+
+
+def entry_names(data: object) -> dict[Path_, str]:
+    """("sources", 2) -> "coindesk" for each source and feed whose name is valid and unique
+    (an index says more about a duplicate or a missing name)."""
+    names: dict[Path_, str] = {}
+    if not isinstance(data, dict):
+        return names
+    for section in ("sources", "feeds"):
+        entries = data.get(section)
+        if not isinstance(entries, list):
+            continue
+        found = [e.get("name") if isinstance(e, dict) else None for e in entries]
+        for i, name in enumerate(found):
+            if isinstance(name, str) and NAME.match(name) and found.count(name) == 1:
+                names[(section, i)] = name
+    return names
 
 
 def key_lines(path: Path) -> dict[Path_, int]:
@@ -158,11 +180,12 @@ def key_lines(path: Path) -> dict[Path_, int]:
         return {}
 
 
-def _show(path: Path_) -> str:
+def _show(path: Path_, names: Mapping[Path_, str]) -> str:
     out = ""
-    for part in path:
+    for n, part in enumerate(path):
         if isinstance(part, int):
-            out += f"[{part}]"
+            name = names.get(path[: n + 1])
+            out += f'["{name}"]' if name else f"[{part}]"
         else:
             out += ("." if out else "") + part
     return out
@@ -228,13 +251,14 @@ FEED_KEYS = {
 
 
 class _Validator:
-    def __init__(self, path: Path, lines: dict[Path_, int]):
+    def __init__(self, path: Path, lines: dict[Path_, int], names: dict[Path_, str]):
         self.path = path
         self.lines = lines
+        self.names = names
         self.problems: list[str] = []
 
     def err(self, where: Path_, message: str) -> None:
-        self.problems.append(f"{place(self.path, self.lines, where)}: {message}")
+        self.problems.append(f"{place(self.path, self.lines, where, self.names)}: {message}")
 
     # typed getters: record a problem and return the default when the value is wrong
 
@@ -248,7 +272,7 @@ class _Validator:
     def unknown(self, data: dict, allowed: set[str], where: Path_) -> None:
         for key in data:
             if key not in allowed:
-                hint = _closest(key, allowed)
+                hint = closest(key, allowed)
                 self.err(
                     (*where, key), "unknown key" + (f" (did you mean {hint!r}?)" if hint else "")
                 )
@@ -562,7 +586,7 @@ class _Validator:
         for n, s in enumerate(sources):
             for i, lean in enumerate(s.leans):
                 if lean not in rules:
-                    hint = _closest(lean, rules)
+                    hint = closest(lean, rules)
                     extra = f" (did you mean {hint!r}?)" if hint else ""
                     self.err(
                         ("sources", n, "leans", i),
@@ -573,7 +597,7 @@ class _Validator:
             for key in ("any_tags", "all_tags", "none_tags"):
                 for i, tag in enumerate(getattr(f, key)):
                     if tag not in known:
-                        hint = _closest(tag, known)
+                        hint = closest(tag, known)
                         extra = f" (did you mean {hint!r}?)" if hint else ""
                         self.err(("feeds", n, key, i), f"unknown tag {tag!r}{extra}")
             for i, source in enumerate(f.sources):
@@ -609,7 +633,7 @@ def _kind_name(kind: type) -> str:
     }.get(kind, kind.__name__)
 
 
-def _closest(word: str, options: set[str]) -> str | None:
+def closest(word: str, options: set[str]) -> str | None:
     import difflib
 
     found = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.75)

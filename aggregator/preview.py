@@ -104,7 +104,9 @@ def preview(config: Config, items: list[Item], published: dict[str, list[Entry]]
     return Preview(changes, sorted(tag_changes.values(), key=lambda c: c.tag))
 
 
-def as_text(result: Preview) -> str:
+def as_text(result: Preview, candidate: object = "config.toml", live: object = "") -> str:
+    """The preview for a terminal; its summary names the config previewed (`candidate`)
+    and, when it is another file, the live one it is compared with."""
     lines = []
     for f in result.feeds:
         head = f"{f.name}: {f.status}"
@@ -123,5 +125,6 @@ def as_text(result: Preview) -> str:
     counts = Counter(f.status for f in result.feeds)
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     lines.append("")
-    lines.append(f"{len(result.feeds)} feeds: {summary}")
+    against = f", against what {live} published" if live and str(live) != str(candidate) else ""
+    lines.append(f"{candidate}{against}: {len(result.feeds)} feeds: {summary}")
     return "\n".join(lines)

@@ -112,9 +112,9 @@ content = "everything"
         "config.toml:25: tags.ai.patterns[0]: regular expression does not compile",
         "config.toml:26: tags.ai.implies[0]: unknown tag 'nope'",
         "config.toml:19: sources[2].name: duplicate name 'good'",
-        "config.toml:31: feeds[0].any_tags[0]: unknown tag 'ia'",
-        "config.toml:32: feeds[0].sources[0]: unknown source 'missing'",
-        'config.toml:33: feeds[0].content: must be "summary" or "full"',
+        "config.toml:31: feeds[\"f\"].any_tags[0]: unknown tag 'ia'",
+        "config.toml:32: feeds[\"f\"].sources[0]: unknown source 'missing'",
+        'config.toml:33: feeds["f"].content: must be "summary" or "full"',
     ]
     for prefix in expected:
         assert any(p.startswith(prefix) for p in found), (prefix, found)
@@ -151,7 +151,7 @@ def test_check_command_exit_codes(tmp_path):
     bad.write_text(MINIMAL + '[[sources]]\nname = "x"\nurl = "nope"\n')
     result = run_cli("--config", str(bad), "check")
     assert result.returncode == 2
-    assert "config.toml:6: sources[0].url: not an http(s) URL: 'nope'" in result.stderr
+    assert f"{bad}:6: sources[\"x\"].url: not an http(s) URL: 'nope'" in result.stderr
     missing = run_cli("--config", str(tmp_path / "absent.toml"), "check")
     assert missing.returncode == 2 and "cannot read" in missing.stderr
 
@@ -186,7 +186,7 @@ def test_no_content_makes_reading_the_config_raise_anything_but_a_config_error(t
     nested = BASE + "y = " + "[" * 100_000 + "]" * 100_000 + "\n"
     with pytest.raises(ConfigError) as info:
         parse(nested, tmp_path / "config.toml")
-    assert info.value.problems == ["config.toml: TOML nested too deeply to read"]
+    assert info.value.problems == [f"{tmp_path / 'config.toml'}: TOML nested too deeply to read"]
     path = tmp_path / "config.toml"
     path.write_text(nested, encoding="utf-8")
     result = run_cli("--config", str(path), "check")
@@ -221,7 +221,7 @@ def test_no_content_makes_reading_the_config_raise_anything_but_a_config_error(t
         ),
         (
             '[[sources]]\nname = "s"\nurl = "https://s.example/"\ninterval = "1ms"',
-            "sources[0].interval: must be between",
+            'sources["s"].interval: must be between',
         ),
     ],
 )

@@ -193,7 +193,7 @@ def test_daemon_pulls_serves_reloads_and_stops(server: FeedServer, tmp_path, dae
     good = path.read_text()
     path.write_text(good.replace('any_tags = ["ai"]', 'any_tags = ["a1"]'))
     wait_for(lambda: "config refused" in d.log, what="refusal")
-    assert "feeds[1].any_tags[0]: unknown tag 'a1'" in d.log
+    assert "feeds[\"ai\"].any_tags[0]: unknown tag 'a1'" in d.log
     assert d.proc.poll() is None
     # /healthz and status tell the truth: degraded (503) and why, the sources still shown
     health = httpx.get(f"http://127.0.0.1:{port}/healthz")
@@ -350,7 +350,9 @@ def test_health_is_degraded_when_every_source_fails(server: FeedServer, tmp_path
     path.write_text(path.read_text().replace('listen = ""', f'listen = "127.0.0.1:{port}"'))
     d = daemons(path)
     url = f"http://127.0.0.1:{port}/healthz"
-    health = wait_for(lambda: (h := httpx.get(url)).status_code == 503 and h, what="degraded")
+    health = wait_for(
+        lambda: (h := httpx.get(url)).status_code == 503 and h, timeout=40, what="degraded"
+    )
     assert health.json()["reasons"] == ["every source is failing (1)"]
     assert health.json()["failing"] == ["down"]
     assert d.stop() == 0

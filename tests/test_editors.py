@@ -109,7 +109,7 @@ def test_check_warns_without_failing(server: FeedServer, tmp_path):
     )
     body = (
         f'[[sources]]\nname = "a"\nurl = "{url}"\n'
-        '[[sources]]\nname = "dead"\nurl = "http://127.0.0.1:9/feed"\n'
+        '[[sources]]\nname = "dead"\nurl = "http://127.0.0.1:9/feed"\ntags = ["crpyto"]\n'
         '[tags.crypto]\nkeywords = ["bitcoin"]\n'
         '[tags.etf]\nkeywords = ["ETF"]\n'
         '[tags.lonely]\nkeywords = ["nothing"]\n'
@@ -124,11 +124,18 @@ def test_check_warns_without_failing(server: FeedServer, tmp_path):
     out = result.stdout
     assert "tags.lonely: warning: no curated feed and no other tag uses this tag" in out
     assert 'tags.etf.keywords[0]: warning: "ETF" is in capitals' in out
-    assert "feeds[1]: warning: would be empty" in out
-    assert "sources[1]: warning: has never been pulled successfully (3 failures" in out
+    # sources and feeds by name; the file as given on the command line (clickable)
+    assert 'feeds["german"]: warning: would be empty' in out
+    assert 'sources["dead"]: warning: has never been pulled successfully (3 failures' in out
+    assert (
+        "sources[\"dead\"].tags[0]: warning: tag 'crpyto' has no rule and no curated feed "
+        "selects it (did you mean 'crypto'?)"
+    ) in out
     assert "tags.crypto" not in out
     lines = [line for line in out.splitlines() if "warning" in line]
-    assert all(line.startswith("config.toml:") and line.split(":")[1].isdigit() for line in lines)
+    assert all(line.startswith(f"{config}:") and line.split(":")[1].isdigit() for line in lines)
+    here = run_cli("--config", "config.toml", "check", cwd=tmp_path)
+    assert here.stdout.startswith("config.toml:"), here.stdout
     alone = tmp_path / "shipped"
     alone.mkdir()
     (alone / "config.toml").write_text((ROOT / "config.toml").read_text())  # no database there
@@ -269,10 +276,39 @@ def test_preview_shows_what_an_edit_would_change(server: FeedServer, tmp_path):
         "both": "created",
         "old": "removed",
     }
+    summary = result.stdout.strip().splitlines()[-1]
+    assert summary.startswith(f"{edited}, against what {config} published: 4 feeds: "), summary
     same = run_cli("--config", str(config), "preview")
-    assert same.stdout.strip().endswith("3 feeds: 3 unchanged")
+    assert same.stdout.strip().endswith(f"{config}: 3 feeds: 3 unchanged")
     edited.write_text(
         edited.read_text() + '[[feeds]]\nname = "bad"\ntitle = "Bad"\nany_tags = ["nope"]\n'
     )
     invalid = run_cli("--config", str(config), "preview", "--against", str(edited))
     assert invalid.returncode == 2 and "unknown tag 'nope'" in invalid.stderr
+
+
+def test_editors_remaining_gaps(server: FeedServer, tmp_path):
+    """sources add checks what it can before the network; explain takes the published id
+    and the other scheme or slash of a link (issue 16, item 7)."""
+    url = server.add(
+        "/a.rss", rss([{"title": "Bitcoin one", "link": "http://n.example/story/", "guid": "1"}])
+    )
+    config = write_config(
+        tmp_path,
+        f'[[sources]]\nname = "a"\nurl = "{url}"\n[tags.crypto]\nkeywords = ["bitcoin"]\n'
+        '[[feeds]]\nname = "all"\ntitle = "All"\n',
+    )
+    before = len(server.requests)
+    bad = run_cli("--config", str(config), "sources", "add", "not-a-url")
+    assert bad.returncode == 2 and "'not-a-url' is not an http(s) URL" in bad.stderr
+    typo = run_cli("--config", str(config), "sources", "add", url + "?x", "--tags", "crpyto")
+    assert typo.returncode == 2 and "(did you mean 'crypto'?)" in typo.stderr
+    name = run_cli("--config", str(config), "sources", "add", url + "?x", "--name", "Bad Name")
+    assert name.returncode == 2 and "--name 'Bad Name'" in name.stderr
+    assert len(server.requests) == before  # refused before any request
+
+    assert run_cli("--config", str(config), "run", "--once").returncode == 0
+    published = json.loads((tmp_path / "out/all.json").read_text())["items"][0]["id"]
+    for given in (published, "https://n.example/story", "http://n.example/story"):
+        found = run_cli("--config", str(config), "explain", given)
+        assert found.returncode == 0 and "Bitcoin one" in found.stdout, (given, found.stderr)

@@ -285,7 +285,7 @@ def test_the_new_keys_are_checked_with_their_place(tmp_path):
     with pytest.raises(ConfigError) as info:
         parse(text, tmp_path / "config.toml")
     problems = "\n".join(info.value.problems)
-    assert "config.toml:6: sources[0].leans[0]: no rule [tags.cryptoo]" in problems
+    assert 'config.toml:6: sources["s"].leans[0]: no rule [tags.cryptoo]' in problems
     assert "(did you mean 'crypto'?)" in problems
     assert "config.toml:8: tags.crypto.needs_context: needs a `context` list" in problems
     assert "config.toml:9: tags.crypto.mentions: must be between 1 and 10, got 0" in problems
