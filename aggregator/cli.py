@@ -167,6 +167,19 @@ def _parser() -> argparse.ArgumentParser:
     remove.add_argument("name")
     remove.set_defaults(func=cmd_sources_remove)
 
+    refresh = sub.add_parser(
+        "refresh", parents=[common], help="pull a source now (asks the running daemon)"
+    )
+    which = refresh.add_mutually_exclusive_group(required=True)
+    which.add_argument("name", nargs="?", help="the source to pull")
+    which.add_argument("--all", action="store_true", help="every enabled source")
+    refresh.set_defaults(func=cmd_refresh)
+    reset = sub.add_parser(
+        "reset", parents=[common], help="forget a source's failures (and 410) and pull it now"
+    )
+    reset.add_argument("name", help="the source")
+    reset.set_defaults(func=cmd_reset)
+
     prev = sub.add_parser(
         "preview", parents=[common], help="what the edited config would change, per feed"
     )
@@ -575,6 +588,76 @@ def cmd_preview(args: argparse.Namespace, path: Path) -> int:
     else:
         print(as_text(result, args.against or path, path))
     return EXIT_OK
+
+
+def cmd_refresh(args: argparse.Namespace, path: Path) -> int:
+    return _control(path, "refresh", "*" if args.all else args.name)
+
+
+def cmd_reset(args: argparse.Namespace, path: Path) -> int:
+    return _control(path, "reset", args.name)
+
+
+def _control(path: Path, action: str, name: str) -> int:
+    """`refresh` and `reset`. With a daemon running (it holds the lock), the request goes
+    through the database, which the daemon reads every second: no socket to secure, no
+    signal to send across users, and it works on every machine sharing the database's
+    folder. Without one, the command does the work itself."""
+    from aggregator.config import closest
+    from aggregator.errors import LockedError
+
+    config = load(path)
+    names = {s.name for s in config.sources}
+    if name != "*" and name not in names:
+        hint = closest(name, names)
+        print(
+            f"aggregator: no source named {name!r} in {path}"
+            + (f" (did you mean {hint!r}?)" if hint else ""),
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    source = config.source(name)
+    if source is not None and not source.enabled:
+        print(f"aggregator: {name} is disabled (enabled = false in {path})", file=sys.stderr)
+        return EXIT_USAGE
+    what = "every source" if name == "*" else name
+    try:
+        lock = Lock(config.settings.database)
+    except LockedError:  # a daemon (or a run --once) is running: ask it
+        store = Store(config.settings.database)
+        try:
+            request = store.ask(action, name, time.time())
+            deadline = time.monotonic() + 5
+            while store.pending(request) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if store.pending(request):
+                print(
+                    f"asked the running aggregator to {action} {what}; it has not taken the "
+                    "request within 5 s (a run --once ends without reading it; a daemon "
+                    "takes it when it can)"
+                )
+            else:
+                print(
+                    f"the running daemon took the request: {what} is pulled now "
+                    "(`aggregator status` shows how it went)"
+                )
+        finally:
+            store.close()
+        return EXIT_OK
+    with lock:  # no daemon: do it here
+        store = Store(config.settings.database)
+        try:
+            if action == "reset":
+                with store.transaction():
+                    store.reset_source(name)
+            from aggregator.pipeline import run_pass
+
+            only = None if name == "*" else frozenset({name})
+            result = run_async(run_pass(config, store, everything=True, only=only))
+        finally:
+            store.close()
+    _print_summary(config, result)
+    return EXIT_FAILED if result.all_failed else EXIT_OK
 
 
 def cmd_schema(args: argparse.Namespace, path: Path) -> int:

@@ -329,6 +329,7 @@ class Daemon:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(WATCH_EVERY):
                 await self.reload_asked.wait()
+        self._serve_requests()
         forced = self.reload_asked.is_set()
         self.reload_asked.clear()
         stamp = self._file_stamp()
@@ -338,6 +339,26 @@ class Daemon:
             if forced or digest != self._digest:
                 self._digest = digest
                 self.reload("SIGHUP" if forced else "config.toml changed")
+
+    def _serve_requests(self) -> None:
+        """Operators' requests left in the database (`aggregator refresh NAME|--all`,
+        `aggregator reset NAME`): pull now; reset also forgets failures and a 410."""
+        with self.store.transaction():
+            requests = self.store.take_requests()
+        for action, name in requests:
+            names = [s.name for s in self.config.sources if s.enabled] if name == "*" else [name]
+            for one in names:
+                source = self.config.source(one)
+                if source is None or not source.enabled:
+                    log.warning("%s asked for %s: no such enabled source", action, one)
+                    continue
+                if action == "reset":
+                    with self.store.transaction():
+                        self.store.reset_source(one)
+                self._arm(one, self.clock(), f"{action} asked")
+            log.info(
+                "%s asked for %s: pulling now", action, "every source" if name == "*" else name
+            )
 
     def reload(self, why: str) -> None:
         """Swap in the config on disk, or keep the last good one when it is invalid."""

@@ -567,9 +567,10 @@ async def run_pass(
     clock: Clock = utcnow,
     on_outcome: Callable[[PullOutcome], None] | None = None,
     everything: bool = False,
+    only: frozenset[str] | None = None,
 ) -> PassResult:
-    """Pull every enabled source that is due (`everything`: every enabled source), then
-    refresh (publish if anything changed)."""
+    """Pull every enabled source that is due (`everything`: every enabled source; `only`:
+    of these), then refresh (publish if anything changed)."""
     retag_if_rules_changed(config, store)  # before the pull: new items are tagged already
     reindex_if_keys_changed(config, store, clock())  # and compared with the same keys
     started = time.monotonic()
@@ -588,6 +589,9 @@ async def run_pass(
         return outcome
 
     enabled, skipped = due_sources(config, store, clock(), everything)
+    if only is not None:
+        enabled = [s for s in enabled if s.name in only]
+        skipped = [k for k in skipped if k.name in only]
     try:
         async with Fetcher(config.settings) as fetcher:
             with store.batch():

@@ -165,6 +165,15 @@ MIGRATIONS: list[str] = [
     DROP TABLE near_keys;
     ALTER TABLE near_keys_new RENAME TO near_keys;
     """,
+    # 9: operators' requests to a running daemon (`aggregator refresh`, `reset`)
+    """
+    CREATE TABLE requests(
+        id INTEGER PRIMARY KEY,
+        action TEXT NOT NULL,
+        source TEXT NOT NULL,
+        asked REAL NOT NULL
+    );
+    """,
 ]
 
 
@@ -396,6 +405,36 @@ class Store:
             "WHERE name = ?",
             (url, count, print_, name),
         )
+
+    def reset_source(self, name: str) -> None:
+        """Forget a source's failures and its 410: its next pull is a first one again."""
+        self.db.execute(
+            "UPDATE sources SET consecutive_failures = 0, gone_print = '', next_pull = NULL, "
+            "next_reason = 'reset' WHERE name = ?",
+            (name,),
+        )
+
+    # ------------------------------------------------------------ requests to the daemon
+
+    def ask(self, action: str, source: str, asked: float) -> int:
+        """Leave a request for the running daemon (it takes them within a second)."""
+        with self.transaction():
+            cur = self.db.execute(
+                "INSERT INTO requests(action, source, asked) VALUES (?, ?, ?)",
+                (action, source, asked),
+            )
+        return int(cur.lastrowid or 0)
+
+    def pending(self, request: int) -> bool:
+        row = self.db.execute("SELECT 1 FROM requests WHERE id = ?", (request,)).fetchone()
+        return row is not None
+
+    def take_requests(self) -> list[tuple[str, str]]:
+        """The requests waiting, oldest first, removed as they are taken: (action, source)."""
+        rows = self.db.execute("SELECT id, action, source FROM requests ORDER BY id").fetchall()
+        if rows:
+            self.db.execute("DELETE FROM requests WHERE id <= ?", (rows[-1]["id"],))
+        return [(r["action"], r["source"]) for r in rows]
 
     def source_rows(self) -> list[sqlite3.Row]:
         return list(self.db.execute("SELECT * FROM sources ORDER BY name"))

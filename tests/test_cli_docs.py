@@ -116,6 +116,8 @@ def test_every_documented_command_line_runs(server: FeedServer, tmp_path):
             "--language fr"
         ),
         "sources remove NAME": "sources remove added",
+        "refresh NAME": "refresh coindesk",
+        "reset NAME": "reset coindesk",
     }
     ran = 0
     for name, line, output in _documented_commands():

@@ -401,3 +401,46 @@ def test_status_json_and_an_80_column_terminal(server: FeedServer, tmp_path):
     assert lines and all(len(line) <= 80 for line in lines), lines
     text = " ".join(line.strip() for line in lines)
     assert blocked["message"] in text, text  # whole, wrapped
+
+
+def test_refresh_and_reset_reach_a_running_daemon(server: FeedServer, tmp_path, daemons):
+    """`refresh NAME|--all` and `reset NAME` while the daemon runs (the lock forbids
+    run --once then), through the database it reads every second; without a daemon they
+    do the work themselves (issue 16, item 6)."""
+    server.add("/a.rss", rss([item(1)]))
+    server.add("/b.rss", b"oops", status=500)
+    path = write_config(
+        tmp_path,
+        source("a", server.url("/a.rss"), interval="1h")
+        + source("b", server.url("/b.rss"), interval="1h")
+        + FEED_ALL,
+    )
+    typo = run_cli("--config", str(path), "refresh", "aa")
+    assert typo.returncode == 2 and "no source named 'aa'" in typo.stderr
+
+    # no daemon: the command pulls itself
+    alone = run_cli("--config", str(path), "refresh", "a")
+    assert alone.returncode == 0 and len(server.hits("/a.rss")) == 1 and not server.hits("/b.rss")
+
+    d = daemons(path)
+    wait_for(lambda: len(server.hits("/b.rss")) >= 1, what="b's first pull")
+    wait_for(lambda: "b: " in d.log and "failed" in d.log, what="b failed")
+    a_before = len(server.hits("/a.rss"))
+    asked = run_cli("--config", str(path), "refresh", "a")
+    assert asked.returncode == 0 and "the running daemon took the request" in asked.stdout
+    wait_for(lambda: len(server.hits("/a.rss")) > a_before, what="a pulled on request")
+
+    server.add("/b.rss", rss([item(2)]))
+    reset = run_cli("--config", str(path), "reset", "b")
+    assert reset.returncode == 0, reset.stderr
+
+    def b_ok() -> bool:
+        rows = json.loads(run_cli("--config", str(path), "status", "--json").stdout)["sources"]
+        b = next(r for r in rows if r["source"] == "b")
+        return b["result"] == "ok" and b["failures"] == 0
+
+    wait_for(b_ok, what="b reset and pulled")
+    every = run_cli("--config", str(path), "refresh", "--all")
+    assert every.returncode == 0 and "every source" in every.stdout
+    assert d.stop() == 0
+    assert "refresh asked for a: pulling now" in d.log and "reset asked for b" in d.log
