@@ -410,12 +410,13 @@ def _iso(ts: float | None) -> str | None:
 
 
 def cmd_sources_export(args: argparse.Namespace, path: Path) -> int:
-    from aggregator.publish import SITE_TITLE, source_rows
+    from aggregator.publish import source_rows
     from aggregator.render.opml import render_sources_opml
 
     config = load(path)
     rows = source_rows(config, {}, {})
-    sys.stdout.write(render_sources_opml(f"{SITE_TITLE}: sources", rows).decode("utf-8"))
+    title = f"{config.settings.site_title}: sources"
+    sys.stdout.write(render_sources_opml(title, rows).decode("utf-8"))
     return EXIT_OK
 
 

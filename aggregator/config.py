@@ -210,6 +210,8 @@ AGGREGATOR_KEYS = {
     "parse_timeout",
     "topic_model",
     "max_document_items",
+    "site_title",
+    "public_source_health",
 }
 SOURCE_KEYS = {
     "name",
@@ -389,6 +391,9 @@ class _Validator:
             allow_private_networks=self.get(data, "allow_private_networks", bool, w, False),
             parse_timeout=self.converted(data, "parse_timeout", w, 15.0, TIMEOUT),
             topic_model=self.get(data, "topic_model", bool, w, True),
+            site_title=self.get(data, "site_title", str, w, "Curated news feeds").strip()
+            or "Curated news feeds",
+            public_source_health=self.get(data, "public_source_health", bool, w, False),
             max_document_items=self.document_items(data, w),
         )
 

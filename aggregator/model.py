@@ -32,6 +32,8 @@ class Settings:
     allow_private_networks: bool = False
     parse_timeout: float = 15.0  # one document's parse budget, in a worker process
     topic_model: bool = True  # the topic model's second signal (topics.py) beside the rules
+    site_title: str = "Curated news feeds"  # index.html's and the OPML files' title
+    public_source_health: bool = False  # index.html shows which sources are failing
     max_document_items: int = 1000  # entries taken from one document, newest first
 
 

@@ -527,6 +527,8 @@ def refresh(config: Config, store: Store, changed: bool, clock: Clock = utcnow) 
     output_print = _fingerprint(
         config.settings.base_url,
         config.settings.hub,
+        config.settings.site_title,
+        config.settings.public_source_health,
         config.disclaimers,
         config.default_language,
         config.sources,

@@ -10,6 +10,7 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aggregator.faults import crash_point
@@ -25,7 +26,6 @@ from aggregator.store import Store
 
 log = logging.getLogger("aggregator.publish")
 RENDERERS = (("rss", render_rss), ("atom", render_atom), ("json", render_json))
-SITE_TITLE = "Curated news feeds"
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def publish(store: Store, config: Config) -> list[Published]:
             )
             for story in chosen
         ]
-        doc = prepare(feed, chosen, config, titles, links)
+        doc = prepare(feed, chosen, config, titles, links, _empty_since(store, feed.name, chosen))
         docs.append(doc)
         written = []
         for suffix, render in RENDERERS:
@@ -79,14 +79,35 @@ def publish(store: Store, config: Config) -> list[Published]:
         for item in copies:
             counts[item.source] = counts.get(item.source, 0) + 1
     rows = source_rows(config, {r["name"]: r for r in rows}, counts)
+    title = config.settings.site_title
     site = [
-        (out_dir / "index.html", render_index(SITE_TITLE, docs, rows)),
-        (out_dir / "sources.opml", render_sources_opml(f"{SITE_TITLE}: sources", rows)),
-        (out_dir / "feeds.opml", render_feeds_opml(SITE_TITLE, docs)),
+        (
+            out_dir / "index.html",
+            render_index(title, docs, rows, config.settings.public_source_health),
+        ),
+        (out_dir / "sources.opml", render_sources_opml(f"{title}: sources", rows)),
+        (out_dir / "feeds.opml", render_feeds_opml(title, docs)),
     ]
     written = tuple(path for path, data in site if write_if_changed(path, data))
     results.append(Published("index", len(docs), written))
     return results
+
+
+def _empty_since(store: Store, feed: str, chosen: list) -> datetime | None:
+    """When an empty feed became empty: its date, stable from one publish to the next (an
+    empty feed had claimed to be last built in 2000)."""
+    key = f"empty_since:{feed}"
+    since = store.meta(key)
+    if chosen:
+        if since:
+            with store.transaction():
+                store.set_meta(key, "")
+        return None
+    if not since:
+        since = datetime.now(UTC).replace(microsecond=0).isoformat()
+        with store.transaction():
+            store.set_meta(key, since)
+    return datetime.fromisoformat(since)
 
 
 def source_rows(config: Config, state: dict, counts: dict[str, int]) -> list[SourceRow]:

@@ -75,6 +75,8 @@ DESCRIPTIONS = {
     "allow_private_networks": "dial loopback, private and link-local addresses (off: refused)",
     "parse_timeout": "time budget to parse one document",
     "topic_model": "the topic model proposes ai and crypto beside the rules (false: rules only)",
+    "site_title": "the title of index.html and of the OPML files",
+    "public_source_health": "index.html shows each source's health, failures included",
     "max_document_items": "entries taken from one document, newest first (a 100,000-item feed)",
     "window": "how far back a new item is compared for near-duplicates",
     "similarity": "near-duplicate threshold, 0..1",

@@ -540,3 +540,39 @@ def test_a_cron_run_pulls_only_what_is_due(server: FeedServer, tmp_path):
         "/gone.rss": 1,
     }
     assert "HTTP 410 Gone: not pulled until its config entry changes" in forced.stdout
+
+
+def test_the_site_page_shows_headlines_and_keeps_failures_private(server: FeedServer, tmp_path):
+    """index.html: each feed's newest headlines (title, source, time, tags), the site title
+    from config, an empty feed not dated 2000, failing sources shown only when asked
+    (issue 16, item 8)."""
+    url = server.add("/a.rss", rss([seed_item()], title="Crypto FR"))
+    broken = server.add("/broken.rss", b"oops", status=500)
+    config = write_config(
+        tmp_path,
+        f'[[sources]]\nname = "a"\nurl = "{url}"\n[[sources]]\nname = "broken"\nurl = "{broken}"\n'
+        '[tags.ai]\nkeywords = ["IA"]\n[tags.crypto]\nkeywords = ["bitcoin"]\n'
+        '[[feeds]]\nname = "ai"\ntitle = "AI"\nany_tags = ["ai"]\n'
+        '[[feeds]]\nname = "crypto"\ntitle = "Crypto"\nany_tags = ["crypto"]\n',
+    )
+    config.write_text(
+        config.read_text().replace("[aggregator]\n", '[aggregator]\nsite_title = "Le Fil"\n')
+    )
+    assert run_cli("--config", str(config), "run", "--once").returncode == 0
+    page = (tmp_path / "out/index.html").read_text()
+    assert "<title>Le Fil</title>" in page and "<h1>Le Fil</h1>" in page
+    assert '<a href="https://crypto-fr.example/openai-fermeture/">Que se passe-t-il' in page
+    assert "Crypto FR · 2026-11-20 10:00 UTC · ai" in page
+    assert "broken" in page and 'class="failing"' not in page and "http_error" not in page
+    empty = feedparser.parse((tmp_path / "out/crypto.atom").read_bytes())
+    assert empty.feed.updated_parsed.tm_year == datetime.now(UTC).year  # not 2000
+    first = (tmp_path / "out/crypto.atom").read_bytes()
+    time.sleep(1.1)
+    assert run_cli("--config", str(config), "run", "--once", "--all").returncode == 0
+    assert (tmp_path / "out/crypto.atom").read_bytes() == first  # stable while empty
+    config.write_text(
+        config.read_text().replace("[aggregator]\n", "[aggregator]\npublic_source_health = true\n")
+    )
+    assert run_cli("--config", str(config), "run", "--once").returncode == 0
+    page = (tmp_path / "out/index.html").read_text()
+    assert '<td class="failing">' in page and "<th>Status</th>" in page

@@ -63,8 +63,10 @@ def prepare(
     config: Config,
     source_titles: Mapping[str, str],
     source_links: Mapping[str, str],
+    empty_since: datetime | None = None,
 ) -> FeedDoc:
-    """The curated feed as a document, every entry carrying its language's disclaimer."""
+    """The curated feed as a document, every entry carrying its language's disclaimer. An
+    empty feed is dated `empty_since` (when it became empty), else EMPTY_FEED_DATE."""
     entries = []
     for story in stories:
         item = story.item
@@ -114,7 +116,7 @@ def prepare(
         language or config.default_language, config.disclaimers, config.default_language
     )
     description = " ".join(filter(None, (feed.description or feed.title, feed_disclaimer)))
-    updated = max((e.updated for e in entries), default=EMPTY_FEED_DATE)
+    updated = max((e.updated for e in entries), default=empty_since or EMPTY_FEED_DATE)
     base = config.settings.base_url
     return FeedDoc(
         name=feed.name,

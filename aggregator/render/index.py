@@ -23,7 +23,7 @@ h1{font-size:1.6rem}h2{font-size:1.2rem;margin-bottom:.2rem}section{margin:1.5re
 .meta{color:#666;font-size:.9rem}a{color:#0645ad}ul.links{padding:0;list-style:none}
 ul.links li{display:inline;margin-right:1rem}table{border-collapse:collapse;width:100%}
 td,th{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #ddd;font-size:.9rem}
-.failing{color:#a00}
+.failing{color:#a00}ol.headlines{padding-left:1.2rem}ol.headlines li{margin:.3rem 0}
 """.strip()
 
 
@@ -42,7 +42,14 @@ def _date(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def render_index(title: str, docs: list[FeedDoc], sources: list[SourceRow]) -> bytes:
+HEADLINES = 5  # the newest entries of each feed shown on the page
+
+
+def render_index(
+    title: str, docs: list[FeedDoc], sources: list[SourceRow], public_health: bool = False
+) -> bytes:
+    """The site's page: each feed with its newest headlines and subscribe links, and the
+    sources (with their health only when `public_health`: failures are the operator's)."""
     head = [
         "<!DOCTYPE html>",
         '<html lang="en">',
@@ -78,23 +85,39 @@ def render_index(title: str, docs: list[FeedDoc], sources: list[SourceRow]) -> b
             f"<p>{escape(doc.summary)}</p>",
             f'<p class="meta">{count} item{"s" if count != 1 else ""} · updated {updated}</p>',
             f'<ul class="links">{links}</ul>',
-            "</section>",
         ]
+        if doc.entries:
+            body.append('<ol class="headlines">')
+            for e in doc.entries[:HEADLINES]:
+                title_html = (
+                    f'<a href="{escape(e.link)}">{escape(e.title)}</a>'
+                    if e.link
+                    else escape(e.title)
+                )
+                meta = " · ".join(
+                    filter(None, (e.source_title, _date(e.published), ", ".join(e.tags)))
+                )
+                body.append(f'<li>{title_html} <span class="meta">{escape(meta)}</span></li>')
+            body.append("</ol>")
+        body.append("</section>")
     body += [
         "<section>",
         "<h2>Sources</h2>",
         '<p class="meta">Also as <a href="sources.opml">OPML</a>; the curated feeds as '
         '<a href="feeds.opml">OPML</a>.</p>',
-        "<table><thead><tr><th>Source</th><th>Language</th><th>Items</th><th>Status</th>"
-        "</tr></thead><tbody>",
+        "<table><thead><tr><th>Source</th><th>Language</th><th>Items</th>"
+        + ("<th>Status</th>" if public_health else "")
+        + "</tr></thead><tbody>",
     ]
     for s in sources:
+        if not public_health and s.status == "disabled":
+            continue
         cls = "" if s.status in ("ok", "never pulled") else ' class="failing"'
         name = f'<a href="{escape(s.home)}">{escape(s.title)}</a>' if s.home else escape(s.title)
+        status = f"<td{cls}>{escape(s.status)}</td>" if public_health else ""
         body.append(
             f'<tr><td>{name} (<a href="{escape(s.url)}">feed</a>)</td>'
-            f"<td>{escape(s.language or '-')}</td><td>{s.items}</td>"
-            f"<td{cls}>{escape(s.status)}</td></tr>"
+            f"<td>{escape(s.language or '-')}</td><td>{s.items}</td>{status}</tr>"
         )
     body += ["</tbody></table>", "</section>", "</body>", "</html>", ""]
     return "\n".join(head + body).encode("utf-8")
