@@ -896,7 +896,17 @@ def _run_with_progress(config: Config, store: Store, everything: bool) -> PassRe
             what = "ok" if o.ok else f"failed: {o.error_kind}"
             progress.update(task, advance=1, description=f"{o.source} {what}")
 
-        return run_async(run_pass(config, store, on_outcome=advance, everything=everything))
+        # rich redirects sys.stderr while the bar is live; the log handler took the real
+        # stream at start: point it at rich's, so a log line prints above the bar instead
+        # of over it, then back
+        handlers = [h for h in logging.root.handlers if isinstance(h, logging.StreamHandler)]
+        before = [h.setStream(sys.stderr) for h in handlers]
+        try:
+            return run_async(run_pass(config, store, on_outcome=advance, everything=everything))
+        finally:
+            for h, stream in zip(handlers, before, strict=True):
+                if stream is not None:
+                    h.setStream(stream)
 
 
 def _print_summary(config: Config, result: PassResult) -> None:

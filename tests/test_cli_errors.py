@@ -180,3 +180,43 @@ def test_the_daemon_talks_on_a_terminal(server: FeedServer, tmp_path):
     assert "daemon started: 1 source, 0 feeds, database " in text and "agg.db" in text, text
     assert "a: 1 new" in text, text
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_log_lines_print_above_the_progress_bar_not_over_it(server: FeedServer, tmp_path):
+    """On a terminal, a warning logged during `run --once` landed on the progress bar's
+    line, the two overwriting each other (issue 16, item 5)."""
+    import re
+
+    def slow_fail(handler):
+        time.sleep(0.5)
+        handler._send(500, b"oops", "text/plain", {})
+
+    bad = server.add("/bad.rss", b"", handler=slow_fail)
+    slow = server.add("/slow.rss", b"", handler=slow_fail)
+    config = write_config(
+        tmp_path,
+        f'[[sources]]\nname = "bad"\nurl = "{bad}"\n[[sources]]\nname = "slow"\nurl = "{slow}"\n',
+    )
+    env = {k: v for k, v in os.environ.items() if k != "AGGREGATOR_CONFIG"} | {"COLUMNS": "200"}
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(
+            sys.executable,
+            [sys.executable, "-m", "aggregator", "--config", str(config), "run", "--once"],
+            env,
+        )
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.waitpid(pid, 0)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.decode("utf-8", "replace"))
+    lines = [x for x in re.split(r"[\r\n]+", text) if x.strip()]
+    logged = [x for x in lines if "HTTP 500" in x and ("WARNING" in x or "ERROR" in x)]
+    assert logged, lines
+    assert not [x for x in lines if "pulling" in x and ("WARNING" in x or "ERROR" in x)], lines
