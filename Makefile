@@ -15,13 +15,13 @@ $(STAMP): pyproject.toml
 
 # The daemon on the shipped config: scheduled pulls, the feeds served on its `listen`.
 run: $(STAMP)
-	$(BIN)/aggregator --config config.toml run
+	@$(BIN)/aggregator --config config.toml run
 
 once: $(STAMP)
-	$(BIN)/aggregator --config config.toml run --once
+	@$(BIN)/aggregator --config config.toml run --once
 
 check: $(STAMP)
-	$(BIN)/aggregator --config config.toml check
+	@$(BIN)/aggregator --config config.toml check
 
 lint: $(STAMP)
 	$(BIN)/ruff check aggregator tests bench scripts
