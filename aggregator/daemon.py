@@ -29,7 +29,7 @@ from aggregator import schedule, serve, websub
 from aggregator.config import load
 from aggregator.errors import ConfigError
 from aggregator.fetch import Fetcher
-from aggregator.model import Config, Source
+from aggregator.model import Config, PullOutcome, Source
 from aggregator.pipeline import (
     Clock,
     Refreshed,
@@ -112,6 +112,7 @@ class Daemon:
         self.dirty = False
         self.refused: dict | None = None  # the live config.toml refused: when, why
         self.publish_error = ""  # the last publish failed, and why
+        self.unreported: list[PullOutcome] = []  # pulls done, logged once committed
         self._stamp = self._file_stamp()
         self._digest = self._file_digest()
 
@@ -168,6 +169,7 @@ class Daemon:
                 await asyncio.gather(*pending, return_exceptions=True)
             if self.dirty:
                 self._announce(refresh(self.config, self.store, True, self.clock))
+        self._flush_reports()  # the batch is committed
         if self.pings:
             await asyncio.wait(self.pings, timeout=STOP_GRACE)
         await self.fetcher.__aexit__(None, None, None)
@@ -179,10 +181,35 @@ class Daemon:
 
     async def _commit_loop(self) -> None:
         """Commit what the batch holds once pulls pause (a pull commits the batch itself
-        when it ends COMMIT_EVERY after the last commit): a crash loses about that much."""
+        when it ends COMMIT_EVERY after the last commit): a crash loses about that much.
+        Pulls are logged once committed, never before: a full disk must not show "3 new"
+        for items it rolls back."""
         while True:
             await asyncio.sleep(COMMIT_EVERY)
-            self.store.commit_pending()
+            try:
+                self.store.commit_pending()
+            except Exception:
+                if not self.store.db.in_transaction:  # SQLite rolled the batch back
+                    lost, self.unreported = self.unreported, []
+                    if lost:
+                        log.error(
+                            "%d pull(s) not stored (the commit failed): %s; they are made again",
+                            len(lost),
+                            ", ".join(sorted({o.source for o in lost})),
+                        )
+                raise
+            self._flush_reports()
+
+    def _report(self, outcome: PullOutcome) -> None:
+        """Log a pull once what it stored is committed (at once when it already is)."""
+        self.unreported.append(outcome)
+        if not self.store.db.in_transaction:
+            self._flush_reports()
+
+    def _flush_reports(self) -> None:
+        reported, self.unreported = self.unreported, []
+        for outcome in reported:
+            log_outcome(outcome)
 
     def _on_stop(self, sig: signal.Signals) -> None:
         log.info("%s received", sig.name)
@@ -240,7 +267,7 @@ class Daemon:
             return
         finally:
             self.inflight.discard(task)
-        log_outcome(outcome)
+        self._report(outcome)
         current = self.config.source(name)
         if current is not None and current.enabled and not self.stopping.is_set():
             if schedule.source_print(current) == schedule.source_print(source):
@@ -268,6 +295,7 @@ class Daemon:
     async def _publish(self) -> None:
         self.dirty = False
         self._announce(refresh(self.config, self.store, True, self.clock))
+        self._flush_reports()  # refresh committed what the pulls stored
 
     def _set_refused(self, refused: dict | None) -> None:
         """Remember (in the database too, for `status`) that the file on disk is refused."""

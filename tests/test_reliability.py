@@ -535,3 +535,46 @@ def test_only_the_rules_that_matter_re_tag_stored_items(server: FeedServer, tmp_
         assert all(i.tags for i in store.items(sources=["b"]))
     finally:
         store.close()
+
+
+def test_a_pull_is_reported_only_once_committed(tmp_path, caplog):
+    """Issue 21, item 7: while the disk was full the log showed "N new" for items the
+    failed commit then rolled back. A pull is logged once committed; a batch SQLite rolled
+    back is reported as not stored."""
+    import logging
+
+    from aggregator.daemon import Daemon
+    from aggregator.model import PullOutcome
+
+    config_path = write_config(tmp_path, "")
+    store = Store(tmp_path / "agg.db")
+    daemon = Daemon(config_path, config_module.load(config_path), store)
+    caplog.set_level(logging.INFO, logger="aggregator")
+
+    def logged(name: str) -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.getMessage().startswith(name)]
+
+    with store.batch(60):
+        with store.transaction():
+            store.set_meta("x", "1")  # a pull's storing unit, held by the batch
+        daemon._report(PullOutcome("a", ok=True, status=200, new=3))
+        assert logged("a:") == []  # not committed yet: not said
+        store.commit_pending()
+        daemon._flush_reports()
+        assert logged("a:") and "3 new" in logged("a:")[0]
+
+        with store.transaction():
+            store.set_meta("x", "2")
+        daemon._report(PullOutcome("b", ok=True, status=200, new=5))
+
+        def full_disk() -> None:
+            store.db.rollback()  # what SQLite does to a transaction it cannot commit
+            raise sqlite3.OperationalError("database or disk is full")
+
+        store.commit_pending = full_disk  # type: ignore[method-assign]
+        with pytest.raises(sqlite3.OperationalError):
+            asyncio.run(asyncio.wait_for(daemon._commit_loop(), 5))
+        del store.commit_pending  # the disk has room again
+    assert logged("b:") == []  # never said "5 new"
+    assert logged("1 pull(s) not stored (the commit failed): b")
+    store.close()
