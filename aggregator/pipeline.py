@@ -23,12 +23,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from aggregator import schedule, websub
 from aggregator.dedupe import Known, decide, similarity
 from aggregator.errors import FetchError, ParseError
 from aggregator.faults import crash_point
-from aggregator.fetch import Fetcher
 from aggregator.language import settle
 from aggregator.model import (
     Config,
@@ -43,6 +43,10 @@ from aggregator.model import (
 from aggregator.normalize import feed_link, feed_title, lead_text
 from aggregator.publish import Published, publish
 from aggregator.sanitize import html_to_text
+from aggregator.schedule import Skipped, is_gone
+
+if TYPE_CHECKING:
+    from aggregator.fetch import Fetcher
 from aggregator.store import Lookups, Store
 from aggregator.tagging import Tagger, compile_rules
 from aggregator.topics import load as topic_model
@@ -74,15 +78,6 @@ class PassResult:
         return bool(self.outcomes) and not any(o.ok for o in self.outcomes)
 
 
-@dataclass(frozen=True)
-class Skipped:
-    """A source a one-shot run left alone: not due until `until` (None: gone), `reason`."""
-
-    name: str
-    until: datetime | None
-    reason: str
-
-
 def tagger_for(config: Config) -> Tagger:
     return compile_rules(
         config.tags, tuple(config.disclaimers.values()), config.settings.topic_model
@@ -98,10 +93,6 @@ def effective_url(source: Source, state: SourceState) -> str:
     ):
         return state.redirect_url
     return source.url
-
-
-def is_gone(source: Source, state: SourceState) -> bool:
-    return bool(state.gone_print) and state.gone_print == schedule.source_print(source)
 
 
 async def pull_source(
@@ -594,10 +585,14 @@ async def run_pass(
     if only is not None:
         enabled = [s for s in enabled if s.name in only]
         skipped = [k for k in skipped if k.name in only]
+    outcomes: list[PullOutcome] = []
     try:
-        async with Fetcher(config.settings) as fetcher:
-            with store.batch():
-                outcomes = await asyncio.gather(*(one(s) for s in enabled))
+        if enabled:  # a cron run with nothing due imports no HTTP client, opens no session
+            from aggregator.fetch import Fetcher
+
+            async with Fetcher(config.settings) as fetcher:
+                with store.batch():
+                    outcomes = list(await asyncio.gather(*(one(s) for s in enabled)))
         pool.stop()
         pulled_cpu = time.process_time() - cpu_started
         publish_started = time.process_time()
@@ -649,31 +644,10 @@ async def run_pass(
 def due_sources(
     config: Config, store: Store, now: datetime, everything: bool
 ) -> tuple[list[Source], list[Skipped]]:
-    """The enabled sources a one-shot run pulls now, and those it leaves for later: the
-    schedule the daemon keeps (interval or cron, backoff, Retry-After, 410) holds for cron
-    runs too, so a `*/15` cron does not pull a 6-hour source every time."""
-    pulled: list[Source] = []
-    skipped: list[Skipped] = []
-    for source in config.sources:
-        if not source.enabled:
-            continue
-        if everything:
-            pulled.append(source)
-            continue
-        state = store.source_state(source.name)
-        due = schedule.due_now(
-            source,
-            config.settings.interval,
-            state.next_pull,
-            state.next_reason,
-            is_gone(source, state),
-            now,
-        )
-        if due.due:
-            pulled.append(source)
-        else:
-            skipped.append(Skipped(source.name, due.until, due.reason))
-    return pulled, skipped
+    """schedule.due_sources on the states stored (one query)."""
+    return schedule.due_sources(
+        config.sources, config.settings.interval, store.source_states(), now, everything
+    )
 
 
 def log_outcome(o: PullOutcome) -> None:

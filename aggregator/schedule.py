@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from aggregator.model import Source
+from aggregator.model import Source, SourceState
 from aggregator.units import format_duration, parse_http_date
 
 JITTER = 0.05  # +-5% of the interval, at most MAX_JITTER
@@ -174,3 +174,46 @@ def due_now(
     if wait <= min(interval * CRON_TOLERANCE, CRON_TOLERANCE_CAP):
         return Due(True)
     return Due(False, next_pull, reason)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A source a one-shot run left alone: not due until `until` (None: gone), `reason`."""
+
+    name: str
+    until: datetime | None
+    reason: str
+
+
+def is_gone(source: Source, state: SourceState) -> bool:
+    """The source answered 410 and its config entry has not changed since."""
+    return bool(state.gone_print) and state.gone_print == source_print(source)
+
+
+def due_sources(
+    sources: tuple[Source, ...],
+    default_interval: float,
+    states: dict[str, SourceState],
+    now: datetime,
+    everything: bool,
+) -> tuple[list[Source], list[Skipped]]:
+    """The enabled sources a one-shot run pulls now, and those it leaves for later, from
+    each one's stored state: the schedule the daemon keeps (interval or cron, backoff,
+    Retry-After, 410) holds for cron runs too, so a `*/15` cron does not pull a 6-hour
+    source every time. `everything`: every enabled source is due."""
+    pulled: list[Source] = []
+    skipped: list[Skipped] = []
+    for source in sources:
+        if not source.enabled:
+            continue
+        state = states.get(source.name) or SourceState(name=source.name)
+        if everything:
+            pulled.append(source)
+            continue
+        gone = is_gone(source, state)
+        due = due_now(source, default_interval, state.next_pull, state.next_reason, gone, now)
+        if due.due:
+            pulled.append(source)
+        else:
+            skipped.append(Skipped(source.name, due.until, due.reason))
+    return pulled, skipped

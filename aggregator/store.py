@@ -21,12 +21,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aggregator.dedupe import Known
-from aggregator.dedupe.keyindex import KeyIndex, encode
 from aggregator.errors import AggregatorError
 from aggregator.model import CopyMeta, Item, PullOutcome, SourceState, TagMatch
 from aggregator.sanitize import html_to_text
+
+if TYPE_CHECKING:  # numpy, imported on first use: a cron run with nothing due never needs it
+    from aggregator.dedupe.keyindex import KeyIndex
 
 MIGRATIONS: list[str] = [
     # 1: first release
@@ -318,23 +321,11 @@ class Store:
 
     def source_state(self, name: str) -> SourceState:
         row = self.db.execute("SELECT * FROM sources WHERE name = ?", (name,)).fetchone()
-        if row is None:
-            return SourceState(name=name)
-        return SourceState(
-            name=name,
-            etag=row["etag"],
-            last_modified=row["last_modified"],
-            feed_title=row["feed_title"],
-            feed_link=row["feed_link"],
-            body_hash=row["body_hash"],
-            consecutive_failures=row["consecutive_failures"],
-            next_pull=_dt(row["next_pull"]) if row["next_pull"] is not None else None,
-            next_reason=row["next_reason"],
-            gone_print=row["gone_print"],
-            redirect_url=row["redirect_url"],
-            redirect_count=row["redirect_count"],
-            redirect_print=row["redirect_print"],
-        )
+        return _state(row) if row is not None else SourceState(name=name)
+
+    def source_states(self) -> dict[str, SourceState]:
+        """Every stored source's state, in one query."""
+        return {r["name"]: _state(r) for r in self.db.execute("SELECT * FROM sources")}
 
     def record_pull(
         self,
@@ -600,7 +591,7 @@ class Store:
         rows = list(rows)
         self.db.executemany(
             "INSERT OR REPLACE INTO near_keys(item, keys) VALUES (?, ?)",
-            [(item, encode(keys)) for item, keys in rows],
+            [(item, _encode(keys)) for item, keys in rows],
         )
         if self._near is not None:
             self._near.add(rows)
@@ -657,6 +648,8 @@ class Store:
 
     def _near_index(self) -> KeyIndex:
         if self._near is None:
+            from aggregator.dedupe.keyindex import KeyIndex
+
             self._near = KeyIndex(self.db.execute("SELECT item, keys FROM near_keys"))
         return self._near
 
@@ -676,6 +669,8 @@ class Store:
         first = self._first_rowid_seen_since(before)
         if first is None:
             self.db.execute("DELETE FROM near_keys")
+            from aggregator.dedupe.keyindex import KeyIndex
+
             self._near = KeyIndex()
         else:
             self.db.execute("DELETE FROM near_keys WHERE item < ?", (first,))
@@ -849,6 +844,30 @@ def _item(row: sqlite3.Row) -> Item:
         similarity=row["similarity"],
         matched=row["matched"],
         match_reason=row["match_reason"],
+    )
+
+
+def _encode(keys: Iterable[int]) -> str:
+    from aggregator.dedupe.keyindex import encode
+
+    return encode(keys)
+
+
+def _state(row: sqlite3.Row) -> SourceState:
+    return SourceState(
+        name=row["name"],
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        feed_title=row["feed_title"],
+        feed_link=row["feed_link"],
+        body_hash=row["body_hash"],
+        consecutive_failures=row["consecutive_failures"],
+        next_pull=_dt(row["next_pull"]) if row["next_pull"] is not None else None,
+        next_reason=row["next_reason"],
+        gone_print=row["gone_print"],
+        redirect_url=row["redirect_url"],
+        redirect_count=row["redirect_count"],
+        redirect_print=row["redirect_print"],
     )
 
 

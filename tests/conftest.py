@@ -141,6 +141,30 @@ def needs_tool(command: str, package: str) -> pytest.MarkDecorator:
     )
 
 
+def run_in_pty(*args: str, columns: int = 80) -> str:
+    """The CLI run to its end with a pseudo-terminal as its terminal (`columns` wide):
+    everything it wrote there, as the operator's screen received it."""
+    import pty
+
+    env = {k: v for k, v in os.environ.items() if k != "AGGREGATOR_CONFIG"}
+    env["COLUMNS"] = str(columns)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI, the pty its stdin, stdout and stderr
+        os.execve(sys.executable, [sys.executable, "-m", "aggregator", *args], env)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.waitpid(pid, 0)
+    os.close(fd)
+    return out.decode("utf-8", "replace")
+
+
 def rfc822(dt: datetime) -> str:
     return format_datetime(dt.astimezone(UTC), usegmt=True)
 

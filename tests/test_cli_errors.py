@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from conftest import ROOT, FeedServer, rss, run_cli, write_config
+from conftest import ROOT, FeedServer, rss, run_cli, run_in_pty, write_config
 from test_daemon import free_port, source, wait_for
 
 
@@ -197,25 +197,8 @@ def test_log_lines_print_above_the_progress_bar_not_over_it(server: FeedServer, 
         tmp_path,
         f'[[sources]]\nname = "bad"\nurl = "{bad}"\n[[sources]]\nname = "slow"\nurl = "{slow}"\n',
     )
-    env = {k: v for k, v in os.environ.items() if k != "AGGREGATOR_CONFIG"} | {"COLUMNS": "200"}
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execve(
-            sys.executable,
-            [sys.executable, "-m", "aggregator", "--config", str(config), "run", "--once"],
-            env,
-        )
-    out = b""
-    while True:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.waitpid(pid, 0)
-    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.decode("utf-8", "replace"))
+    out = run_in_pty("--config", str(config), "run", "--once", columns=200)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out)
     lines = [x for x in re.split(r"[\r\n]+", text) if x.strip()]
     logged = [x for x in lines if "HTTP 500" in x and ("WARNING" in x or "ERROR" in x)]
     assert logged, lines

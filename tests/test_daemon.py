@@ -20,7 +20,7 @@ from pathlib import Path
 import feedparser
 import httpx
 import pytest
-from conftest import FeedServer, rss, run_cli, write_config
+from conftest import FeedServer, rss, run_cli, run_in_pty, write_config
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 TAGS = """
@@ -361,7 +361,6 @@ def test_health_is_degraded_when_every_source_fails(server: FeedServer, tmp_path
 def test_status_json_and_an_80_column_terminal(server: FeedServer, tmp_path):
     """`status --json`; on an 80-column terminal the table fits and the error is wrapped
     below its row, whole (it was cut where the fix is: "(allow_private_n")."""
-    import pty
 
     path = write_config(
         tmp_path,
@@ -379,25 +378,7 @@ def test_status_json_and_an_80_column_terminal(server: FeedServer, tmp_path):
     blocked = by_name["private-feed-with-a-long-name"]
     assert blocked["failures"] == 1 and "allow_private_networks" in blocked["message"]
 
-    env = {k: v for k, v in os.environ.items() if k != "AGGREGATOR_CONFIG"} | {"COLUMNS": "80"}
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execve(
-            sys.executable,
-            [sys.executable, "-m", "aggregator", "--config", str(path), "status"],
-            env,
-        )
-    out = b""
-    while True:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.waitpid(pid, 0)
-    lines = out.decode().replace("\r", "").splitlines()
+    lines = run_in_pty("--config", str(path), "status", columns=80).replace("\r", "").splitlines()
     assert lines and all(len(line) <= 80 for line in lines), lines
     text = " ".join(line.strip() for line in lines)
     assert blocked["message"] in text, text  # whole, wrapped
