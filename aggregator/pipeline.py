@@ -566,6 +566,12 @@ async def run_pass(
     of these), then refresh (publish if anything changed)."""
     retag_if_rules_changed(config, store)  # before the pull: new items are tagged already
     reindex_if_keys_changed(config, store, clock())  # and compared with the same keys
+    enabled, skipped = due_sources(config, store, clock(), everything)
+    if only is not None:
+        enabled = [s for s in enabled if s.name in only]
+        skipped = [k for k in skipped if k.name in only]
+    if enabled:  # a cron run with nothing due imports no HTTP client, opens no session
+        from aggregator.fetch import Fetcher
     started = time.monotonic()
     cpu_started = time.process_time()
     pool = ParsePool(timeout=config.settings.parse_timeout)
@@ -581,15 +587,9 @@ async def run_pass(
             on_outcome(outcome)
         return outcome
 
-    enabled, skipped = due_sources(config, store, clock(), everything)
-    if only is not None:
-        enabled = [s for s in enabled if s.name in only]
-        skipped = [k for k in skipped if k.name in only]
     outcomes: list[PullOutcome] = []
     try:
-        if enabled:  # a cron run with nothing due imports no HTTP client, opens no session
-            from aggregator.fetch import Fetcher
-
+        if enabled:
             async with Fetcher(config.settings) as fetcher:
                 with store.batch():
                     outcomes = list(await asyncio.gather(*(one(s) for s in enabled)))

@@ -822,6 +822,33 @@ def _text(row: sqlite3.Row, field: str) -> str:
 
 
 def _item(row: sqlite3.Row) -> Item:
+    """The Item a row holds; a row that cannot be read (garbled by hand, a disk error)
+    is a StoreError naming the item and the column, not a bare JSON or type error."""
+    try:
+        return _read_item(row)
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        column = next(
+            (c for c in ("authors", "categories", "tags") if not _json_ok(row, c)),
+            "published/updated" if isinstance(exc, (OverflowError, TypeError)) else "?",
+        )
+        uid = row["uid"] if "uid" in row.keys() else "?"  # noqa: SIM118 - a Row iterates values
+        raise StoreError(
+            f"a stored item cannot be read (uid {uid}, column {column}: "
+            f"{type(exc).__name__}: {exc}): the row is damaged; `sqlite3 DATABASE "
+            f"'PRAGMA integrity_check'` checks the file, and deleting the row (or restoring a "
+            "backup) repairs it"
+        ) from None
+
+
+def _json_ok(row: sqlite3.Row, column: str) -> bool:
+    try:
+        json.loads(row[column])
+    except (ValueError, TypeError, IndexError, KeyError):
+        return False
+    return True
+
+
+def _read_item(row: sqlite3.Row) -> Item:
     return Item(
         source=row["source"],
         key=row["key"],

@@ -578,3 +578,20 @@ def test_a_pull_is_reported_only_once_committed(tmp_path, caplog):
     assert logged("b:") == []  # never said "5 new"
     assert logged("1 pull(s) not stored (the commit failed): b")
     store.close()
+
+
+def test_a_garbled_row_is_named_with_its_column(server: FeedServer, tmp_path):
+    """Issue 21, item 10: a garbled database row gave a bare JSONDecodeError."""
+    url = server.add("/s.rss", _bitcoin_rss(1, "story"))
+    config = write_config(tmp_path, f'[[sources]]\nname = "s"\nurl = "{url}"\n' + TAGS_AND_FEEDS)
+    assert run_cli("--config", str(config), "run", "--once", cwd=tmp_path).returncode == 0
+    db = sqlite3.connect(tmp_path / "agg.db")
+    (uid, link) = db.execute("SELECT uid, link FROM items").fetchone()
+    db.execute("UPDATE items SET tags = '{garbled' WHERE uid = ?", (uid,))
+    db.commit()
+    db.close()
+    result = run_cli("--config", str(config), "explain", link, cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert f"a stored item cannot be read (uid {uid}, column tags:" in line
+    assert "PRAGMA integrity_check" in line
