@@ -925,6 +925,9 @@ def _print_summary(config: Config, result: PassResult) -> None:
             what, detail = "not modified", ""
         else:
             what, detail = "ok", f"malformed, recovered: {o.warning}" if o.warning else ""
+            if o.skipped:
+                old = f"{o.skipped} items older than retention, not stored"
+                detail = f"{detail}; {old}" if detail else old
         table.append(
             (
                 o.source,

@@ -225,7 +225,12 @@ class Daemon:
             log.info("%s: gone (HTTP 410), not scheduled until its entry changes", source.name)
             return
         nxt = schedule.on_start(
-            source, self.config.settings.interval, state.next_pull, self.clock(), self.rng
+            source,
+            self.config.settings.interval,
+            state.next_pull,
+            self.clock(),
+            self.rng,
+            state.next_reason,
         )
         self._arm(source.name, nxt.at, nxt.reason)
 

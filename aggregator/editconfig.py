@@ -97,15 +97,40 @@ def import_sources(path: Path, outlines: list[Outline]) -> tuple[list[str], list
 
 
 def add_source(path: Path, entry: dict) -> str:
-    """Append one [[sources]] entry; ConfigError (nothing written) when the result is invalid."""
-    doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+    """Add one [[sources]] entry right after the last one; ConfigError (nothing written)
+    when the result is invalid.
+
+    Written into the text, not through tomlkit's document: tomlkit keeps the comments
+    that follow the last source (the next section's heading, "# Topics") inside that
+    source's table, and an entry appended to the array landed under them."""
+    original = path.read_text(encoding="utf-8")
+    doc = tomlkit.parse(original)
     if "sources" not in doc:
         doc.append("sources", tomlkit.aot())
-    table = tomlkit.table()
-    for key, value in entry.items():
-        table.add(key, value)
-    doc["sources"].append(table)
-    text = tomlkit.dumps(doc)
+        table = tomlkit.table()
+        for key, value in entry.items():
+            table.add(key, value)
+        doc["sources"].append(table)
+        text = tomlkit.dumps(doc)
+    else:
+        block = tomlkit.dumps({"sources": [entry]})
+        lines = original.splitlines(keepends=True)
+        last = max(n for n, line in enumerate(lines) if line.strip().startswith("[[sources]]"))
+        end = last  # the last line of that entry that is not blank or a comment
+        for n in range(last + 1, len(lines)):
+            stripped = lines[n].strip()
+            if (
+                stripped.startswith("[")
+                and not stripped.startswith("[[sources]]")
+                and "=" not in stripped
+            ):
+                break  # the next table's header
+            if stripped and not stripped.startswith("#"):
+                end = n
+        head = "".join(lines[: end + 1])
+        if not head.endswith("\n"):
+            head += "\n"
+        text = head + "\n" + block + "".join(lines[end + 1 :])
     parse(text, path)
     _write_atomically(path, text)
     return str(entry["name"])

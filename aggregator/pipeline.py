@@ -659,12 +659,15 @@ def log_outcome(o: PullOutcome) -> None:
         "updated": o.updated,
         "duplicate": o.duplicate,
         "unchanged": o.unchanged,
+        "too_old": o.skipped,
         "not_modified": o.not_modified,
         "next_pull": o.next_pull.isoformat() if o.next_pull else None,
         "next_reason": o.next_reason or None,
     }
     if o.ok:
         what = f"{o.new} new, {o.updated} updated, {o.duplicate} duplicate, {o.unchanged} same"
+        if o.skipped:  # a feed of old items stored nothing: say why
+            what += f", {o.skipped} older than retention (not stored)"
         if o.not_modified:
             what = "not modified"
         log.info(

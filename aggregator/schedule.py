@@ -117,10 +117,12 @@ def on_start(
     stored: datetime | None,
     now: datetime,
     rng: random.Random,
+    reason: str = "",
 ) -> NextPull:
-    """Where a (re)started daemon picks up: the stored time, or soon, spread, if overdue."""
+    """Where a (re)started daemon picks up: the stored time (with the stored `reason`: a
+    backoff stays a backoff), or soon, spread, if overdue."""
     if stored is not None and stored > now:
-        return NextPull(stored, "resumed")
+        return NextPull(stored, reason or "resumed")
     interval = interval_of(source, default_interval)
     if stored is None:  # new source: pull now (the fetcher's limits bound a crowd)
         return NextPull(

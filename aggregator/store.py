@@ -912,6 +912,12 @@ class Lock:
         self.path = database.with_name(database.name + ".lock")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot use database {database}: its folder {self.path.parent} cannot be "
+                f"created: {exc.strerror}"
+            ) from None
+        try:
             self._file = open(self.path, "a+")  # noqa: SIM115 - held for the lock's lifetime
         except OSError as exc:
             raise StoreError(

@@ -312,3 +312,28 @@ def test_editors_remaining_gaps(server: FeedServer, tmp_path):
     for given in (published, "https://n.example/story", "http://n.example/story"):
         found = run_cli("--config", str(config), "explain", given)
         assert found.returncode == 0 and "Bitcoin one" in found.stdout, (given, found.stderr)
+
+
+def test_sources_add_writes_the_entry_after_the_last_source(server: FeedServer, tmp_path):
+    """The new entry landed under the next section's comments ("# Topics"), with no blank
+    line before [tags.ai]: tomlkit keeps those comments in the last source's table."""
+    feed = server.add("/feed.xml", rss([{"title": "Bitcoin", "link": "https://x.example/1"}]))
+    shipped = (ROOT / "config.toml").read_text(encoding="utf-8")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        shipped.replace("allow_private_networks = false", "allow_private_networks = true")
+    )
+    added = run_cli(
+        "--config", str(config), "sources", "add", feed, "--name", "local", "--tags", "crypto"
+    )
+    assert added.returncode == 0, added.stderr
+    text = config.read_text(encoding="utf-8")
+    block = f'[[sources]]\nname = "local"\nurl = "{feed}"\n'
+    assert block in text
+    after = text[text.index(block) :]
+    assert after.index(
+        "# ---------------------------------------------------------------- tag rules"
+    ) < after.index("[tags.ai]")
+    before = text[: text.index(block)]
+    assert before.rstrip().endswith('language = "fr"')  # right after the last source
+    assert "\n\n[tags.ai]" in text or "\n\n# Topics\n[tags.ai]" in text

@@ -576,3 +576,19 @@ def test_the_site_page_shows_headlines_and_keeps_failures_private(server: FeedSe
     assert run_cli("--config", str(config), "run", "--once").returncode == 0
     page = (tmp_path / "out/index.html").read_text()
     assert '<td class="failing">' in page and "<th>Status</th>" in page
+
+
+def test_items_older_than_retention_are_said_not_stored(server: FeedServer, tmp_path):
+    """A feed of old items showed "ok 0 0 0 0": nothing said they were too old to keep."""
+    old = [
+        {"title": f"Old {n}", "link": f"https://o.example/{n}", "date": NOW - timedelta(days=90)}
+        for n in range(3)
+    ]
+    url = server.add("/old.rss", rss(old))
+    config = write_config(tmp_path, f'[[sources]]\nname = "old"\nurl = "{url}"\n', retention="30d")
+    result = run_cli("--config", str(config), "run", "--once")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    at = next(n for n, x in enumerate(lines) if x.startswith("old "))
+    assert "3 items older than retention, not stored" in lines[at + 1]
+    assert "3 older than retention (not stored)" in result.stderr

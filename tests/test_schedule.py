@@ -90,6 +90,9 @@ def test_start_resumes_or_spreads_overdue_sources():
         nxt = on_start(SRC, 900, NOW - timedelta(hours=1), NOW, random.Random(seed))
         assert NOW <= nxt.at <= NOW + timedelta(seconds=30)
     assert on_start(SRC, 900, None, NOW, rng()).reason == "first pull"
+    # a restart keeps why: a backoff stays a backoff in status (it said "resumed")
+    backing_off = on_start(SRC, 900, later, NOW, rng(), "backoff after 3 failures")
+    assert backing_off.reason == "backoff after 3 failures"
 
 
 def test_a_cron_run_pulls_what_is_due_with_a_tolerance():

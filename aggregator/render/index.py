@@ -77,13 +77,17 @@ def render_index(
             f'<li><a href="{escape(doc.url(suffix))}">{label}</a></li>'
             for suffix, label, _ in FORMATS
         )
-        updated = _date(doc.updated) if doc.entries else "no items yet"
         count = len(doc.entries)
+        state = (
+            f"{count} item{'s' if count != 1 else ''} · updated {_date(doc.updated)}"
+            if doc.entries
+            else "no items yet"
+        )
         body += [
             "<section>",
             f"<h2>{escape(doc.title)}</h2>",
             f"<p>{escape(doc.summary)}</p>",
-            f'<p class="meta">{count} item{"s" if count != 1 else ""} · updated {updated}</p>',
+            f'<p class="meta">{state}</p>',
             f'<ul class="links">{links}</ul>',
         ]
         if doc.entries:
