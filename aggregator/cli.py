@@ -680,6 +680,7 @@ def cmd_tags(args: argparse.Namespace, path: Path) -> int:
         config.tags, tuple(config.disclaimers.values()), config.settings.topic_model
     )
     problems: list[str] = []
+    passing: list[str] = []
     if args.url:
         found = _stored_item(config, args.url)
         if found is None:
@@ -687,12 +688,16 @@ def cmd_tags(args: argparse.Namespace, path: Path) -> int:
         item, _ = found
         source = config.source(item.source)
         matches = tagger.tag(
-            item, source.tags if source else (), problems, source.leans if source else ()
+            item,
+            source.tags if source else (),
+            problems,
+            source.leans if source else (),
+            passing,
         )
         print(f"{item.title} ({item.source})")
     else:
         text = _read_text(args.file) if args.file else args.text
-        matches = tagger.tag_text(text, problems=problems)
+        matches = tagger.tag_text(text, problems=problems, passing=passing)
         from aggregator.language import decide
 
         print(f"{'language':<16} {decide(text, '', '').reason}")
@@ -704,6 +709,8 @@ def cmd_tags(args: argparse.Namespace, path: Path) -> int:
         print(f"{tag:<16} {'; '.join(reasons)}")
     if not by_tag:
         print("no tag")
+    if passing:
+        print(f"{'in passing':<16} {'; '.join(passing)} (not counted: see `passing`)")
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
     return EXIT_OK
@@ -826,6 +833,13 @@ def explain_text(item: Item, copies: list[Item], config: Config) -> str:
     for m in item.tags:
         by_tag.setdefault(m.tag, []).append(_reason(m))
     lines += [f"  {tag}: {'; '.join(reasons)}" for tag, reasons in by_tag.items()] or ["  (none)"]
+    passing: list[str] = []
+    source = sources.get(item.source)
+    compile_rules(config.tags, tuple(config.disclaimers.values()), config.settings.topic_model).tag(
+        item, source.tags if source else (), None, source.leans if source else (), passing
+    )
+    if passing:
+        lines.append(f"  in passing (not counted): {'; '.join(passing)}")
     best, why = why_stand_in(copies, sources)
     lines += ["", f"Story: {len(copies)} cop{'y' if len(copies) == 1 else 'ies'}"]
     by_uid = {c.uid: c for c in copies}

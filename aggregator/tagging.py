@@ -382,6 +382,17 @@ def _salient_beside(
     return False
 
 
+def _said_in_passing(tag: str, hits: list[Hit], text: Text, passing: _Passing) -> list[str]:
+    """`tag: "word"` for each keyword whose every mention fits a passing template."""
+    out = []
+    for start, end, lowered in hits:
+        scanned = text.lowered if lowered else text.folded
+        span = scanned[start:end]
+        if all(passing.at(scanned, s, s + len(span)) for s in _starts(scanned, span)):
+            out.append(f'{tag}: "{text.span(start, end, lowered)}"')
+    return out
+
+
 def _counts(
     hits: list[Hit], text: Text, title_end: int, mentions: int, passing: _Passing | None
 ) -> bool:
@@ -456,9 +467,12 @@ class Tagger:
         source: str = "",
         problems: list[str] | None = None,
         leans: tuple[str, ...] = (),
+        passing: list[str] | None = None,
     ) -> tuple[TagMatch, ...]:
         """Tags for `text` (its first line the title, then summary and content) and the
-        entry's own categories; `leans` are the source's tags that need some evidence."""
+        entry's own categories; `leans` are the source's tags that need some evidence.
+        `passing`, when given, receives "tag: "word"" for each mention not counted because
+        it fits the rule's `passing` templates (for `tags` and `explain` to show)."""
         prepared = Text(text)
         first = self.index.first(prepared)
         if self.boilerplate and self._may_hold_boilerplate(prepared, first):
@@ -487,6 +501,9 @@ class Tagger:
                 if words and _counts(words, prepared, title_end, rule.mentions, rule.passing)
                 else []
             )
+            if passing is not None and rule.passing is not None:
+                for hits in (words, keyword_hits.get(slot + 2)):
+                    passing += _said_in_passing(rule.name, hits or [], prepared, rule.passing)
             names, context = keyword_hits.get(slot + 2), keyword_hits.get(slot + 3)
             if (
                 names
@@ -598,13 +615,16 @@ class Tagger:
         source_tags: tuple[str, ...] = (),
         problems: list[str] | None = None,
         leans: tuple[str, ...] = (),
+        passing: list[str] | None = None,
     ) -> tuple[TagMatch, ...]:
         summary = item.summary_text
         if summary and f"\n{summary}\n" in f"\n{item.content_text}\n":
             summary = ""  # the excerpt is whole lines of the content (WordPress): read once
         title = " ".join(item.title.split())  # one line: the text's first line is the title
         text = "\n".join((title, summary, item.content_text))
-        return self.tag_text(text, item.categories, source_tags, item.source, problems, leans)
+        return self.tag_text(
+            text, item.categories, source_tags, item.source, problems, leans, passing
+        )
 
     def _imply(self, matches: dict[str, list[TagMatch]], vetoed: set[str]) -> None:
         queue = list(matches)

@@ -337,3 +337,10 @@ def test_sources_add_writes_the_entry_after_the_last_source(server: FeedServer, 
     before = text[: text.index(block)]
     assert before.rstrip().endswith('language = "fr"')  # right after the last source
     assert "\n\n[tags.ai]" in text or "\n\n# Topics\n[tags.ai]" in text
+
+
+def test_tags_says_what_was_named_only_in_passing():
+    result = run_cli("--config", str(ROOT / "config.toml"), "tags", "Ex-OpenAI trio raise $45M")
+    assert result.returncode == 0, result.stderr
+    assert 'in passing       openai: "OpenAI" (not counted: see `passing`)' in result.stdout
+    assert "openai  " not in result.stdout.replace("in passing       openai", "")

@@ -235,6 +235,10 @@ def test_a_name_said_in_passing_does_not_count():
     assert _tags(tagger, "Cards swing like bitcoin\n") == set()
     assert _tags(tagger, "Plus volatil que le bitcoin ?\n") == set()
     assert _tags(tagger, "Bitcoin falls\nLike gold, it fell.") == {"bitcoin"}
+    # what was not counted is said (for `tags` and `explain`)
+    said: list[str] = []
+    tagger.tag_text("Ex-OpenAI trio raise $45M\nA bank runs on Mistral models.", passing=said)
+    assert said == ['openai: "OpenAI"', 'mistral: "Mistral"']
 
 
 def test_requires_drops_a_theme_without_its_topic():
