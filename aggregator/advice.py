@@ -47,10 +47,9 @@ def _unused_tags(config: Config) -> Iterable[tuple[tuple, str]]:
 def _stray_source_tags(config: Config) -> Iterable[tuple[tuple, str]]:
     """A source tag no rule defines and no feed selects is most likely misspelt
     (`--tags crpyto`): it tags the source's items, and nothing ever reads it."""
-    from aggregator.config import closest
+    from aggregator.config import closest, tags_read
 
-    selected = {t for f in config.feeds for t in (*f.any_tags, *f.all_tags, *f.none_tags)}
-    known = {r.name for r in config.tags} | selected
+    known = tags_read(config)
     for n, source in enumerate(config.sources):
         for i, tag in enumerate(source.tags):
             if tag not in known:

@@ -25,11 +25,12 @@ from aggregator.errors import AggregatorError, ConfigError, LockedError
 from aggregator.model import Config, Item, PullOutcome, Source, TagMatch
 from aggregator.select import why_stand_in
 from aggregator.store import Lock, Store
-from aggregator.tagging import compile_rules
+from aggregator.tagging import tagger_for
 from aggregator.urls import canonical
 
 if TYPE_CHECKING:  # the pipeline (0.3 s of imports) is imported by the commands that run it
     from aggregator.pipeline import PassResult
+    from aggregator.schedule import Plan
 
 T = TypeVar("T")
 log = logging.getLogger("aggregator.cli")
@@ -244,7 +245,13 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
     with Lock(config.settings.database):
         store = Store(config.settings.database)
         try:
-            if not args.once or _documents_likely(config, store, args.all):
+            plan = None  # run --once: the sources due now, and those left for later
+            if args.once:
+                from aggregator.schedule import due_sources
+
+                states, now = store.source_states(), datetime.now(UTC)
+                plan = due_sources(config.sources, config.settings.interval, states, now, args.all)
+            if plan is None or _documents_likely(store, plan[0]):
                 from aggregator.workers import start_server
 
                 start_server()  # its imports run on the other core while this one starts
@@ -257,7 +264,7 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
                 from aggregator.daemon import Daemon
 
                 return run_async(Daemon(path, config, store).run())
-            result = _run_with_progress(config, store, args.all)
+            result = _run_with_progress(config, store, plan)
         finally:
             store.close()
     if args.log_format == "json":
@@ -274,20 +281,11 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
     return EXIT_FAILED if result.all_failed else EXIT_OK
 
 
-def _documents_likely(config: Config, store: Store, everything: bool) -> bool:
+def _documents_likely(store: Store, due: list[Source]) -> bool:
     """Some source due now was never pulled (this pass has a document to parse for sure),
     or its last pull brought new items (a live feed: it likely changed again). Started
     late, at the first document, the parse workers' imports delay the pass by ~0.4 s; a
     pass of 304s would only pay for starting them: +0.08 s on 200 sources."""
-    from aggregator.schedule import due_sources
-
-    due, _ = due_sources(
-        config.sources,
-        config.settings.interval,
-        store.source_states(),
-        datetime.now(UTC),
-        everything,
-    )
     rows = {r["name"]: r for r in store.source_rows()}
     for source in due:
         row = rows.get(source.name)
@@ -450,7 +448,7 @@ def cmd_sources_import(args: argparse.Namespace, path: Path) -> int:
 
 
 def cmd_sources_add(args: argparse.Namespace, path: Path) -> int:
-    from aggregator.config import LANGUAGE, NAME, closest
+    from aggregator.config import LANGUAGE, NAME, closest, tags_read
     from aggregator.editconfig import add_source, slug
     from aggregator.errors import FetchError, ParseError
     from aggregator.fetch import Fetcher
@@ -474,9 +472,7 @@ def cmd_sources_add(args: argparse.Namespace, path: Path) -> int:
         print(f"aggregator: refused: a source is already named {args.name!r}", file=sys.stderr)
         return EXIT_FAILED
     tags = [t.strip() for t in args.tags.split(",") if t.strip()]
-    known = {r.name for r in config.tags} | {
-        t for f in config.feeds for t in (*f.any_tags, *f.all_tags, *f.none_tags)
-    }
+    known = tags_read(config)
     for tag in tags:  # a near miss of a known tag is a typo; another new tag, a warning
         if tag not in known and (hint := closest(tag, known)):
             print(
@@ -676,9 +672,7 @@ def cmd_schema(args: argparse.Namespace, path: Path) -> int:
 
 def cmd_tags(args: argparse.Namespace, path: Path) -> int:
     config = load(path)
-    tagger = compile_rules(
-        config.tags, tuple(config.disclaimers.values()), config.settings.topic_model
-    )
+    tagger = tagger_for(config)
     problems: list[str] = []
     passing: list[str] = []
     if args.url:
@@ -835,7 +829,7 @@ def explain_text(item: Item, copies: list[Item], config: Config) -> str:
     lines += [f"  {tag}: {'; '.join(reasons)}" for tag, reasons in by_tag.items()] or ["  (none)"]
     passing: list[str] = []
     source = sources.get(item.source)
-    compile_rules(config.tags, tuple(config.disclaimers.values()), config.settings.topic_model).tag(
+    tagger_for(config).tag(
         item, source.tags if source else (), None, source.leans if source else (), passing
     )
     if passing:
@@ -894,12 +888,12 @@ def _from_iso(text: str) -> datetime:
 # ---------------------------------------------------------------- output
 
 
-def _run_with_progress(config: Config, store: Store, everything: bool) -> PassResult:
-    from aggregator.pipeline import due_sources, run_pass
+def _run_with_progress(config: Config, store: Store, plan: Plan) -> PassResult:
+    from aggregator.pipeline import run_pass
 
     if not sys.stderr.isatty():
-        return run_async(run_pass(config, store, everything=everything))
-    due, _ = due_sources(config, store, datetime.now(UTC), everything)
+        return run_async(run_pass(config, store, plan=plan))
+    due = plan[0]
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
@@ -922,7 +916,7 @@ def _run_with_progress(config: Config, store: Store, everything: bool) -> PassRe
         handlers = [h for h in logging.root.handlers if isinstance(h, logging.StreamHandler)]
         before = [h.setStream(sys.stderr) for h in handlers]
         try:
-            return run_async(run_pass(config, store, on_outcome=advance, everything=everything))
+            return run_async(run_pass(config, store, on_outcome=advance, plan=plan))
         finally:
             for h, stream in zip(handlers, before, strict=True):
                 if stream is not None:

@@ -638,6 +638,13 @@ def _kind_name(kind: type) -> str:
     }.get(kind, kind.__name__)
 
 
+def tags_read(config: Config) -> set[str]:
+    """The tags something reads: those with a rule, and those a curated feed selects (a
+    source tag outside them is most likely misspelt)."""
+    selected = {t for f in config.feeds for t in (*f.any_tags, *f.all_tags, *f.none_tags)}
+    return {r.name for r in config.tags} | selected
+
+
 def closest(word: str, options: set[str]) -> str | None:
     import difflib
 

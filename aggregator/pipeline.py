@@ -48,7 +48,7 @@ from aggregator.schedule import Skipped, is_gone
 if TYPE_CHECKING:
     from aggregator.fetch import Fetcher
 from aggregator.store import Lookups, Store
-from aggregator.tagging import Tagger, compile_rules
+from aggregator.tagging import Tagger, tagger_for
 from aggregator.topics import load as topic_model
 from aggregator.workers import ParsePool, Prepared, content_print
 
@@ -76,12 +76,6 @@ class PassResult:
     @property
     def all_failed(self) -> bool:
         return bool(self.outcomes) and not any(o.ok for o in self.outcomes)
-
-
-def tagger_for(config: Config) -> Tagger:
-    return compile_rules(
-        config.tags, tuple(config.disclaimers.values()), config.settings.topic_model
-    )
 
 
 def effective_url(source: Source, state: SourceState) -> str:
@@ -561,12 +555,14 @@ async def run_pass(
     on_outcome: Callable[[PullOutcome], None] | None = None,
     everything: bool = False,
     only: frozenset[str] | None = None,
+    plan: schedule.Plan | None = None,
 ) -> PassResult:
     """Pull every enabled source that is due (`everything`: every enabled source; `only`:
-    of these), then refresh (publish if anything changed)."""
+    of these; `plan`: the sources the caller already found due), then refresh (publish if
+    anything changed)."""
     retag_if_rules_changed(config, store)  # before the pull: new items are tagged already
     reindex_if_keys_changed(config, store, clock())  # and compared with the same keys
-    enabled, skipped = due_sources(config, store, clock(), everything)
+    enabled, skipped = plan or due_sources(config, store, clock(), everything)
     if only is not None:
         enabled = [s for s in enabled if s.name in only]
         skipped = [k for k in skipped if k.name in only]

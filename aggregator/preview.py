@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from aggregator.model import Config, Item
 from aggregator.select import group, select
-from aggregator.tagging import compile_rules
+from aggregator.tagging import tagger_for
 
 EXAMPLES = 5  # items listed per tag change
 
@@ -53,9 +53,7 @@ class Preview:
 
 
 def preview(config: Config, items: list[Item], published: dict[str, list[Entry]]) -> Preview:
-    tagger = compile_rules(
-        config.tags, tuple(config.disclaimers.values()), config.settings.topic_model
-    )
+    tagger = tagger_for(config)
     sources = {s.name: s for s in config.sources}
     retagged = []
     tag_changes: dict[str, TagChange] = {}

@@ -192,13 +192,16 @@ def is_gone(source: Source, state: SourceState) -> bool:
     return bool(state.gone_print) and state.gone_print == source_print(source)
 
 
+Plan = tuple[list[Source], list[Skipped]]  # the sources a run pulls, those it leaves
+
+
 def due_sources(
     sources: tuple[Source, ...],
     default_interval: float,
     states: dict[str, SourceState],
     now: datetime,
     everything: bool,
-) -> tuple[list[Source], list[Skipped]]:
+) -> Plan:
     """The enabled sources a one-shot run pulls now, and those it leaves for later, from
     each one's stored state: the schedule the daemon keeps (interval or cron, backoff,
     Retry-After, 410) holds for cron runs too, so a `*/15` cron does not pull a 6-hour

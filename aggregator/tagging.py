@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import ahocorasick
 import regex
 
-from aggregator.model import Item, TagMatch, TagRule
+from aggregator.model import Config, Item, TagMatch, TagRule
 from aggregator.sanitize import boilerplate_probe, strip_accents, text_key, words_spaced
 from aggregator.topics import DOUBT, EVIDENCE, PROPOSE, TopicModel
 from aggregator.topics import load as load_model
@@ -285,30 +285,36 @@ def _spelled(hits: list[Hit], text: Text, limit: int | None = None) -> list[str]
     return list(out.values())
 
 
-def _count(text: str, word: str) -> int:
-    """How often `word` occurs in `text` as a whole word."""
-    count, start, size = 0, text.find(word), len(text)
+def _starts(text: str, word: str) -> Iterator[int]:
+    """Where `word` occurs in `text` as a whole word."""
+    start, size = text.find(word), len(text)
     while start >= 0:
         end = start + len(word)
         before = text[start - 1] if start else " "
         after = text[end] if end < size else " "
         if not (_is_word_char(before) or _is_word_char(after)):
-            count += 1
+            yield start
         start = text.find(word, start + 1)
-    return count
 
 
-def _salient(hits: list[Hit], text: Text, title_end: int, mentions: int) -> bool:
+def _salient(
+    hits: list[Hit], text: Text, title_end: int, mentions: int, passing: _Passing | None = None
+) -> bool:
     """Keywords said in the title, or `mentions` times in all (each distinct one counted
-    wherever it occurs: the index reports a word's first occurrence only)."""
-    if mentions <= 1 or any(start < title_end for start, _, _ in hits):
+    wherever it occurs: the index reports a word's first occurrence only); mentions that
+    fit the rule's `passing` templates ("former OpenAI staff") do not count."""
+    if passing is None and (mentions <= 1 or any(start < title_end for start, _, _ in hits)):
         return True
     spans = {(text.lowered if lowered else text.folded)[a:b]: lowered for a, b, lowered in hits}
     total = 0
     for span, lowered in spans.items():
-        total += _count(text.lowered if lowered else text.folded, span)
-        if total >= mentions:
-            return True
+        scanned = text.lowered if lowered else text.folded
+        for start in _starts(scanned, span):
+            if passing is not None and passing.at(scanned, start, start + len(span)):
+                continue
+            total += 1
+            if start < title_end or total >= mentions:
+                return True
     return False
 
 
@@ -353,35 +359,6 @@ class _Passing:
         )
 
 
-def _starts(text: str, word: str) -> Iterable[int]:
-    """Where `word` occurs in `text` as a whole word."""
-    start, size = text.find(word), len(text)
-    while start >= 0:
-        end = start + len(word)
-        before = text[start - 1] if start else " "
-        after = text[end] if end < size else " "
-        if not (_is_word_char(before) or _is_word_char(after)):
-            yield start
-        start = text.find(word, start + 1)
-
-
-def _salient_beside(
-    hits: list[Hit], text: Text, title_end: int, mentions: int, passing: _Passing
-) -> bool:
-    """`_salient`, not counting the mentions in passing ("former OpenAI staff")."""
-    total = 0
-    spans = {(text.lowered if lowered else text.folded)[a:b]: lowered for a, b, lowered in hits}
-    for span, lowered in spans.items():
-        scanned = text.lowered if lowered else text.folded
-        for start in _starts(scanned, span):
-            if passing.at(scanned, start, start + len(span)):
-                continue
-            total += 1
-            if start < title_end or total >= mentions:
-                return True
-    return False
-
-
 def _said_in_passing(tag: str, hits: list[Hit], text: Text, passing: _Passing) -> list[str]:
     """`tag: "word"` for each keyword whose every mention fits a passing template."""
     out = []
@@ -391,14 +368,6 @@ def _said_in_passing(tag: str, hits: list[Hit], text: Text, passing: _Passing) -
         if all(passing.at(scanned, s, s + len(span)) for s in _starts(scanned, span)):
             out.append(f'{tag}: "{text.span(start, end, lowered)}"')
     return out
-
-
-def _counts(
-    hits: list[Hit], text: Text, title_end: int, mentions: int, passing: _Passing | None
-) -> bool:
-    if passing is None:
-        return _salient(hits, text, title_end, mentions)
-    return _salient_beside(hits, text, title_end, mentions, passing)
 
 
 @dataclass(frozen=True)
@@ -498,7 +467,7 @@ class Tagger:
             words = keyword_hits.get(slot)
             found = (
                 [TagMatch(rule.name, "keyword", w) for w in _spelled(words, prepared, MAX_REASONS)]
-                if words and _counts(words, prepared, title_end, rule.mentions, rule.passing)
+                if words and _salient(words, prepared, title_end, rule.mentions, rule.passing)
                 else []
             )
             if passing is not None and rule.passing is not None:
@@ -508,7 +477,7 @@ class Tagger:
             if (
                 names
                 and context
-                and _counts(names, prepared, title_end, rule.mentions, rule.passing)
+                and _salient(names, prepared, title_end, rule.mentions, rule.passing)
             ):
                 beside = _spelled(context, prepared, 1)[0]
                 found += [
@@ -648,6 +617,13 @@ def compile_rules(
     """One compiled Tagger per distinct rule set (and topic model switch): rules compile
     once per config."""
     return Tagger(rules, boilerplate, load_model() if model else None)
+
+
+def tagger_for(config: Config) -> Tagger:
+    """The Tagger of a config: its rules, its disclaimers (never read), its model switch."""
+    return compile_rules(
+        config.tags, tuple(config.disclaimers.values()), config.settings.topic_model
+    )
 
 
 def _category_key(category: str) -> str:

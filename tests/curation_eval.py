@@ -32,8 +32,8 @@ from aggregator.config import load  # noqa: E402
 from aggregator.language import settle  # noqa: E402
 from aggregator.model import Config, ParsedEntry, ParsedFeed, Source  # noqa: E402
 from aggregator.normalize import normalize_entry  # noqa: E402
-from aggregator.pipeline import tagger_for  # noqa: E402
 from aggregator.select import tags_fit  # noqa: E402
+from aggregator.tagging import tagger_for  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "curation"
 HALVES = ("dev", "holdout")
