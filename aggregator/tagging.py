@@ -318,6 +318,13 @@ def _salient(
     return False
 
 
+# Up to three names listed between a template and a mention ("compares with GPT-5, Claude
+# and *", "former Google and *"): each name of the list is in passing as the first one is.
+_LISTED = (
+    r"(?:[\w.'-]+(?:\s+[\w.'-]+)?\s*(?:,|\band\b|\bet\b|\bor\b|\bou\b|\bund\b|\boder\b)\s*){0,3}"
+)
+
+
 @dataclass(frozen=True)
 class _Passing:
     """Where a rule's keyword is only named in passing, from its `passing` templates
@@ -335,7 +342,8 @@ class _Passing:
                 words = folded[:-1]
                 lead = r"(?<!\w)"  # "'*" is a quote, never the apostrophe of "l'IA"
                 body = r"\s+".join(re.escape(w) for w in words.split())
-                befores.append(lead + body + (r"\s+" if words.endswith(" ") else r"\s*") + "$")
+                gap = r"\s+" if words.endswith(" ") else r"\s*"
+                befores.append(lead + body + gap + _LISTED + "$")
             elif folded.startswith("*"):  # "* models", "*'s models"
                 words = folded[1:]
                 body = r"\s+".join(re.escape(w) for w in words.split())
@@ -349,14 +357,18 @@ class _Passing:
         )
 
     def at(self, scanned: str, start: int, end: int) -> bool:
-        """The mention at scanned[start:end] is a passing one."""
-        if self.before is not None and self.before.search(
-            scanned[max(0, start - 60) : start].lower()
-        ):
+        """The mention at scanned[start:end] (folded text) is a passing one."""
+        return self.around(scanned[max(0, start - 60) : start], scanned[end : end + 60])
+
+    def around(self, before: str, after: str) -> bool:
+        """A mention with the folded text `before` it and `after` it is a passing one."""
+        if self.before is not None and self.before.search(before.lower()):
             return True
-        return (
-            self.after is not None and self.after.match(scanned[end : end + 60].lower()) is not None
-        )
+        return self.after is not None and self.after.match(after.lower()) is not None
+
+    def at_written(self, text: str, start: int, end: int) -> bool:
+        """The same for a mention at text[start:end] in the text as written (a pattern's)."""
+        return self.around(fold(text[max(0, start - 60) : start]), fold(text[end : end + 60]))
 
 
 def _said_in_passing(tag: str, hits: list[Hit], text: Text, passing: _Passing) -> list[str]:
@@ -494,6 +506,11 @@ class Tagger:
                             f"{PATTERN_TIMEOUT}s on one item (it backtracks: rewrite it)"
                         )
                     continue
+                if rule.passing is not None:  # "rivals GPT-5": a yardstick, not the story
+                    said = [m for m in hits if not rule.passing.at_written(text, *m.span())]
+                    if passing is not None:
+                        passing += [f'{rule.name}: "{m.group()}"' for m in hits if m not in said]
+                    hits = said
                 found += [TagMatch(rule.name, "pattern", m.group()) for m in hits]
             if item_categories and rule.categories:
                 found += [

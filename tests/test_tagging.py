@@ -241,6 +241,46 @@ def test_a_name_said_in_passing_does_not_count():
     assert said == ['openai: "OpenAI"', 'mistral: "Mistral"']
 
 
+def test_names_listed_after_a_template_and_patterns_are_in_passing_too():
+    """ "compares with GPT-5, Claude and Gemini": every rival of the list is a yardstick,
+    and a pattern's match ("GPT-5") follows the templates as keywords do."""
+    templates = ("compares with *", "built on *", "rivals *")
+    rules = (
+        TagRule("openai", patterns=(r"\bGPT-?\d",), passing=templates),
+        TagRule("anthropic", keywords=("Claude",), passing=templates),
+        TagRule("google", keywords=("Gemini",), passing=templates),
+    )
+    tagger = Tagger(rules)
+    assert _tags(tagger, "Lumen-3 compares with GPT-5, Claude and Gemini\n") == set()
+    assert _tags(tagger, "Quillio, built on GPT and Claude, raises $14M\n") == set()
+    assert _tags(tagger, "A Chinese open model rivals GPT-5\n") == set()
+    assert _tags(tagger, "GPT-5 ships\nClaude and Gemini follow.") == {
+        "openai",
+        "anthropic",
+        "google",
+    }
+    said: list[str] = []
+    tagger.tag_text("Our model rivals GPT-5\n", passing=said)
+    assert said == ['openai: "GPT-5"']
+
+
+def test_shipped_markets_rule_wants_a_market_beside_a_price_word():
+    """A phone's price, a road crash or a trading app is not a market story; a coin's
+    price among traders, or a move told as a percentage in the title, is."""
+    config = load(Path(__file__).parent.parent / "config.toml")
+    from aggregator.tagging import tagger_for
+
+    tagger = tagger_for(config)
+    price = "OpenAI cuts API prices for its flagship model\nPrices fall by 60% for developers."
+    assert "markets" not in _tags(tagger, price)
+    crash = "Robotaxi crash: regulator probes AI driving software\nThe crash injured two."
+    assert "markets" not in _tags(tagger, crash)
+    coin = "Bitcoin price slides\nTraders sold as the price of BTC fell below support."
+    assert "markets" in _tags(tagger, coin)
+    move = "Le mèmecoin CHOU perd 70 % en une journée\nLe jeton avait été lancé sur Solana."
+    assert "markets" in _tags(tagger, move)
+
+
 def test_requires_drops_a_theme_without_its_topic():
     rules = (
         TagRule("crypto", keywords=("bitcoin",)),
