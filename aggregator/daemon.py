@@ -132,6 +132,7 @@ class Daemon:
                 self.health,
                 max_age=int(min(self.config.settings.interval, 3600)),
                 hint=f'; choose another with `listen` in {self.path} ("" turns it off)',
+                pulls=self.config.settings.concurrency,
             )
         self.fetcher = Fetcher(self.config.settings)
         self.pool = ParsePool(timeout=self.config.settings.parse_timeout)

@@ -5,23 +5,34 @@ header) and runs inside the daemon's own event loop without taking over its sign
 Python's `http.server` (not for production) and uvicorn (installs signal handlers) do not
 offer. Files are small and change only on publish, so each is read once per change and
 kept with its strong ETag and its gzip form.
+
+Readers share the daemon's file descriptors and memory with pulls and publishing, so a
+reader can hold neither for long: a connection that sends no complete request within
+IDLE_TIMEOUT (slowloris) or stays idle that long is closed; connections beyond the cap (the
+open-files limit less a reserve for pulls, the database and publishing) get a 503 and are
+closed; a body is written in chunks of WRITE_CHUNK, so a reader that never reads holds at
+most that much of our memory, and one whose buffer has not shrunk for WRITE_STALL seconds
+is cut off.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import gzip
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
 from aggregator.errors import AggregatorError
 from aggregator.units import parse_http_date
@@ -38,6 +49,12 @@ CONTENT_TYPES = {
     ".txt": "text/plain; charset=utf-8",
 }
 GZIP_MIN = 512
+IDLE_TIMEOUT = 15.0  # seconds to send a whole request, and to stay idle between requests
+WRITE_STALL = 30.0  # seconds a reader may leave our send buffer unread
+WRITE_CHUNK = 64 * 1024  # bytes handed to a connection at a time
+FD_RESERVE = 256  # descriptors kept for pulls, the database, workers and publishing
+MAX_CONNECTIONS = 4096
+_BUSY = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
 Health = Callable[[], dict]
 
@@ -61,12 +78,7 @@ class FeedFiles:
         self.max_age = max_age
         self._cache: dict[Path, _Cached] = {}
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        return app
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         if request.method not in ("GET", "HEAD"):
             return web.Response(
                 status=405, text="method not allowed\n", headers={"Allow": "GET, HEAD"}
@@ -101,7 +113,19 @@ class FeedFiles:
             headers["Content-Encoding"] = "gzip"
         body = cached.gzipped if use_gzip else cached.body
         headers["Content-Type"] = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
-        return web.Response(body=body, headers=headers)
+        if len(body) <= WRITE_CHUNK or request.method == "HEAD":
+            return web.Response(body=body, headers=headers)
+        response = web.StreamResponse(headers=headers)
+        response.content_length = len(body)
+        await response.prepare(request)
+        view = memoryview(body)
+        try:
+            for start in range(0, len(body), WRITE_CHUNK):  # each write waits for the buffer
+                await response.write(view[start : start + WRITE_CHUNK])
+            await response.write_eof()
+        except ConnectionError:  # the reader left, or was cut off for not reading
+            pass
+        return response
 
     def _resolve(self, url_path: str) -> Path | None:
         """The file a URL path names, or None when it would leave the folder or is hidden."""
@@ -179,13 +203,115 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def connection_cap(open_files: int, pulls: int = 0) -> int:
+    """How many readers may be connected at once with `open_files` descriptors, keeping
+    FD_RESERVE and two for each of `pulls` pulls in flight (a socket, a redirect's)."""
+    return max(16, min(MAX_CONNECTIONS, open_files - FD_RESERVE - 2 * pulls))
+
+
+class _Guarded(web.Server):
+    """aiohttp's server with a cap on connections and a watch on stalled writes."""
+
+    def __init__(
+        self,
+        handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]],
+        cap: int,
+        stall: float,
+        **kwargs: Any,
+    ):
+        super().__init__(handler, **kwargs)
+        self.cap = cap
+        self.stall = stall
+        self.refused = 0
+        self._unread: dict[asyncio.Transport, tuple[int, float]] = {}
+
+    def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
+        super().connection_made(handler, transport)
+        if len(self._connections) > self.cap:
+            self.refused += 1
+            if self.refused == 1 or self.refused % 1000 == 0:
+                log.warning(
+                    "%d readers connected, the most this server takes: answering 503 (%d so far)",
+                    self.cap,
+                    self.refused,
+                )
+            transport.write(_BUSY)
+            transport.close()
+
+    def sweep(self, now: float) -> None:
+        """Cut off the connections whose send buffer has not shrunk for `stall` seconds."""
+        unread = {}
+        for transport in list(self._connections.values()):
+            size = transport.get_write_buffer_size()
+            if not size or transport.is_closing():
+                continue
+            before, since = self._unread.get(transport, (0, now))
+            if size < before:
+                since = now
+            if now - since >= self.stall:
+                transport.abort()
+                continue
+            unread[transport] = (size, since)
+        self._unread = unread
+
+
+class _Runner(web.ServerRunner):
+    """Runs the sweeps of its server for as long as it serves."""
+
+    def __init__(self, server: _Guarded, every: float):
+        super().__init__(server, shutdown_timeout=5.0)  # stopping waits for no slow reader
+        self._guarded = server
+        self._every = every
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def setup(self) -> None:
+        await super().setup()
+        self._sweeper = asyncio.create_task(self._sweep())
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._every)
+            self._guarded.sweep(loop.time())
+
+    async def cleanup(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        self._guarded.sweep(float("inf"))  # readers still not reading are not waited for
+        await super().cleanup()
+
+
+def _open_files() -> int:
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return MAX_CONNECTIONS + FD_RESERVE if soft == resource.RLIM_INFINITY else soft
+
+
 async def start(
-    root: Path, listen: str, health: Health, max_age: int = 300, hint: str = ""
-) -> web.AppRunner:
+    root: Path,
+    listen: str,
+    health: Health,
+    max_age: int = 300,
+    hint: str = "",
+    idle: float = IDLE_TIMEOUT,
+    stall: float = WRITE_STALL,
+    cap: int | None = None,
+    pulls: int = 0,
+) -> web.BaseRunner:
     """Serve `root` on `listen` ("host:port") in the running event loop; a listener that
-    cannot be opened is one AggregatorError naming the address, the cause and `hint`."""
+    cannot be opened is one AggregatorError naming the address, the cause and `hint`.
+    `cap` (readers at once) defaults to what the open-files limit allows beside `pulls`
+    pulls in flight."""
     root.mkdir(parents=True, exist_ok=True)
-    runner = web.AppRunner(FeedFiles(root, health, max_age).app(), access_log=None)
+    server = _Guarded(
+        FeedFiles(root, health, max_age).handle,
+        cap=cap if cap is not None else connection_cap(_open_files(), pulls),
+        stall=stall,
+        keepalive_timeout=idle,  # aiohttp closes a connection idle this long, from its start
+        access_log=None,
+    )
+    runner = _Runner(server, every=min(1.0, stall / 4))
     await runner.setup()
     host, port = parse_listen(listen)
     try:
@@ -198,5 +324,5 @@ async def start(
             errno.EADDRNOTAVAIL: "the address is not one of this machine's",
         }.get(exc.errno or 0, exc.strerror or str(exc))
         raise AggregatorError(f"cannot listen on {listen}: {cause}{hint}") from None
-    log.info("serving %s on http://%s:%d/", root, host, port)
+    log.info("serving %s on http://%s:%d/ (up to %d readers at once)", root, host, port, server.cap)
     return runner

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import os
 import socket
 
 import httpx
@@ -136,3 +137,95 @@ def test_gzip_refused_with_q0_and_a_future_date_is_no_validator(root):
         assert future.status_code == 200 and future.content.startswith(b"<rss>")
 
     with_server(root, check)
+
+
+# ---------------------------------------------------------------- hostile readers (issue 21)
+
+
+def with_guarded_server(root, check, **limits):
+    async def go():
+        port = _port()
+        runner = await serve.start(root, f"127.0.0.1:{port}", lambda: {"status": "ok"}, **limits)
+        try:
+            await check(port, runner.server)
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(go())
+
+
+async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bytes:
+    """What the server sent before closing the connection, which must happen in time."""
+    return await asyncio.wait_for(reader.read(), seconds)
+
+
+def test_a_silent_or_dripping_reader_is_closed_after_the_idle_timeout(root):
+    async def check(port, server):
+        silent = await asyncio.open_connection("127.0.0.1", port)
+        drip_reader, drip = await asyncio.open_connection("127.0.0.1", port)
+        drip.write(b"GET /ai.rss HTTP/1.1\r\nHost: x\r\n")
+        for _ in range(3):  # slowloris: a header line now and then, never the blank line
+            await asyncio.sleep(0.2)
+            drip.write(b"X-Slow: 1\r\n")
+        assert await _closed_within(silent[0], 3) == b""
+        assert await _closed_within(drip_reader, 3) == b""
+        await asyncio.sleep(0.1)
+        assert server.connections == []
+        silent[1].close()
+        drip.close()
+        # an ordinary reader is served as before
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"http://127.0.0.1:{port}/ai.rss")).status_code == 200
+
+    with_guarded_server(root, check, idle=0.5)
+
+
+def test_readers_beyond_the_cap_get_503_and_the_others_are_served(root):
+    async def check(port, server):
+        held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /ai.rss HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = await _closed_within(reader, 3)
+        assert answer.startswith(b"HTTP/1.1 503 ")
+        writer.close()
+        # one of the three asks: it is served
+        r, w = held[0]
+        w.write(b"GET /ai.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert (await _closed_within(r, 3)).startswith(b"HTTP/1.1 200 ")
+        for _, w in held:
+            w.close()
+        await asyncio.sleep(0.2)
+        async with httpx.AsyncClient() as client:  # room again
+            assert (await client.get(f"http://127.0.0.1:{port}/ai.rss")).status_code == 200
+
+    with_guarded_server(root, check, cap=3)
+
+
+def test_a_reader_that_never_reads_holds_little_memory_and_is_cut_off(root):
+    (root / "big.json").write_bytes(os.urandom(8 * 1024 * 1024))  # no gzip: incompressible
+
+    async def check(port, server):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        _, writer = await asyncio.open_connection(sock=sock, limit=4096)
+        writer.write(b"GET /big.json HTTP/1.1\r\nHost: x\r\n\r\n")
+        await asyncio.sleep(0.3)
+        (transport,) = server._connections.values()
+        buffered = transport.get_write_buffer_size()
+        assert 0 < buffered <= 3 * serve.WRITE_CHUNK  # not the 8 MB body
+        deadline = asyncio.get_running_loop().time() + 5
+        while server.connections and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        assert server.connections == []  # cut off after the stall
+        writer.close()
+
+    with_guarded_server(root, check, stall=0.5)
+
+
+def test_the_connection_cap_keeps_a_reserve_of_descriptors():
+    assert serve.connection_cap(1024) == 1024 - serve.FD_RESERVE
+    assert serve.connection_cap(1_048_576) == serve.MAX_CONNECTIONS
+    assert serve.connection_cap(100) == 16  # never none
+    assert serve.connection_cap(1024, pulls=100) == 1024 - serve.FD_RESERVE - 200
