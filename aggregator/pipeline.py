@@ -20,7 +20,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -39,6 +39,7 @@ from aggregator.model import (
     PullOutcome,
     Source,
     SourceState,
+    TagMatch,
 )
 from aggregator.normalize import feed_link, feed_title, lead_text
 from aggregator.publish import Published, publish
@@ -48,7 +49,7 @@ from aggregator.schedule import Skipped, is_gone
 if TYPE_CHECKING:
     from aggregator.fetch import Fetcher
 from aggregator.store import Lookups, Store
-from aggregator.tagging import Tagger, tagger_for
+from aggregator.tagging import tagger_for
 from aggregator.topics import load as topic_model
 from aggregator.workers import ParsePool, Prepared, content_print
 
@@ -401,50 +402,110 @@ def _near_match(
     return best
 
 
-def retag(store: Store, config: Config, tagger: Tagger, only: Iterable[str] | None = None) -> int:
-    """Apply the current rules to every stored item (of the sources `only` names, when
-    given); returns how many changed tags."""
-    sources = {s.name: s for s in config.sources}
-    changed = 0
-    with store.transaction():
-        for item in store.items(sources=only):
-            src = sources.get(item.source)
-            tags = tagger.tag(item, src.tags if src else (), leans=src.leans if src else ())
-            if tags != item.tags:
-                store.set_tags(item.uid, tags)
-                changed += 1
-        if changed:
-            mark_unpublished(store)
-    return changed
+RETAG_PAGE = 500  # items read, tagged and written at a time when the rules change
 
 
-def retag_if_rules_changed(config: Config, store: Store) -> int:
-    """Re-apply the tag rules to the stored items they may change: every item when the
-    rules (or the disclaimers they skip, or the topic model) changed; only a source's items
-    when its own `tags` or `leans` changed. Adding or removing a source, or editing its
-    title or interval, re-tags nothing (it cost 3.6 s at 100,000 items)."""
+@dataclass(frozen=True)
+class RetagPlan:
+    """What a config change asks to re-tag: `only` these sources' items, or all (None)."""
+
+    only: tuple[str, ...] | None
+    rules_print: str  # stored once the re-tag is done, so a crash midway redoes it
+    given: str
+
+
+def retag_plan(config: Config, store: Store) -> RetagPlan | None:
+    """Which stored items the tag rules may change: every item when the rules (or the
+    disclaimers they skip, or the topic model) changed; only a source's items when its
+    own `tags` or `leans` changed; None when nothing that tags changed. Adding or removing
+    a source, or editing its title or interval, re-tags nothing (it cost 3.6 s at 100,000
+    items)."""
     model = topic_model().version if config.settings.topic_model else ""
     rules_print = _fingerprint(config.tags, config.disclaimers, model)
     given = {s.name: [list(s.tags), list(s.leans)] for s in config.sources}
     before: dict[str, list] = json.loads(store.meta("source_tags") or "{}")
+    given_json = json.dumps(given, sort_keys=True)
     if store.meta("rules") != rules_print:
-        only = None  # every item
-    else:
-        only = sorted(
+        return RetagPlan(None, rules_print, given_json)
+    only = tuple(
+        sorted(
             name
             for name in given.keys() | before.keys()
             if given.get(name, [[], []]) != before.get(name, [[], []])
         )
-        if not only:
-            return 0
-    retagged = retag(store, config, tagger_for(config), only)
-    with store.transaction():
-        store.set_meta("rules", rules_print)
-        store.set_meta("source_tags", json.dumps(given, sort_keys=True))
-    if retagged:
-        what = "tag rules changed" if only is None else f"tags of {', '.join(only)} changed"
-        log.info("%s: %d stored items re-tagged", what, retagged)
-    return retagged
+    )
+    return RetagPlan(only, rules_print, given_json) if only else None
+
+
+class Retagger:
+    """One re-tag, a page at a time: `page()` reads, `tag()` computes (pure: the daemon
+    runs it in a thread, off its event loop), `write()` stores what changed; `finish()`
+    records the rules as applied and says what happened, rules' problems included
+    (a pattern that backtracks is the rule's fault, said as the rule's)."""
+
+    def __init__(self, config: Config, store: Store, plan: RetagPlan):
+        self.config, self.store, self.plan = config, store, plan
+        self.sources = {s.name: s for s in config.sources}
+        self.tagger = tagger_for(config)
+        self.after = 0
+        self.changed = 0
+        self.problems: list[str] = []
+
+    def page(self) -> list[Item]:
+        rows = self.store.items_page(self.after, RETAG_PAGE, self.plan.only)
+        if rows:
+            self.after = rows[-1][0]
+        return [item for _, item in rows]
+
+    def tag(self, items: list[Item]) -> list[tuple[str, tuple[TagMatch, ...]]]:
+        """(uid, new tags) of the items whose tags change."""
+        out = []
+        gave_up: set[str] = set()  # a backtracking pattern costs its time limit once a page
+        for item in items:
+            src = self.sources.get(item.source)
+            tags = self.tagger.tag(
+                item,
+                src.tags if src else (),
+                self.problems,
+                src.leans if src else (),
+                gave_up=gave_up,
+            )
+            if tags != item.tags:
+                out.append((item.uid, tags))
+        return out
+
+    def write(self, changes: list[tuple[str, tuple[TagMatch, ...]]]) -> None:
+        if not changes:
+            return
+        with self.store.transaction():
+            for uid, tags in changes:
+                self.store.set_tags(uid, tags)
+            mark_unpublished(self.store)
+        self.changed += len(changes)
+
+    def finish(self) -> int:
+        with self.store.transaction():
+            self.store.set_meta("rules", self.plan.rules_print)
+            self.store.set_meta("source_tags", self.plan.given)
+        for problem in dict.fromkeys(self.problems):
+            log.warning("re-tagging stored items: %s", problem)
+        if self.changed:
+            only = self.plan.only
+            what = "tag rules changed" if only is None else f"tags of {', '.join(only)} changed"
+            log.info("%s: %d stored items re-tagged", what, self.changed)
+        return self.changed
+
+
+def retag_if_rules_changed(config: Config, store: Store) -> int:
+    """Re-apply the tag rules to the stored items they may change (see `retag_plan`);
+    returns how many changed tags. The daemon does the same off its event loop."""
+    plan = retag_plan(config, store)
+    if plan is None:
+        return 0
+    retagger = Retagger(config, store, plan)
+    while items := retagger.page():
+        retagger.write(retagger.tag(items))
+    return retagger.finish()
 
 
 def reindex_if_keys_changed(config: Config, store: Store, now: datetime) -> int:
@@ -493,10 +554,13 @@ class Refreshed:
     error: str = ""  # publishing failed (disk full, read-only folder): the old files stay
 
 
-def refresh(config: Config, store: Store, changed: bool, clock: Clock = utcnow) -> Refreshed:
-    """After pulls (or a config change): re-tag, prune, and publish when anything changed."""
+def refresh(
+    config: Config, store: Store, changed: bool, clock: Clock = utcnow, retag: bool = True
+) -> Refreshed:
+    """After pulls (or a config change): re-tag, prune, and publish when anything changed.
+    `retag` False: the caller re-tags itself (the daemon, off its event loop)."""
     store.commit_pending()  # what gets published is stored first, whatever a crash does next
-    retagged = retag_if_rules_changed(config, store)
+    retagged = retag_if_rules_changed(config, store) if retag else 0
     now = clock()
     reindex_if_keys_changed(config, store, now)
     with store.transaction():

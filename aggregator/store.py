@@ -532,6 +532,19 @@ class Store:
             "UPDATE items SET tags = ?, tag_names = ? WHERE uid = ?", (*_tag_columns(tags), uid)
         )
 
+    def items_page(
+        self, after: int, limit: int, sources: Iterable[str] | None = None
+    ) -> list[tuple[int, Item]]:
+        """(rowid, item) of up to `limit` stored copies past rowid `after` (of `sources`):
+        re-tagging walks the store a page at a time, never all of it in memory."""
+        where, args = ["rowid > ?"], [after]
+        if sources is not None:
+            names = list(sources)
+            where.append(f"source IN ({','.join('?' * len(names))})" if names else "0")
+            args += names
+        sql = f"SELECT rowid, * FROM items WHERE {' AND '.join(where)} ORDER BY rowid LIMIT ?"
+        return [(r[0], _item(r)) for r in self.db.execute(sql, [*args, limit])]
+
     def items(
         self, since: datetime | None = None, sources: Iterable[str] | None = None
     ) -> list[Item]:

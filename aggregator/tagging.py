@@ -449,11 +449,16 @@ class Tagger:
         problems: list[str] | None = None,
         leans: tuple[str, ...] = (),
         passing: list[str] | None = None,
+        gave_up: set[str] | None = None,
     ) -> tuple[TagMatch, ...]:
         """Tags for `text` (its first line the title, then summary and content) and the
         entry's own categories; `leans` are the source's tags that need some evidence.
         `passing`, when given, receives "tag: "word"" for each mention not counted because
-        it fits the rule's `passing` templates (for `tags` and `explain` to show)."""
+        it fits the rule's `passing` templates (for `tags` and `explain` to show).
+        `gave_up`, shared by the items of one batch (a document, a page being re-tagged),
+        collects the patterns that ran out of time, which the batch then skips: a rule that
+        backtracks costs PATTERN_TIMEOUT once a batch, not once an item (80 items of a
+        feed cost 8 s a pattern, and the feed was refused for the rule's slowness)."""
         prepared = Text(text)
         first = self.index.first(prepared)
         if self.boilerplate and self._may_hold_boilerplate(prepared, first):
@@ -497,14 +502,20 @@ class Tagger:
                     for name in _spelled(names, prepared, MAX_REASONS)
                 ]
             for pattern in rule.patterns:
+                if gave_up is not None and pattern.pattern in gave_up:
+                    continue  # it backtracked on an item of this batch: said once already
                 try:
-                    hits = list(pattern.finditer(text, timeout=PATTERN_TIMEOUT))
+                    # concurrent: the GIL is let go while it runs (the daemon's loop goes on)
+                    hits = list(pattern.finditer(text, timeout=PATTERN_TIMEOUT, concurrent=True))
                 except TimeoutError:  # an editor's pattern that backtracks: no match, reported
                     if problems is not None:
                         problems.append(
                             f"tags.{rule.name}: pattern {pattern.pattern!r} gave up after "
                             f"{PATTERN_TIMEOUT}s on one item (it backtracks: rewrite it)"
+                            + ("; not run on the rest of this batch" if gave_up is not None else "")
                         )
+                    if gave_up is not None:
+                        gave_up.add(pattern.pattern)
                     continue
                 if rule.passing is not None:  # "rivals GPT-5": a yardstick, not the story
                     said = [m for m in hits if not rule.passing.at_written(text, *m.span())]
@@ -602,6 +613,7 @@ class Tagger:
         problems: list[str] | None = None,
         leans: tuple[str, ...] = (),
         passing: list[str] | None = None,
+        gave_up: set[str] | None = None,
     ) -> tuple[TagMatch, ...]:
         summary = item.summary_text
         if summary and f"\n{summary}\n" in f"\n{item.content_text}\n":
@@ -609,7 +621,7 @@ class Tagger:
         title = " ".join(item.title.split())  # one line: the text's first line is the title
         text = "\n".join((title, summary, item.content_text))
         return self.tag_text(
-            text, item.categories, source_tags, item.source, problems, leans, passing
+            text, item.categories, source_tags, item.source, problems, leans, passing, gave_up
         )
 
     def _imply(self, matches: dict[str, list[TagMatch]], vetoed: set[str]) -> None:

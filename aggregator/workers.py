@@ -132,7 +132,10 @@ def prepare(
     fresh = [i for i in normalized if content_print(i.content_hash) not in stored]
     t_language = clock()
     tagger = compile_rules(rules, boilerplate, model)
-    tags = {id(i): tagger.tag(i, source.tags, problems, source.leans) for i in fresh}
+    gave_up: set[str] = set()  # patterns that backtracked: skipped on the rest of the document
+    tags = {
+        id(i): tagger.tag(i, source.tags, problems, source.leans, gave_up=gave_up) for i in fresh
+    }
     t3 = clock()
     fps = [fingerprint(item.title, lead_text(item)) for item in fresh]
     prints = zip(map(dumps, fps), index_keys_many(fps), strict=True)

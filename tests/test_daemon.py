@@ -425,3 +425,59 @@ def test_refresh_and_reset_reach_a_running_daemon(server: FeedServer, tmp_path, 
     assert every.returncode == 0 and "every source" in every.stdout
     assert d.stop() == 0
     assert "refresh asked for a: pulling now" in d.log and "reset asked for b" in d.log
+
+
+def test_re_tagging_runs_off_the_loop_and_a_slow_rule_is_the_rule_s_fault(
+    server: FeedServer, tmp_path, daemons
+):
+    """Issue 21, item 5: a backtracking pattern added to the rules re-tagged 400 stored
+    items inside the event loop (/healthz frozen for 35 s, SIGTERM 27-40 s, no warning),
+    and with four such patterns every 80-item feed was refused as "parsing took more than
+    15s". Now re-tagging runs a page at a time in a thread, a pattern that runs out of
+    time is skipped for the rest of its page or document, and the log names the rule."""
+    hostile = "a" * 40 + "!"  # (a|aa)+$ backtracks on it for far longer than 0.1 s
+    items = [item(n) | {"description": f"{hostile} {n}"} for n in range(1, 401)]
+    server.add("/a.rss", rss(items))
+    port = free_port()
+    body = source("a", server.url("/a.rss"), interval="1h") + TAGS + FEED_ALL
+    config = (
+        write_config(tmp_path, body)
+        .read_text()
+        .replace('listen = ""', f'listen = "127.0.0.1:{port}"')
+    )
+    path = tmp_path / "config.toml"
+    path.write_text(config)
+    out = tmp_path / "out"
+    d = daemons(path)
+    wait_for(lambda: len(titles(out)) >= 50, timeout=30, what="first publish")
+
+    patterns = "patterns = [" + ", ".join(f"'(a|aa)+{x}$'" for x in "!?;:") + "]\n"
+    path.write_text(
+        config.replace('keywords = ["bitcoin"]\n', 'keywords = ["bitcoin"]\n' + patterns)
+    )
+    worst = 0.0
+    deadline = time.monotonic() + 4
+    while time.monotonic() < deadline:  # /healthz answers throughout the re-tag
+        started = time.monotonic()
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+        worst = max(worst, time.monotonic() - started)
+        time.sleep(0.05)
+    wait_for(lambda: "re-tagging stored items: tags.crypto: pattern" in d.log, what="warning")
+    assert worst < 1.0, worst
+    assert "gave up after 0.1s on one item" in d.log
+
+    # a new feed of 80 items with the four slow patterns is stored, not refused
+    server.add(
+        "/b.rss",
+        rss([item(n, f"Bitcoin b {n}") | {"description": hostile} for n in range(500, 580)]),
+    )
+    path.write_text(
+        path.read_text().replace(FEED_ALL, source("b", server.url("/b.rss")) + FEED_ALL)
+    )
+    wait_for(lambda: any(t.startswith("Bitcoin b ") for t in titles(out)), timeout=30, what="b")
+    assert "document refused" not in d.log
+
+    started = time.monotonic()
+    assert d.stop() == 0
+    assert time.monotonic() - started < 5
+    assert "Traceback" not in d.log
