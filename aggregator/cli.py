@@ -212,19 +212,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_check(args: argparse.Namespace, path: Path) -> int:
-    from aggregator.advice import advise
+    from aggregator.advice import READ_AT_MOST, advise
     from aggregator.config import key_lines, place
 
     config = load(path)
-    items, rows = [], {}
+    items, rows, stored = [], {}, 0
     if config.settings.database.exists():
         store = Store(config.settings.database)
         try:
-            items = store.items()
+            items = store.items(newest=READ_AT_MOST)
+            stored = store.count_items()
             rows = {r["name"]: r for r in store.source_rows()}
         finally:
             store.close()
-    warnings = advise(config, items, rows, datetime.now(UTC))
+    warnings = advise(config, items, rows, datetime.now(UTC), stored)
     lines = key_lines(path) if warnings else {}
     names = {("sources", n): s.name for n, s in enumerate(config.sources)}
     names |= {("feeds", n): f.name for n, f in enumerate(config.feeds)}
@@ -562,7 +563,7 @@ def cmd_sources_remove(args: argparse.Namespace, path: Path) -> int:
 
 
 def cmd_preview(args: argparse.Namespace, path: Path) -> int:
-    from aggregator.preview import Entry, as_text, preview
+    from aggregator.preview import READ_AT_MOST, Entry, as_text, preview
 
     live = load(path)
     candidate = load(args.against) if args.against else live
@@ -578,14 +579,15 @@ def cmd_preview(args: argparse.Namespace, path: Path) -> int:
             Entry(i.get("id", ""), i.get("title", ""), (i.get("_source") or {}).get("title", ""))
             for i in doc.get("items", [])
         ]
-    items = []
+    items, stored = [], 0
     if live.settings.database.exists():
         store = Store(live.settings.database)
         try:
-            items = store.items()
+            items = store.items(newest=READ_AT_MOST)
+            stored = store.count_items()
         finally:
             store.close()
-    result = preview(candidate, items, published)
+    result = preview(candidate, items, published, stored)
     if args.json:
         print(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
     else:

@@ -546,9 +546,13 @@ class Store:
         return [(r[0], _item(r)) for r in self.db.execute(sql, [*args, limit])]
 
     def items(
-        self, since: datetime | None = None, sources: Iterable[str] | None = None
+        self,
+        since: datetime | None = None,
+        sources: Iterable[str] | None = None,
+        newest: int | None = None,
     ) -> list[Item]:
-        """Every stored copy (published after `since`, of `sources`), oldest first."""
+        """Every stored copy (published after `since`, of `sources`; only the `newest` so
+        many), oldest first."""
         where, args = [], []
         if since is not None:
             where.append("published >= ?")
@@ -558,6 +562,11 @@ class Store:
             where.append(f"source IN ({','.join('?' * len(names))})" if names else "0")
             args += names
         sql = "SELECT * FROM items" + (" WHERE " + " AND ".join(where) if where else "")
+        if newest is not None:
+            rows = self.db.execute(
+                sql + " ORDER BY published DESC, uid DESC LIMIT ?", [*args, newest]
+            )
+            return [_item(r) for r in rows][::-1]
         return [_item(r) for r in self.db.execute(sql + " ORDER BY published, uid", args)]
 
     def copies(self) -> list[CopyMeta]:
