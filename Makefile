@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run once check test lint clean bench
+.PHONY: run once check test lint clean bench soak
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -31,6 +31,13 @@ lint: $(STAMP)
 # whose tool is missing is skipped and says how to install it; .ci/run installs them for CI.
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q -rs
+
+# The crash and fuzz tests of `make test`, longer and randomized (about 10 minutes):
+# SIGKILLs at random instants of passes and of the daemon, then the invariants checked.
+soak: $(STAMP)
+	PASS_FUZZ_EXAMPLES=$${EXAMPLES:-60} PASS_FUZZ_RANDOM=1 $(BIN)/python -m pytest -q \
+	  tests/test_reliability.py -k fuzzed -p no:cacheprovider
+	$(BIN)/python tests/soak.py --rounds $${ROUNDS:-100} $${SEED:+--seed $$SEED}
 
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP)

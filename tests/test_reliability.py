@@ -595,3 +595,23 @@ def test_a_garbled_row_is_named_with_its_column(server: FeedServer, tmp_path):
     (line,) = result.stderr.strip().splitlines()
     assert f"a stored item cannot be read (uid {uid}, column tags:" in line
     assert "PRAGMA integrity_check" in line
+
+
+def test_make_soak_checks_what_it_says(server: FeedServer, tmp_path):
+    """`make soak` (tests/soak.py) judges each round with `_check`: it must see a feed
+    that lags the store, formats that disagree and a dead writer's temporary file."""
+    import soak
+
+    url = server.add("/s.rss", _bitcoin_rss(4, "story"))
+    config = write_config(tmp_path, f'[[sources]]\nname = "s"\nurl = "{url}"\n' + soak.FEEDS)
+    assert run_cli("--config", str(config), "run", "--once", cwd=tmp_path).returncode == 0
+    assert soak._check(tmp_path) == []
+    out = tmp_path / "out"
+    doc = json.loads((out / "all.json").read_text())
+    doc["items"] = doc["items"][1:]  # what a stale publish would show
+    (out / "all.json").write_text(json.dumps(doc))
+    (out / ".all.rss.123.tmp").write_text("partial")
+    broken = soak._check(tmp_path)
+    assert any(b.startswith("all: RSS, Atom and JSON disagree") for b in broken), broken
+    assert any(b.startswith("all: published 3 items, a fresh publish 4") for b in broken), broken
+    assert any(b.startswith("temporary files left") for b in broken), broken
