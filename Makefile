@@ -26,6 +26,7 @@ check: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check aggregator tests bench scripts
 	$(BIN)/ruff format --check aggregator tests bench scripts
+	$(BIN)/mypy
 
 # System tools some tests use (newsboat, Debian's package) are never installed here: a test
 # whose tool is missing is skipped and says how to install it; .ci/run installs them for CI.

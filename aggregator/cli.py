@@ -29,6 +29,7 @@ from aggregator.tagging import tagger_for
 from aggregator.urls import canonical
 
 if TYPE_CHECKING:  # the pipeline (0.3 s of imports) is imported by the commands that run it
+    from aggregator.model import Fetched
     from aggregator.pipeline import PassResult
     from aggregator.schedule import Plan
 
@@ -216,7 +217,9 @@ def cmd_check(args: argparse.Namespace, path: Path) -> int:
     from aggregator.config import key_lines, place
 
     config = load(path)
-    items, rows, stored = [], {}, 0
+    items: list = []
+    rows: dict[str, Any] = {}  # sqlite3.Row by source name
+    stored = 0
     if config.settings.database.exists():
         store = Store(config.settings.database)
         try:
@@ -227,7 +230,9 @@ def cmd_check(args: argparse.Namespace, path: Path) -> int:
             store.close()
     warnings = advise(config, items, rows, datetime.now(UTC), stored)
     lines = key_lines(path) if warnings else {}
-    names = {("sources", n): s.name for n, s in enumerate(config.sources)}
+    names: dict[tuple[str | int, ...], str] = {
+        ("sources", n): s.name for n, s in enumerate(config.sources)
+    }
     names |= {("feeds", n): f.name for n, f in enumerate(config.feeds)}
     for where, message in warnings:
         print(f"{place(path, lines, where, names)}: warning: {message}")
@@ -265,6 +270,7 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
                 from aggregator.daemon import Daemon
 
                 return run_async(Daemon(path, config, store).run())
+            assert plan is not None  # run --once
             result = _run_with_progress(config, store, plan)
         finally:
             store.close()
@@ -491,7 +497,7 @@ def cmd_sources_add(args: argparse.Namespace, path: Path) -> int:
         )
         return EXIT_USAGE
 
-    async def get(url: str):
+    async def get(url: str) -> Fetched:
         async with Fetcher(config.settings) as fetcher:
             return await fetcher.fetch(url)
 
@@ -861,7 +867,7 @@ def _print_status(report: list[dict]) -> None:
     table = [("source", "last pull", "result", "http", "items", "fails", "next pull")]
     details = []
     for rec in report:
-        nxt = _when_short(_from_iso(rec.get("next_pull"))) if rec.get("next_pull") else "-"
+        nxt = _when_short(_from_iso(rec["next_pull"])) if rec.get("next_pull") else "-"
         why = rec.get("next_reason") or ""
         table.append(
             (
@@ -992,7 +998,7 @@ def _log_summary(config: Config, result: PassResult) -> None:
 
 
 def _print_table(
-    rows: list[tuple[str, ...]], width: int = 0, details: list[str] | None = None
+    rows: Sequence[tuple[str, ...]], width: int = 0, details: list[str] | None = None
 ) -> None:
     """Rows in aligned columns, each row's `details` (one per row after the header) below
     it, indented. With a terminal's `width`, details are wrapped to it, and a table wider

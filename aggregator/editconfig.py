@@ -142,7 +142,7 @@ def remove_source(path: Path, name: str) -> None:
     doc = tomlkit.parse(path.read_text(encoding="utf-8"))
     sources = doc.get("sources")
     index = next((i for i, s in enumerate(sources or []) if s.get("name") == name), None)
-    if index is None:
+    if sources is None or index is None:
         raise KeyError(name)
     del sources[index]
     text = tomlkit.dumps(doc)

@@ -137,7 +137,11 @@ def _rss(root: etree._Element, url: str, lang: Any) -> ParsedFeed:
         link = _text(first.get("link")).strip()
         guid_el = first.get("guid")
         guid = _text(guid_el).strip()
-        if guid and (guid_el.get("isPermaLink") or "true").lower() != "false":
+        if (
+            guid
+            and guid_el is not None
+            and (guid_el.get("isPermaLink") or "true").lower() != "false"
+        ):
             guid = urljoin(url, guid)
             link = link or guid
         title = _text(first.get("title"))
@@ -232,8 +236,9 @@ def _atom(root: etree._Element, url: str, lang: Any) -> ParsedFeed:
 def _alternate(el: etree._Element, url: str) -> str:
     """The first alternate link of an Atom feed or entry (rel defaults to alternate)."""
     for link in el.iterfind(f"{ATOM}link"):
-        if link.get("rel", "alternate") == "alternate" and link.get("href"):
-            return urljoin(url, link.get("href").strip())
+        href = link.get("href")
+        if link.get("rel", "alternate") == "alternate" and href:
+            return urljoin(url, href.strip())
     return ""
 
 

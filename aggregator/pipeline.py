@@ -126,7 +126,9 @@ async def _pull(
     started = time.monotonic()
     crash_point(f"before-fetch:{source.name}")
 
-    def failed(status: int | None, kind: str, error: str, retry: float | None = None):
+    def failed(
+        status: int | None, kind: str, error: str, retry: float | None = None
+    ) -> PullOutcome:
         outcome = PullOutcome(
             source.name,
             ok=False,
@@ -206,7 +208,11 @@ async def _pull(
             warning=parsed.warning,
             url=url,
             seconds=seconds,
-            **counts,
+            new=counts["new"],
+            updated=counts["updated"],
+            duplicate=counts["duplicate"],
+            unchanged=counts["unchanged"],
+            skipped=counts["skipped"],
         )
         return _finish(
             store,
@@ -328,7 +334,8 @@ def _store_item(
     there and kept current; without, each lookup is its own query and keys are written now.
     """
     batch = lookups is not None
-    lookups = lookups if batch else store.lookups([item])
+    if lookups is None:
+        lookups = store.lookups([item])
     by_key = lookups.by_key.get(item.key)
     if by_key is None and (
         item.published < cutoff or lookups.pruned(item.source, item.key, item.canonical)

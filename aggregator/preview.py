@@ -65,25 +65,25 @@ def preview(
     `published`."""
     tagger = tagger_for(config)
     sources = {s.name: s for s in config.sources}
-    retagged = []
+    retagged: list[Item] = []
     tag_changes: dict[str, TagChange] = {}
     for item in items:
         src = sources.get(item.source)
-        tags = tagger.tag(item, src.tags if src else (), leans=src.leans if src else ())
-        before, after = item.tag_names, frozenset(t.tag for t in tags)
-        for tag in after - before:
-            change = tag_changes.setdefault(tag, TagChange(tag))
-            change.gained += 1
-            if len(change.examples_gained) < EXAMPLES:
-                change.examples_gained.append(item.title)
-        for tag in before - after:
-            change = tag_changes.setdefault(tag, TagChange(tag))
-            change.lost += 1
-            if len(change.examples_lost) < EXAMPLES:
-                change.examples_lost.append(item.title)
-        retagged.append(replace(item, tags=tags))
+        matches = tagger.tag(item, src.tags if src else (), leans=src.leans if src else ())
+        had, has = item.tag_names, frozenset(t.tag for t in matches)
+        for tag in has - had:
+            gain = tag_changes.setdefault(tag, TagChange(tag))
+            gain.gained += 1
+            if len(gain.examples_gained) < EXAMPLES:
+                gain.examples_gained.append(item.title)
+        for tag in had - has:
+            loss = tag_changes.setdefault(tag, TagChange(tag))
+            loss.lost += 1
+            if len(loss.examples_lost) < EXAMPLES:
+                loss.examples_lost.append(item.title)
+        retagged.append(replace(item, tags=matches))
     stories = group(retagged)
-    changes = []
+    changes: list[FeedChange] = []
     for feed in config.feeds:
         chosen = select(stories, feed, sources, config.default_language)
         after = [Entry(s.id, s.item.title, s.item.source) for s in chosen]
@@ -106,11 +106,11 @@ def preview(
             change.status = "changed"
         changes.append(change)
     names = {f.name for f in config.feeds}
-    for name, before in sorted(published.items()):
+    for name, gone in sorted(published.items()):
         if name not in names:
-            changes.append(FeedChange(name, "removed", leave=before, items_before=len(before)))
-    tags = sorted(tag_changes.values(), key=lambda c: c.tag)
-    return Preview(changes, tags, len(items), max(stored, len(items)))
+            changes.append(FeedChange(name, "removed", leave=gone, items_before=len(gone)))
+    by_tag = sorted(tag_changes.values(), key=lambda c: c.tag)
+    return Preview(changes, by_tag, len(items), max(stored, len(items)))
 
 
 def as_text(result: Preview, candidate: object = "config.toml", live: object = "") -> str:

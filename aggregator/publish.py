@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from aggregator.render.index import SourceRow, render_index
 from aggregator.render.jsonfeed import render_json
 from aggregator.render.opml import render_feeds_opml, render_sources_opml
 from aggregator.render.rss import render_rss
-from aggregator.select import group, newest_first, select, story_tags
+from aggregator.select import Story, group, newest_first, select, story_tags
 from aggregator.store import Store
 
 log = logging.getLogger("aggregator.publish")
@@ -51,15 +51,16 @@ def publish(store: Store, config: Config) -> list[Published]:
     results = []
     docs = []
     for feed in config.feeds:
-        chosen = select(stories, feed, sources, config.default_language, tags_of, order)
-        full = store.items_by_uid([c.uid for story in chosen for c in (story.item, *story.others)])
+        light = select(stories, feed, sources, config.default_language, tags_of, order)
+        full = store.items_by_uid([c.uid for story in light for c in (story.item, *story.others)])
         chosen = [
-            replace(
-                story,
-                item=full[story.item.uid],
-                others=tuple(full[c.uid] for c in story.others),
+            Story(
+                story.id,
+                full[story.item.uid],
+                story.tags,
+                tuple(full[c.uid] for c in story.others),
             )
-            for story in chosen
+            for story in light
         ]
         doc = prepare(feed, chosen, config, titles, links, _empty_since(store, feed.name, chosen))
         docs.append(doc)
@@ -78,18 +79,19 @@ def publish(store: Store, config: Config) -> list[Published]:
     for copies in stories.values():
         for item in copies:
             counts[item.source] = counts.get(item.source, 0) + 1
-    rows = source_rows(config, {r["name"]: r for r in rows}, counts)
+    health = source_rows(config, {r["name"]: r for r in rows}, counts)
     title = config.settings.site_title
     site = [
         (
             out_dir / "index.html",
-            render_index(title, docs, rows, config.settings.public_source_health),
+            render_index(title, docs, health, config.settings.public_source_health),
         ),
-        (out_dir / "sources.opml", render_sources_opml(f"{title}: sources", rows)),
+        (out_dir / "sources.opml", render_sources_opml(f"{title}: sources", health)),
         (out_dir / "feeds.opml", render_feeds_opml(title, docs)),
     ]
-    written = tuple(path for path, data in site if write_if_changed(path, data))
-    results.append(Published("index", len(docs), written))
+    results.append(
+        Published("index", len(docs), tuple(p for p, data in site if write_if_changed(p, data)))
+    )
     return results
 
 

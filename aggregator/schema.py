@@ -30,7 +30,7 @@ NAME_S = {"type": "string", "pattern": NAME.pattern}
 LANG_S = {"type": "string", "pattern": LANGUAGE.pattern.replace("[a-z]", "[a-zA-Z]")}
 
 # Keys whose TOML form differs from their Python type (durations and sizes are strings).
-SPECIAL = {
+SPECIAL: dict[str, dict] = {
     "interval": DURATION,
     "retention": DURATION,
     "timeout": DURATION,
@@ -114,21 +114,22 @@ def _json_type(annotation: object) -> dict:
         return _json_type(args[0])
     if origin is tuple:
         return {"type": "array", "items": {"type": "string"}}
-    return {
+    scalars: dict[object, dict[str, str]] = {
         bool: {"type": "boolean"},
         int: {"type": "integer"},
         float: {"type": "number"},
         str: {"type": "string"},
-    }.get(annotation, {"type": "string"})
+    }
+    return scalars.get(annotation, {"type": "string"})
 
 
 def _table(cls: type, keys: set[str], required: tuple[str, ...] = ()) -> dict:
     hints = typing.get_type_hints(cls)
-    properties = {}
+    properties: dict[str, dict] = {}
     for field in dataclasses.fields(cls):
         if field.name not in keys:
             continue
-        prop = dict(SPECIAL.get(field.name) or _json_type(hints[field.name]))
+        prop: dict = dict(SPECIAL.get(field.name) or _json_type(hints[field.name]))
         if field.name in DESCRIPTIONS:
             prop["description"] = DESCRIPTIONS[field.name]
         properties[field.name] = prop

@@ -4,39 +4,43 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from aggregator.dedupe import stand_in_order
 from aggregator.model import CopyMeta, CuratedFeed, Item, Source
 
 Copy = Item | CopyMeta  # whole, or as much as choosing reads (the store's `copies()`)
+C = TypeVar("C", Item, CopyMeta)
 
 
 @dataclass(frozen=True)
-class Story:
-    """One article as published: the copy that stands for it, and the others."""
+class Story(Generic[C]):
+    """One article as published: the copy that stands for it, and the others. A
+    Story[CopyMeta] is chosen from the store's light copies; publishing reads the chosen
+    ones whole into a Story[Item], which is what renderers take."""
 
     id: str  # the story's stable id (uid of its first copy)
-    item: Item  # the stand-in (a CopyMeta until the chosen stories are read whole)
+    item: C  # the stand-in
     tags: tuple[str, ...]  # union of every copy's tags, sorted
-    others: tuple[Item, ...] = ()
+    others: tuple[C, ...] = ()
 
     @property
     def language(self) -> str:
         return self.item.language
 
 
-def group(items: Iterable[Copy]) -> dict[str, list[Copy]]:
+def group(items: Iterable[C]) -> dict[str, list[C]]:
     """Copies grouped by story."""
-    stories: dict[str, list[Copy]] = defaultdict(list)
+    stories: dict[str, list[C]] = defaultdict(list)
     for item in items:
         stories[item.story or item.uid].append(item)
     return stories
 
 
-def story_tags(stories: Mapping[str, list[Copy]]) -> dict[str, frozenset[str]]:
+def story_tags(stories: Mapping[str, Sequence[Copy]]) -> dict[str, frozenset[str]]:
     """Each story's tags: the union over its copies, since each outlet's text may reveal a
     different facet of the same story. Computed once for every feed of a pass."""
     return {
@@ -47,7 +51,7 @@ def story_tags(stories: Mapping[str, list[Copy]]) -> dict[str, frozenset[str]]:
     }
 
 
-def newest_first(stories: Mapping[str, list[Copy]]) -> list[tuple[datetime, str]]:
+def newest_first(stories: Mapping[str, Sequence[Copy]]) -> list[tuple[datetime, str]]:
     """(date of its newest copy, id) of every story, newest first: the order `select`
     reads them in, stopping once no story left can be newer than those it holds.
     Computed once for every feed of a pass."""
@@ -68,13 +72,13 @@ def tags_fit(feed: CuratedFeed, tags: frozenset[str]) -> bool:
 
 
 def select(
-    stories: Mapping[str, list[Copy]],
+    stories: Mapping[str, list[C]],
     feed: CuratedFeed,
     sources: Mapping[str, Source],
     default_language: str,
     tags_of: Mapping[str, frozenset[str]] | None = None,
     order: list[tuple[datetime, str]] | None = None,
-) -> list[Story]:
+) -> list[Story[C]]:
     """The feed's stories, newest first, at most `max_items`.
 
     Only copies from configured sources (and the feed's `sources`/`languages`, when set) may
@@ -86,20 +90,20 @@ def select(
     if order is None:
         order = newest_first(stories)
 
-    def eligible(c: Copy) -> bool:
+    def eligible(c: C) -> bool:
         return (
             c.source in sources
             and (not feed.sources or c.source in feed.sources)
             and (not feed.languages or (c.language or default_language) in feed.languages)
         )
 
-    def ranked(c: Copy) -> tuple:
+    def ranked(c: C) -> tuple:
         return stand_in_order(c, sources)
 
     # the newest max_items (by their stand-in's date, then id) in a heap, oldest on top; a
     # stand-in is never newer than its story's newest copy, so the walk stops at the first
     # story whose newest copy is older than the heap's oldest, once the heap is full
-    kept: list[tuple[datetime, str, Copy, list[Copy]]] = []
+    kept: list[tuple[datetime, str, C, list[C]]] = []
     limit = feed.max_items
     for newest, story_id in order if limit > 0 else ():
         if len(kept) == limit and (newest, story_id) < kept[0][:2]:

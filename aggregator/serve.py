@@ -164,7 +164,7 @@ class FeedFiles:
         return cached
 
     @staticmethod
-    def _not_modified(request: web.Request, cached: _Cached, etags: set[str]) -> bool:
+    def _not_modified(request: web.BaseRequest, cached: _Cached, etags: set[str]) -> bool:
         match = request.headers.get("If-None-Match")
         if match is not None:
             wanted = {t.strip().removeprefix("W/") for t in match.split(",")}
@@ -173,8 +173,7 @@ class FeedFiles:
         if since:
             when = parse_http_date(since)
             # a date in the future is invalid (RFC 9110 13.1.3): answer in full
-            valid = when is not None and when <= datetime.now(UTC)
-            return valid and cached.last_modified <= when
+            return when is not None and cached.last_modified <= when <= datetime.now(UTC)
         return False
 
 

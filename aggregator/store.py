@@ -537,7 +537,8 @@ class Store:
     ) -> list[tuple[int, Item]]:
         """(rowid, item) of up to `limit` stored copies past rowid `after` (of `sources`):
         re-tagging walks the store a page at a time, never all of it in memory."""
-        where, args = ["rowid > ?"], [after]
+        where: list[str] = ["rowid > ?"]
+        args: list[object] = [after]
         if sources is not None:
             names = list(sources)
             where.append(f"source IN ({','.join('?' * len(names))})" if names else "0")
@@ -553,7 +554,8 @@ class Store:
     ) -> list[Item]:
         """Every stored copy (published after `since`, of `sources`; only the `newest` so
         many), oldest first."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[object] = []
         if since is not None:
             where.append("published >= ?")
             args.append(_ts(since))

@@ -506,7 +506,7 @@ class Tagger:
                     continue  # it backtracked on an item of this batch: said once already
                 try:
                     # concurrent: the GIL is let go while it runs (the daemon's loop goes on)
-                    hits = list(pattern.finditer(text, timeout=PATTERN_TIMEOUT, concurrent=True))
+                    said = list(pattern.finditer(text, timeout=PATTERN_TIMEOUT, concurrent=True))
                 except TimeoutError:  # an editor's pattern that backtracks: no match, reported
                     if problems is not None:
                         problems.append(
@@ -518,11 +518,11 @@ class Tagger:
                         gave_up.add(pattern.pattern)
                     continue
                 if rule.passing is not None:  # "rivals GPT-5": a yardstick, not the story
-                    said = [m for m in hits if not rule.passing.at_written(text, *m.span())]
+                    kept = [m for m in said if not rule.passing.at_written(text, *m.span())]
                     if passing is not None:
-                        passing += [f'{rule.name}: "{m.group()}"' for m in hits if m not in said]
-                    hits = said
-                found += [TagMatch(rule.name, "pattern", m.group()) for m in hits]
+                        passing += [f'{rule.name}: "{m.group()}"' for m in said if m not in kept]
+                    said = kept
+                found += [TagMatch(rule.name, "pattern", m.group()) for m in said]
             if item_categories and rule.categories:
                 found += [
                     TagMatch(rule.name, "category", original)

@@ -79,7 +79,7 @@ async def _private(hub: str) -> str:
         infos = await asyncio.get_running_loop().getaddrinfo(host, None)
     except OSError as exc:
         return f"cannot resolve: {exc}"
-    addresses = {info[4][0].split("%")[0] for info in infos}
+    addresses = {str(info[4][0]).split("%")[0] for info in infos}
     private = sorted(a for a in addresses if not is_public(ipaddress.ip_address(a)))
     return f"resolves to {', '.join(private)}" if private else ""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from aggregator.model import Item, Source
+from aggregator.model import CopyMeta, Item, Source
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def decide(item: Item, by_key: Known | None, by_url: Known | None) -> Decision:
     return Decision("new", item.uid)
 
 
-def stand_in_order(copy: Item, sources: Mapping[str, Source]) -> tuple:
+def stand_in_order(copy: Item | CopyMeta, sources: Mapping[str, Source]) -> tuple:
     """Sort key of the contract's rule: highest priority, then earliest, then config order.
 
     Deterministic (the uid breaks the last ties), so a stand-in never flips between passes.

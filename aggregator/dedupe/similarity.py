@@ -229,7 +229,7 @@ def name_spans(lead: str) -> list[str]:
 
 def _names(lead: str) -> frozenset[str]:
     """Proper nouns: capitalized words that do not open a sentence ("on Solana", "by ASML")."""
-    names = set()
+    names: set[str] = set()
     for name in name_spans(lead):
         names.update(t for t in tokens(name) if not t.startswith("#"))
     return frozenset(names)

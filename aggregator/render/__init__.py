@@ -83,11 +83,12 @@ def prepare(
         # other copies, each address once, never the item's own (two outlets may carry
         # one link: a shared wire page)
         seen = {item.canonical or item.link}
-        others = [
-            (o.title, link, _source_title(o.source, config, source_titles))
-            for o in story.others
-            if (link := o.canonical or o.link) not in seen and not seen.add(link)
-        ]
+        others = []
+        for o in story.others:
+            link = o.canonical or o.link
+            if link not in seen:
+                seen.add(link)
+                others.append((o.title, link, _source_title(o.source, config, source_titles)))
         if others:
             label = ALSO_REPORTED.get(language.split("-")[0], ALSO_REPORTED["en"])
             body_html = (body_html + "\n" + also_reported_html(label, others)).strip()

@@ -48,8 +48,9 @@ def _with_hub(data: bytes, hub: str) -> bytes:
     """feedgen writes no rel="hub" link in RSS: add the atom:link WebSub readers look for."""
     root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
     channel = root.find("channel")
-    self_link = channel.find(f"{ATOM}link[@rel='self']")
-    hub_link = etree.Element(f"{ATOM}link", href=hub, rel="hub")
-    self_link.addnext(hub_link)
+    self_link = None if channel is None else channel.find(f"{ATOM}link[@rel='self']")
+    if self_link is None:  # feedgen always writes both; nothing to anchor the hub to
+        return data
+    self_link.addnext(etree.Element(f"{ATOM}link", href=hub, rel="hub"))
     etree.indent(root, space="  ")
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
