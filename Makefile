@@ -4,14 +4,23 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run once check test lint clean bench soak
+.PHONY: run once check test lint clean bench soak lock
 
-$(STAMP): pyproject.toml
+# Dependencies come from requirements.lock (exact versions, hashes checked): every machine
+# runs what CI ran. `make lock` rewrites it after a change to pyproject.toml's dependencies.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Keeps the versions already locked unless pyproject.toml asks otherwise (UPGRADE=1: newest).
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 $${UPGRADE:+--upgrade} -o requirements.lock
 
 # The daemon on the shipped config: scheduled pulls, the feeds served on its `listen`.
 run: $(STAMP)
