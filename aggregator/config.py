@@ -236,6 +236,7 @@ TAG_KEYS = {
     "mentions",
     "requires",
     "passing",
+    "rivals",
 }
 MAX_MENTIONS = 10
 FEED_KEYS = {
@@ -512,6 +513,7 @@ class _Validator:
                 mentions=mentions,
                 requires=self.strings(raw, "requires", w),
                 passing=self.strings(raw, "passing", w),
+                rivals=self.strings(raw, "rivals", w),
             )
             for i, template in enumerate(rule.passing):
                 star = template.strip()
@@ -584,7 +586,7 @@ class _Validator:
         rules = {t.name for t in tags}
         known = rules | {tag for s in sources for tag in s.tags}
         for t in tags:
-            for key in ("implies", "requires"):
+            for key in ("implies", "requires", "rivals"):
                 for i, other in enumerate(getattr(t, key)):
                     if other not in known:
                         self.err(("tags", t.name, key, i), f"unknown tag {other!r}")

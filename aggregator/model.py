@@ -76,6 +76,9 @@ class TagRule:
     # where a keyword or name is only named in passing, `*` standing for it: "former *",
     # "* models" ("ex-OpenAI", "like bitcoin", "runs on Mistral models" do not count)
     passing: tuple[str, ...] = ()
+    # tags whose names listed beside this rule's ("ChatGPT, Claude or Gemini") make a
+    # comparison or a choice: such mentions do not count either
+    rivals: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,10 @@ DESCRIPTIONS = {
         'where a keyword or name is only named in passing, * standing for it ("former *", '
         '"like *", "* models"): such mentions do not count'
     ),
+    "rivals": (
+        'tags whose names listed beside this one\'s ("ChatGPT, Claude or Gemini") make a '
+        "comparison or a choice: such mentions do not count"
+    ),
     "leans": "tags given to an item of this source when it shows some evidence of them",
     "tags": "tags given to every item of this source",
     "max_items": "newest items kept in the feed",

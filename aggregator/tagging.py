@@ -302,27 +302,64 @@ def _salient(
 ) -> bool:
     """Keywords said in the title, or `mentions` times in all (each distinct one counted
     wherever it occurs: the index reports a word's first occurrence only); mentions that
-    fit the rule's `passing` templates ("former OpenAI staff") do not count."""
+    fit the rule's `passing` templates ("former OpenAI staff") do not count, and a keyword
+    inside a longer one's mention is that mention ("DeepMind" of "ex-Google DeepMind")."""
     if passing is None and (mentions <= 1 or any(start < title_end for start, _, _ in hits)):
         return True
     spans = {(text.lowered if lowered else text.folded)[a:b]: lowered for a, b, lowered in hits}
-    total = 0
-    for span, lowered in spans.items():
+    said: list[tuple[int, int, bool]] = []  # each mention: start, end, in passing
+    for span, lowered in sorted(spans.items(), key=lambda s: -len(s[0])):  # longest first
         scanned = text.lowered if lowered else text.folded
         for start in _starts(scanned, span):
-            if passing is not None and passing.at(scanned, start, start + len(span)):
+            end = start + len(span)
+            if any(a <= start and end <= b for a, b, _ in said):
                 continue
-            total += 1
-            if start < title_end or total >= mentions:
-                return True
+            said.append((start, end, passing is not None and passing.at(scanned, start, end)))
+    total = 0
+    for start, _, in_passing in sorted(said):
+        if in_passing:
+            continue
+        total += 1
+        if start < title_end or total >= mentions:
+            return True
     return False
 
 
-# Up to three names listed between a template and a mention ("compares with GPT-5, Claude
-# and *", "former Google and *"): each name of the list is in passing as the first one is.
-_LISTED = (
-    r"(?:[\w.'-]+(?:\s+[\w.'-]+)?\s*(?:,|\band\b|\bet\b|\bor\b|\bou\b|\bund\b|\boder\b)\s*){0,3}"
+# One name of a list right before a mention ("compares with GPT-5, Claude and *", "former
+# Google and *"): up to three are set aside, and each name of the list is in passing as the
+# first one is.
+_SEPARATOR = r"\s*(?:,|\band\b|\bet\b|\bor\b|\bou\b|\bund\b|\boder\b)\s*$"
+_LISTED = tuple(  # a name of one word ("Claude and "), of two ("Le Chat, ")
+    regex.compile(name + _SEPARATOR, regex.REVERSE | regex.V0)
+    for name in (r"(?<![\w.'-])[\w.'-]+", r"(?<![\w.'-])[\w.'-]+\s+[\w.'-]+")
 )
+LISTED_MOST = 3
+
+
+# Between two names of a list: "ChatGPT, Claude", "GPT-5.1 and Gemini", "Gemini 3 ou Le Chat"
+# (a version number may follow the first name)
+_JOIN = (
+    r"(?:[ .\-]?\d[\w.]{0,4})?\s*"
+    r"(?:,|\band\b|\bor\b|\bet\b|\bou\b|\bvs\b\.?|\bversus\b|\bund\b|\boder\b)\s*"
+)
+
+
+def _rival_names(rule: TagRule) -> tuple[str, ...]:
+    """A rule's keywords and names as regex alternatives on folded lower-case text, and its
+    patterns that Python's `re` compiles (GPT-5's), for its rivals' `passing`."""
+    out = [
+        r"\s+".join(re.escape(w) for w in fold(k.rstrip("*")).lower().split())
+        + (r"\w*" if k.endswith("*") else "")
+        for k in (*rule.keywords, *rule.needs_context)
+        if k.strip("*")
+    ]
+    for pattern in rule.patterns:
+        try:
+            re.compile(pattern)
+        except re.error:
+            continue
+        out.append(f"(?:{pattern.lower()})")
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -330,12 +367,21 @@ class _Passing:
     """Where a rule's keyword is only named in passing, from its `passing` templates
     ("former *", "like *", "* models"): the words right before a mention, or right after."""
 
-    before: re.Pattern[str] | None  # searched in the text before a mention, ending there
+    # searched in the text before a mention, ending there: backwards (regex's REVERSE), so
+    # that an alternation of a hundred templates is tried at the end only, not at each of
+    # 60 characters (160 us a mention, the most of tagging an item that names an AI lab)
+    before: regex.Pattern[str] | None
     after: re.Pattern[str] | None  # matched at the text right after it
 
     @classmethod
-    def of(cls, templates: tuple[str, ...]) -> _Passing | None:
+    def of(cls, templates: tuple[str, ...], rivals: tuple[str, ...] = ()) -> _Passing | None:
+        """`rivals`: the names (and patterns) of the rule's `rivals`, a mention joined to
+        one of them by a comma, "and", "or", "vs" ... being one of a comparison or choice."""
         befores, afters = [], []
+        if rivals:
+            names = "|".join(rivals)
+            befores.append(rf"(?<!\w)(?:{names}){_JOIN}$")
+            afters.append(rf"{_JOIN}(?:{names})(?!\w)")
         for template in templates:
             folded = fold(template.strip()).lower()
             if folded.endswith("*"):  # "former *", "ex-*", "d'*"
@@ -343,7 +389,7 @@ class _Passing:
                 lead = r"(?<!\w)"  # "'*" is a quote, never the apostrophe of "l'IA"
                 body = r"\s+".join(re.escape(w) for w in words.split())
                 gap = r"\s+" if words.endswith(" ") else r"\s*"
-                befores.append(lead + body + gap + _LISTED + "$")
+                befores.append(lead + body + gap + "$")
             elif folded.startswith("*"):  # "* models", "*'s models"
                 words = folded[1:]
                 body = r"\s+".join(re.escape(w) for w in words.split())
@@ -352,7 +398,7 @@ class _Passing:
         if not befores and not afters:
             return None
         return cls(
-            re.compile("|".join(befores)) if befores else None,
+            regex.compile("|".join(befores), regex.REVERSE | regex.V0) if befores else None,
             re.compile("|".join(afters)) if afters else None,
         )
 
@@ -362,8 +408,14 @@ class _Passing:
 
     def around(self, before: str, after: str) -> bool:
         """A mention with the folded text `before` it and `after` it is a passing one."""
-        if self.before is not None and self.before.search(before.lower()):
-            return True
+        if self.before is not None:
+            texts = [before.lower()]
+            for _ in range(LISTED_MOST + 1):
+                if any(self.before.search(t) for t in texts):
+                    return True
+                texts = [t[: m.start()] for t in texts for r in _LISTED if (m := r.search(t))]
+                if not texts:
+                    break
         return self.after is not None and self.after.match(after.lower()) is not None
 
     def at_written(self, text: str, start: int, end: int) -> bool:
@@ -418,6 +470,7 @@ class Tagger:
         self.boilerplate_words = tuple(
             frozenset(_WORD.findall(fold(p).lower())[1:-1]) for p in self.boilerplate
         )
+        named = {r.name: _rival_names(r) for r in rules}
         self.rules = tuple(
             _Compiled(
                 name=r.name,
@@ -430,7 +483,10 @@ class Tagger:
                 context=_Phrases.of(r.context),
                 mentions=r.mentions,
                 requires=r.requires,
-                passing=_Passing.of(r.passing),
+                passing=_Passing.of(
+                    r.passing,
+                    tuple(n for rival in r.rivals if rival in named for n in named[rival]),
+                ),
             )
             for r in rules
         )

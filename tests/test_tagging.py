@@ -388,3 +388,37 @@ def test_the_shipped_model_loads_and_the_switch_turns_it_off(tmp_path):
     config = parse(text, tmp_path / "config.toml")
     assert config.settings.topic_model is False
     assert compile_rules((), (), config.settings.topic_model).model is None
+
+
+def test_rivals_listed_together_are_a_comparison_not_the_subject():
+    """`rivals`: "Le Chat, ChatGPT ou Gemini : lequel choisir ?" names three assistants,
+    none of them the story; "OpenAI ships GPT-6" still is OpenAI's."""
+    rules = (
+        TagRule(
+            "openai",
+            keywords=("ChatGPT", "OpenAI"),
+            patterns=(r"\bGPT-?\d",),
+            rivals=("google", "mistral"),
+        ),
+        TagRule("google", keywords=("Gemini",), rivals=("openai", "mistral"), mentions=2),
+        TagRule("mistral", keywords=("Le Chat",), rivals=("openai", "google")),
+    )
+    tagger = Tagger(rules)
+    assert _tags(tagger, "Le Chat, ChatGPT ou Gemini : lequel choisir ?\n") == set()
+    assert _tags(tagger, "Pick Gemini or ChatGPT as the default assistant\n") == set()
+    assert _tags(tagger, "Corvid 2 against GPT-5.1 and Gemini 3\n") == set()
+    assert _tags(tagger, "OpenAI ships GPT-6\nGemini lags behind.") == {"openai"}
+    said: list[str] = []
+    tagger.tag_text("ChatGPT et Gemini arrivent dans Siri\n", passing=said)
+    assert said == ['openai: "ChatGPT"', 'google: "Gemini"']
+
+
+def test_rivals_must_be_tags(tmp_path):
+    from conftest import write_config
+
+    from aggregator.config import ConfigError
+
+    path = write_config(tmp_path, '[tags.a]\nkeywords = ["a"]\nrivals = ["b"]\n')
+    with pytest.raises(ConfigError) as caught:
+        load(path)
+    assert any("tags.a.rivals[0]" in p and "unknown tag 'b'" in p for p in caught.value.problems)
