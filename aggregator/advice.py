@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
-from aggregator.model import Config, Item
+from aggregator.model import Config, Item, SourceRecord
 from aggregator.select import group, select
 from aggregator.tagging import fold, is_acronym
 
@@ -25,7 +25,7 @@ READ_AT_MOST = 5000
 def advise(
     config: Config,
     items: list[Item],
-    sources: Mapping[str, Mapping],
+    sources: Mapping[str, SourceRecord],
     now: datetime,
     stored: int | None = None,
 ) -> list[tuple[tuple, str]]:
@@ -101,22 +101,22 @@ def _acronyms_never_in_capitals(
 
 
 def _failing_sources(
-    config: Config, rows: Mapping[str, Mapping], now: datetime
+    config: Config, rows: Mapping[str, SourceRecord], now: datetime
 ) -> Iterable[tuple[tuple, str]]:
     for n, source in enumerate(config.sources):
         row = rows.get(source.name)
-        if not source.enabled or row is None or not row["consecutive_failures"]:
+        if not source.enabled or row is None or not row.consecutive_failures:
             continue
-        error = f"{row['last_error_kind']}: {row['last_error']}".strip(": ")
-        if row["last_ok"] is None:
-            if row["consecutive_failures"] >= NEVER_OK_FAILURES:
+        error = f"{row.last_error_kind}: {row.last_error}".strip(": ")
+        if row.last_ok is None:
+            if row.consecutive_failures >= NEVER_OK_FAILURES:
                 yield (
                     ("sources", n),
                     (
-                        f"has never been pulled successfully ({row['consecutive_failures']} "
+                        f"has never been pulled successfully ({row.consecutive_failures} "
                         f"failures; last: {error})"
                     ),
                 )
-        elif now.timestamp() - row["last_ok"] > FAILING_FOR.total_seconds():
-            days = (now.timestamp() - row["last_ok"]) / 86400
+        elif now - row.last_ok > FAILING_FOR:
+            days = (now - row.last_ok).total_seconds() / 86400
             yield ("sources", n), f"has failed for {days:.1f} days (last: {error})"

@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import shutil
-import sqlite3
 import sys
 import textwrap
 import time
@@ -22,9 +21,10 @@ from urllib.parse import urlsplit
 from aggregator import __version__
 from aggregator.config import load
 from aggregator.errors import AggregatorError, ConfigError, LockedError
-from aggregator.model import Config, Item, PullOutcome, Source, TagMatch
+from aggregator.model import Config, Item, PullOutcome, Source, SourceRecord, TagMatch
 from aggregator.select import why_stand_in
-from aggregator.store import Lock, Store
+from aggregator.storage import DRIVER_ERRORS, Storage, open_store
+from aggregator.storage.sqlite import Lock
 from aggregator.tagging import tagger_for
 from aggregator.urls import canonical
 
@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AggregatorError as exc:
         print(f"aggregator: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except sqlite3.Error as exc:  # locked past busy_timeout, disk full, corrupt page
+    except DRIVER_ERRORS as exc:  # locked past busy_timeout, disk full, corrupt page
         print(f"aggregator: database error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
@@ -218,14 +218,14 @@ def cmd_check(args: argparse.Namespace, path: Path) -> int:
 
     config = load(path)
     items: list = []
-    rows: dict[str, Any] = {}  # sqlite3.Row by source name
+    rows: dict[str, SourceRecord] = {}
     stored = 0
     if config.settings.database.exists():
-        store = Store(config.settings.database)
+        store = open_store(config.settings.database)
         try:
             items = store.items(newest=READ_AT_MOST)
             stored = store.count_items()
-            rows = {r["name"]: r for r in store.source_rows()}
+            rows = {r.name: r for r in store.source_rows()}
         finally:
             store.close()
     warnings = advise(config, items, rows, datetime.now(UTC), stored)
@@ -249,7 +249,7 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
         return EXIT_USAGE
     config = load(path)
     with Lock(config.settings.database):
-        store = Store(config.settings.database)
+        store = open_store(config.settings.database)
         try:
             plan = None  # run --once: the sources due now, and those left for later
             if args.once:
@@ -288,15 +288,15 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
     return EXIT_FAILED if result.all_failed else EXIT_OK
 
 
-def _documents_likely(store: Store, due: list[Source]) -> bool:
+def _documents_likely(store: Storage, due: list[Source]) -> bool:
     """Some source due now was never pulled (this pass has a document to parse for sure),
     or its last pull brought new items (a live feed: it likely changed again). Started
     late, at the first document, the parse workers' imports delay the pass by ~0.4 s; a
     pass of 304s would only pay for starting them: +0.08 s on 200 sources."""
-    rows = {r["name"]: r for r in store.source_rows()}
+    rows = {r.name: r for r in store.source_rows()}
     for source in due:
         row = rows.get(source.name)
-        if row is None or row["last_pull"] is None or row["last_new"]:
+        if row is None or row.last_pull is None or row.last_new:
             return True
     return False
 
@@ -347,12 +347,12 @@ def cmd_status(args: argparse.Namespace, path: Path) -> int:
     if refused_now is not None and (database is None or not database.exists()):
         raise refused_now  # nothing stored to show: the problems are all there is
     assert database is not None
-    rows: dict[str, sqlite3.Row] = {}
+    rows: dict[str, SourceRecord] = {}
     refused = ""
     if database.exists():
-        store = Store(database)
+        store = open_store(database)
         try:
-            rows = {r["name"]: r for r in store.source_rows()}
+            rows = {r.name: r for r in store.source_rows()}
             refused = store.meta("config_refused")
         finally:
             store.close()
@@ -391,7 +391,7 @@ def _status_notes(
     return notes
 
 
-def _status_record(name: str, config: Config | None, r: sqlite3.Row | None) -> dict:
+def _status_record(name: str, config: Config | None, r: SourceRecord | None) -> dict:
     source = config.source(name) if config else None
     record: dict[str, Any] = {"source": name}
     if config is not None and source is None:
@@ -400,24 +400,23 @@ def _status_record(name: str, config: Config | None, r: sqlite3.Row | None) -> d
         record["note"] = "disabled"
     if r is None:
         return record | {"last_pull": None, "result": "never pulled", "next_reason": "first pull"}
-    error = r["last_error"] or ""
     record |= {
-        "last_pull": _iso(r["last_pull"]),
-        "result": r["last_error_kind"] or "ok",
-        ("message" if r["last_error_kind"] else "warning"): error,
-        "http": r["last_status"],
-        "items": r["last_items"],
-        "failures": r["consecutive_failures"],
-        "next_pull": _iso(r["next_pull"]) if "note" not in record else None,
-        "next_reason": r["next_reason"] if "note" not in record else record["note"],
+        "last_pull": _iso(r.last_pull),
+        "result": r.last_error_kind or "ok",
+        ("message" if r.last_error_kind else "warning"): r.last_error,
+        "http": r.last_status,
+        "items": r.last_items,
+        "failures": r.consecutive_failures,
+        "next_pull": _iso(r.next_pull) if "note" not in record else None,
+        "next_reason": record.get("note", r.next_reason),
     }
-    if r["redirect_url"] and r["redirect_count"] >= 3:
-        record["moved_to"] = r["redirect_url"]
+    if r.redirect_url and r.redirect_count >= 3:
+        record["moved_to"] = r.redirect_url
     return record
 
 
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+def _iso(when: datetime | None) -> str | None:
+    return None if when is None else when.isoformat()
 
 
 def cmd_sources_export(args: argparse.Namespace, path: Path) -> int:
@@ -587,7 +586,7 @@ def cmd_preview(args: argparse.Namespace, path: Path) -> int:
         ]
     items, stored = [], 0
     if live.settings.database.exists():
-        store = Store(live.settings.database)
+        store = open_store(live.settings.database)
         try:
             items = store.items(newest=READ_AT_MOST)
             stored = store.count_items()
@@ -635,7 +634,7 @@ def _control(path: Path, action: str, name: str) -> int:
     try:
         lock = Lock(config.settings.database)
     except LockedError:  # a daemon (or a run --once) is running: ask it
-        store = Store(config.settings.database)
+        store = open_store(config.settings.database)
         try:
             request = store.ask(action, name, time.time())
             deadline = time.monotonic() + 5
@@ -656,7 +655,7 @@ def _control(path: Path, action: str, name: str) -> int:
             store.close()
         return EXIT_OK
     with lock:  # no daemon: do it here
-        store = Store(config.settings.database)
+        store = open_store(config.settings.database)
         try:
             if action == "reset":
                 with store.transaction():
@@ -759,7 +758,7 @@ def _stored_item(config: Config, url: str) -> tuple[Item, list[Item]] | None:
     if not config.settings.database.exists():
         print("no pulls yet (the database does not exist)", file=sys.stderr)
         return None
-    store = Store(config.settings.database)
+    store = open_store(config.settings.database)
     try:
         url = url.strip()
         found = []
@@ -896,7 +895,7 @@ def _from_iso(text: str) -> datetime:
 # ---------------------------------------------------------------- output
 
 
-def _run_with_progress(config: Config, store: Store, plan: Plan) -> PassResult:
+def _run_with_progress(config: Config, store: Storage, plan: Plan) -> PassResult:
     from aggregator.pipeline import run_pass
 
     if not sys.stderr.isatty():

@@ -41,7 +41,7 @@ from aggregator.pipeline import (
     retag_plan,
     utcnow,
 )
-from aggregator.store import Store
+from aggregator.storage import Storage
 from aggregator.websub import changed_feed_urls
 from aggregator.workers import ParsePool
 
@@ -101,7 +101,7 @@ async def supervised(
 
 
 class Daemon:
-    def __init__(self, path: Path, config: Config, store: Store, clock: Clock = utcnow):
+    def __init__(self, path: Path, config: Config, store: Storage, clock: Clock = utcnow):
         self.path = path
         self.config = config
         self.store = store
@@ -197,7 +197,7 @@ class Daemon:
             try:
                 self.store.commit_pending()
             except Exception:
-                if not self.store.db.in_transaction:  # SQLite rolled the batch back
+                if not self.store.in_transaction:  # SQLite rolled the batch back
                     lost, self.unreported = self.unreported, []
                     if lost:
                         log.error(
@@ -211,7 +211,7 @@ class Daemon:
     def _report(self, outcome: PullOutcome) -> None:
         """Log a pull once what it stored is committed (at once when it already is)."""
         self.unreported.append(outcome)
-        if not self.store.db.in_transaction:
+        if not self.store.in_transaction:
             self._flush_reports()
 
     def _flush_reports(self) -> None:
@@ -493,9 +493,7 @@ class Daemon:
         a load balancer or a monitor reads without parsing)."""
         rows = self.store.source_rows()
         names = {s.name for s in self.config.sources if s.enabled}
-        failing = sorted(
-            r["name"] for r in rows if r["name"] in names and r["consecutive_failures"]
-        )
+        failing = sorted(r.name for r in rows if r.name in names and r.consecutive_failures)
         reasons = []
         if names and len(failing) == len(names):
             reasons.append(f"every source is failing ({len(names)})")

@@ -4,7 +4,8 @@
     ├── ConfigError       every problem of a config file, each with its place
     ├── FetchError        a pull failed; `kind` is the class shown to operators
     ├── ParseError        the body is not a feed (kind "not_a_feed")
-    └── LockedError       another process holds the database's lock
+    ├── LockedError       another process holds the database's lock
+    └── StoreError        the database cannot be used (corrupt, unreadable, newer, full)
 
 A failing source is turned into a value (`PullOutcome`) by the pipeline; these
 exceptions never escape a pass for one bad source.
@@ -43,3 +44,8 @@ class ParseError(AggregatorError):
 
 class LockedError(AggregatorError):
     """The database is in use by another writer."""
+
+
+class StoreError(AggregatorError):
+    """The database cannot be used (corrupt, not a database, from a newer version, a disk
+    error): raised by every storage backend, so no caller handles a driver's own errors."""

@@ -133,6 +133,21 @@ class SourceState:
 
 
 @dataclass(frozen=True)
+class SourceRecord(SourceState):
+    """A source's state with its last pull's outcome, as `status`, health and publishing
+    read it."""
+
+    url: str = ""  # the URL last pulled
+    last_pull: datetime | None = None
+    last_ok: datetime | None = None
+    last_status: int | None = None
+    last_error_kind: str = ""
+    last_error: str = ""
+    last_new: int = 0
+    last_items: int = 0
+
+
+@dataclass(frozen=True)
 class Fetched:
     """One HTTP answer: a body (status 200) or not-modified (status 304)."""
 

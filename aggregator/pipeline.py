@@ -48,7 +48,7 @@ from aggregator.schedule import Skipped, is_gone
 
 if TYPE_CHECKING:
     from aggregator.fetch import Fetcher
-from aggregator.store import Lookups, Store
+from aggregator.storage import Lookups, Storage
 from aggregator.tagging import tagger_for
 from aggregator.topics import load as topic_model
 from aggregator.workers import ParsePool, Prepared, content_print
@@ -91,13 +91,13 @@ def effective_url(source: Source, state: SourceState) -> str:
 
 
 async def pull_source(
-    source: Source, fetcher: Fetcher, pool: ParsePool, store: Store, config: Config, clock: Clock
+    source: Source, fetcher: Fetcher, pool: ParsePool, store: Storage, config: Config, clock: Clock
 ) -> PullOutcome:
     """One pull of one source, recorded in the store (with its next pull) whatever happens.
 
     Whatever it raises, wherever (fetching, parsing, storing), becomes that source's
     recorded failure: `status` shows it, the source backs off, and the pass goes on (the
-    pull's own storing unit is rolled back alone, see `Store.batch`)."""
+    pull's own storing unit is rolled back alone, see `Storage.batch`)."""
     try:
         return await _pull(source, fetcher, pool, store, config, clock)
     except Exception as exc:
@@ -111,7 +111,7 @@ async def pull_source(
 
 
 async def _pull(
-    source: Source, fetcher: Fetcher, pool: ParsePool, store: Store, config: Config, clock: Clock
+    source: Source, fetcher: Fetcher, pool: ParsePool, store: Storage, config: Config, clock: Clock
 ) -> PullOutcome:
     state = store.source_state(source.name)
     if is_gone(source, state):
@@ -228,7 +228,7 @@ async def _pull(
 
 
 def _follow_moves(
-    store: Store, source: Source, state: SourceState, url: str, fetched: Fetched
+    store: Storage, source: Source, state: SourceState, url: str, fetched: Fetched
 ) -> None:
     """Count permanent redirects in a row to one target; a source that stops moving resets."""
     if fetched.moved_to:
@@ -250,7 +250,7 @@ def _follow_moves(
 
 
 def _finish(
-    store: Store,
+    store: Storage,
     config: Config,
     source: Source,
     state: SourceState,
@@ -320,7 +320,7 @@ def _complete(
 
 
 def _store_item(
-    store: Store,
+    store: Storage,
     item: Item,
     cutoff: datetime,
     now: datetime,
@@ -328,7 +328,7 @@ def _store_item(
     prepared: tuple[str, list[int]] | None = None,
     lookups: Lookups | None = None,
 ) -> str:
-    """Store one item: exact keys first, the similarity check only for items that are new.
+    """Storage one item: exact keys first, the similarity check only for items that are new.
 
     With `lookups` (one document's keys fetched at once), what the store knows is read from
     there and kept current; without, each lookup is its own query and keys are written now.
@@ -385,7 +385,7 @@ def _store_item(
 
 
 def _near_match(
-    store: Store,
+    store: Storage,
     item: Item,
     near_print: str,
     keys: list[int],
@@ -421,7 +421,7 @@ class RetagPlan:
     given: str
 
 
-def retag_plan(config: Config, store: Store) -> RetagPlan | None:
+def retag_plan(config: Config, store: Storage) -> RetagPlan | None:
     """Which stored items the tag rules may change: every item when the rules (or the
     disclaimers they skip, or the topic model) changed; only a source's items when its
     own `tags` or `leans` changed; None when nothing that tags changed. Adding or removing
@@ -450,7 +450,7 @@ class Retagger:
     records the rules as applied and says what happened, rules' problems included
     (a pattern that backtracks is the rule's fault, said as the rule's)."""
 
-    def __init__(self, config: Config, store: Store, plan: RetagPlan):
+    def __init__(self, config: Config, store: Storage, plan: RetagPlan):
         self.config, self.store, self.plan = config, store, plan
         self.sources = {s.name: s for s in config.sources}
         self.tagger = tagger_for(config)
@@ -503,7 +503,7 @@ class Retagger:
         return self.changed
 
 
-def retag_if_rules_changed(config: Config, store: Store) -> int:
+def retag_if_rules_changed(config: Config, store: Storage) -> int:
     """Re-apply the tag rules to the stored items they may change (see `retag_plan`);
     returns how many changed tags. The daemon does the same off its event loop."""
     plan = retag_plan(config, store)
@@ -515,7 +515,7 @@ def retag_if_rules_changed(config: Config, store: Store) -> int:
     return retagger.finish()
 
 
-def reindex_if_keys_changed(config: Config, store: Store, now: datetime) -> int:
+def reindex_if_keys_changed(config: Config, store: Storage, now: datetime) -> int:
     """Rebuild the near-duplicate index when this version computes other keys than the
     stored ones (items of the window only: older ones are no longer compared)."""
     if store.meta("near_keys") == similarity.KEYS_VERSION:
@@ -541,7 +541,7 @@ def _fingerprint(*parts: object) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
-def mark_unpublished(store: Store) -> None:
+def mark_unpublished(store: Storage) -> None:
     """Note that the published files may not show the store: the next refresh publishes."""
     with store.transaction():
         store.set_meta("output", "")
@@ -562,7 +562,7 @@ class Refreshed:
 
 
 def refresh(
-    config: Config, store: Store, changed: bool, clock: Clock = utcnow, retag: bool = True
+    config: Config, store: Storage, changed: bool, clock: Clock = utcnow, retag: bool = True
 ) -> Refreshed:
     """After pulls (or a config change): re-tag, prune, and publish when anything changed.
     `retag` False: the caller re-tags itself (the daemon, off its event loop)."""
@@ -577,8 +577,7 @@ def refresh(
             mark_unpublished(store)
     # index.html shows each source's health: a source that starts or stops failing republishes
     health = [
-        (r["name"], r["last_error_kind"], r["last_pull"] is None, r["feed_title"])
-        for r in store.source_rows()
+        (r.name, r.last_error_kind, r.last_pull is None, r.feed_title) for r in store.source_rows()
     ]
     output_print = _fingerprint(
         config.settings.base_url,
@@ -621,7 +620,7 @@ def refresh(
 
 async def run_pass(
     config: Config,
-    store: Store,
+    store: Storage,
     clock: Clock = utcnow,
     on_outcome: Callable[[PullOutcome], None] | None = None,
     everything: bool = False,
@@ -709,7 +708,7 @@ async def run_pass(
 
 
 def due_sources(
-    config: Config, store: Store, now: datetime, everything: bool
+    config: Config, store: Storage, now: datetime, everything: bool
 ) -> tuple[list[Source], list[Skipped]]:
     """schedule.due_sources on the states stored (one query)."""
     return schedule.due_sources(

@@ -1,4 +1,4 @@
-"""Store -> select -> render -> files: atomic writes, and untouched files when nothing changed.
+"""Storage -> select -> render -> files: atomic writes, and untouched files when nothing changed.
 
 A feed reader polling with If-Modified-Since, or a sync tool, sees a file change only when
 its content did: bytes are compared before writing, and the feed's dates come from items.
@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aggregator.faults import crash_point
-from aggregator.model import Config
+from aggregator.model import Config, SourceRecord
 from aggregator.render import prepare
 from aggregator.render.atom import render_atom
 from aggregator.render.index import SourceRow, render_index
@@ -22,7 +22,7 @@ from aggregator.render.jsonfeed import render_json
 from aggregator.render.opml import render_feeds_opml, render_sources_opml
 from aggregator.render.rss import render_rss
 from aggregator.select import Story, group, newest_first, select, story_tags
-from aggregator.store import Store
+from aggregator.storage import Storage
 
 log = logging.getLogger("aggregator.publish")
 RENDERERS = (("rss", render_rss), ("atom", render_atom), ("json", render_json))
@@ -35,7 +35,7 @@ class Published:
     written: tuple[Path, ...]  # files whose bytes changed
 
 
-def publish(store: Store, config: Config) -> list[Published]:
+def publish(store: Storage, config: Config) -> list[Published]:
     """Write every curated feed of `config` in every format; returns what was written."""
     out_dir = config.settings.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -46,8 +46,8 @@ def publish(store: Store, config: Config) -> list[Published]:
     order = newest_first(stories)
     sources = {s.name: s for s in config.sources}
     rows = store.source_rows()
-    titles = {r["name"]: r["feed_title"] for r in rows}
-    links = {r["name"]: r["feed_link"] for r in rows}
+    titles = {r.name: r.feed_title for r in rows}
+    links = {r.name: r.feed_link for r in rows}
     results = []
     docs = []
     for feed in config.feeds:
@@ -79,7 +79,7 @@ def publish(store: Store, config: Config) -> list[Published]:
     for copies in stories.values():
         for item in copies:
             counts[item.source] = counts.get(item.source, 0) + 1
-    health = source_rows(config, {r["name"]: r for r in rows}, counts)
+    health = source_rows(config, {r.name: r for r in rows}, counts)
     title = config.settings.site_title
     site = [
         (
@@ -95,7 +95,7 @@ def publish(store: Store, config: Config) -> list[Published]:
     return results
 
 
-def _empty_since(store: Store, feed: str, chosen: list) -> datetime | None:
+def _empty_since(store: Storage, feed: str, chosen: list) -> datetime | None:
     """When an empty feed became empty: its date, stable from one publish to the next (an
     empty feed had claimed to be last built in 2000)."""
     key = f"empty_since:{feed}"
@@ -112,21 +112,23 @@ def _empty_since(store: Store, feed: str, chosen: list) -> datetime | None:
     return datetime.fromisoformat(since)
 
 
-def source_rows(config: Config, state: dict, counts: dict[str, int]) -> list[SourceRow]:
+def source_rows(
+    config: Config, state: dict[str, SourceRecord], counts: dict[str, int]
+) -> list[SourceRow]:
     """The sources as readers see them: title, links, health, items held."""
     out = []
     for s in config.sources:
         r = state.get(s.name)
         if not s.enabled:
             status = "disabled"
-        elif r is None or r["last_pull"] is None:
+        elif r is None or r.last_pull is None:
             status = "never pulled"
-        elif r["last_error_kind"]:
-            status = f"failing: {r['last_error_kind']}"
+        elif r.last_error_kind:
+            status = f"failing: {r.last_error_kind}"
         else:
             status = "ok"
-        title = s.title or (r["feed_title"] if r else "") or s.name
-        home = r["feed_link"] if r else ""
+        title = s.title or (r.feed_title if r else "") or s.name
+        home = r.feed_link if r else ""
         out.append(SourceRow(s.name, title, s.url, home, status, counts.get(s.name, 0), s.language))
     return out
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aggregator.model import Dedupe, Item
 from aggregator.normalize import item_uid
 from aggregator.pipeline import _store_item
-from aggregator.store import Store
+from aggregator.storage.sqlite import Store
 
 RNG = random.Random(7)
 BATCH = 50  # items per transaction: one feed's pull

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 from aggregator.model import Dedupe, Item  # noqa: E402
 from aggregator.normalize import item_uid  # noqa: E402
 from aggregator.pipeline import _store_item  # noqa: E402
-from aggregator.store import Store  # noqa: E402
+from aggregator.storage.sqlite import Store  # noqa: E402
 
 STORIES = Path(__file__).resolve().parent / "fixtures" / "stories.json"
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

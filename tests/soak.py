@@ -40,7 +40,7 @@ from conftest import FeedServer, rss, write_config
 
 from aggregator import config as config_module
 from aggregator.publish import publish
-from aggregator.store import Store
+from aggregator.storage.sqlite import Store
 
 SOURCES = 12
 FEEDS = (

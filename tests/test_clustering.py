@@ -245,7 +245,7 @@ def test_the_index_is_rebuilt_when_the_keys_change(tmp_path):
 
     from aggregator.model import Config, Dedupe, Item, Settings
     from aggregator.pipeline import _store_item, reindex_if_keys_changed
-    from aggregator.store import Store
+    from aggregator.storage.sqlite import Store
 
     lead = (
         "Nvidia said on Wednesday it would invest up to 5 billion dollars in a new data centre "
@@ -302,7 +302,7 @@ def test_a_common_key_does_not_flood_the_comparison(tmp_path):
     all its keys is still among the few compared."""
     from aggregator.dedupe.similarity import MAX_CANDIDATES
     from aggregator.model import Item
-    from aggregator.store import Store
+    from aggregator.storage.sqlite import Store
 
     store = Store(tmp_path / "x.db")
 

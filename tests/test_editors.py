@@ -353,7 +353,7 @@ def test_check_and_preview_read_only_the_newest_stored_items(server: FeedServer,
     from datetime import timedelta
 
     from aggregator.advice import READ_AT_MOST
-    from aggregator.store import Store
+    from aggregator.storage.sqlite import Store
 
     url = server.add(
         "/a.rss", rss([{"title": "Bitcoin rallies", "guid": "1", "link": "https://x.example/1"}])

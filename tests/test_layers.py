@@ -29,7 +29,7 @@ ORDER = [
     "tagging",
     "fetch",
     "workers",
-    "store",
+    "storage",
     "select",
     "advice",
     "preview",
@@ -62,7 +62,7 @@ PURE = {
 IO = {
     "fetch",
     "workers",
-    "store",
+    "storage",
     "publish",
     "editconfig",
     "websub",

@@ -13,7 +13,7 @@ import feedparser
 import tomlkit
 from conftest import ROOT, FeedServer, rss, run_cli, seed_item, write_config
 
-from aggregator.store import Lock
+from aggregator.storage.sqlite import Lock
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 EN = "Not investment advice. Do your own research."

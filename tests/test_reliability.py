@@ -24,7 +24,7 @@ from aggregator import config as config_module
 from aggregator.model import ParsedFeed
 from aggregator.parse import parse, valid_text
 from aggregator.pipeline import PassResult, run_pass
-from aggregator.store import Store
+from aggregator.storage.sqlite import Store
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 STRICT = etree.XMLParser(recover=False, resolve_entities=False, no_network=True)

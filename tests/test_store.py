@@ -11,7 +11,7 @@ import pytest
 from aggregator.errors import LockedError
 from aggregator.model import Item
 from aggregator.pipeline import _store_item
-from aggregator.store import MIGRATIONS, Lock, Store, StoreError
+from aggregator.storage.sqlite import MIGRATIONS, Lock, Store, StoreError
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 

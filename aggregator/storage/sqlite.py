@@ -18,15 +18,16 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aggregator.dedupe import Known
-from aggregator.errors import AggregatorError
-from aggregator.model import CopyMeta, Item, PullOutcome, SourceState, TagMatch
+from aggregator.errors import StoreError
+from aggregator.model import CopyMeta, Item, PullOutcome, SourceRecord, SourceState, TagMatch
 from aggregator.sanitize import html_to_text
+from aggregator.storage.port import Lookups, key_tomb, url_tomb
 
 if TYPE_CHECKING:  # numpy, imported on first use: a cron run with nothing due never needs it
     from aggregator.dedupe.keyindex import KeyIndex
@@ -180,10 +181,6 @@ MIGRATIONS: list[str] = [
 ]
 
 
-class StoreError(AggregatorError):
-    """The database cannot be used (corrupt, not SQLite, from a newer version)."""
-
-
 def _ts(dt: datetime) -> float:
     return dt.timestamp()
 
@@ -287,6 +284,11 @@ class Store:
         finally:
             self._batch = None
             self.commit_pending()
+
+    @property
+    def in_transaction(self) -> bool:
+        """Writes are waiting for a commit (the daemon reports pulls once they are not)."""
+        return self.db.in_transaction
 
     def commit_pending(self) -> None:
         """Commit the units a batch holds, if no unit is running (before publishing: files
@@ -427,8 +429,9 @@ class Store:
             self.db.execute("DELETE FROM requests WHERE id <= ?", (rows[-1]["id"],))
         return [(r["action"], r["source"]) for r in rows]
 
-    def source_rows(self) -> list[sqlite3.Row]:
-        return list(self.db.execute("SELECT * FROM sources ORDER BY name"))
+    def source_rows(self) -> list[SourceRecord]:
+        """Every source the store knows, by name, with its last pull's outcome."""
+        return [_record(r) for r in self.db.execute("SELECT * FROM sources ORDER BY name")]
 
     # ------------------------------------------------------------ items
 
@@ -453,8 +456,8 @@ class Store:
             )
             for row in self.db.execute(sql, chunk):  # the earliest copy is written last
                 found.by_url[row[3]] = Known(*row)
-        tombs = [_key_tomb(source, i.key) for i in items]
-        tombs += [_url_tomb(i.canonical) for i in items if i.canonical]
+        tombs = [key_tomb(source, i.key) for i in items]
+        tombs += [url_tomb(i.canonical) for i in items if i.canonical]
         for chunk in _chunks(tombs):
             marks = ",".join("?" * len(chunk))
             found.tombs.update(
@@ -737,8 +740,8 @@ class Store:
         ).fetchall()
         if not old:
             return 0
-        tombs = [(_key_tomb(s, k), _ts(now)) for s, k, _ in old]
-        tombs += [(_url_tomb(c), _ts(now)) for _, _, c in old if c]
+        tombs = [(key_tomb(s, k), _ts(now)) for s, k, _ in old]
+        tombs += [(url_tomb(c), _ts(now)) for _, _, c in old if c]
         self.db.executemany("INSERT OR REPLACE INTO tombstones(key, pruned) VALUES (?, ?)", tombs)
         # their index keys too, since SQLite may give a freed rowid to the next item (the
         # keys held in memory may keep them: a candidate found by them is compared first)
@@ -752,34 +755,9 @@ class Store:
         return len(old)
 
 
-@dataclass
-class Lookups:
-    """One document's worth of identity lookups, kept up to date as its items are stored."""
-
-    by_key: dict[str, Known] = field(default_factory=dict)
-    by_url: dict[str, Known] = field(default_factory=dict)
-    tombs: set[str] = field(default_factory=set)
-    near_rows: list[tuple[int, list[int]]] = field(default_factory=list)  # (item, its keys)
-    shared: dict[str, list[int]] = field(default_factory=dict)  # key -> near_shared's finds
-
-    def pruned(self, source: str, key: str, canonical: str) -> bool:
-        """Whether this item was stored once and pruned (it never comes back as new)."""
-        return _key_tomb(source, key) in self.tombs or (
-            bool(canonical) and _url_tomb(canonical) in self.tombs
-        )
-
-
 def _chunks(values: list, size: int = 500) -> Iterator[list]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
-
-
-def _key_tomb(source: str, key: str) -> str:
-    return f"k:{source}\n{key}"
-
-
-def _url_tomb(canonical: str) -> str:
-    return f"u:{canonical}"
 
 
 def _tags_json(tags: Iterable[TagMatch]) -> str:
@@ -904,22 +882,21 @@ def _encode(keys: Iterable[int]) -> str:
     return encode(keys)
 
 
+_TIMES = frozenset({"next_pull", "last_pull", "last_ok"})  # stored as epoch seconds
+
+
+def _column(row: sqlite3.Row, name: str) -> Any:  # the type of the field of that name
+    value = row[name]
+    return _dt(value) if name in _TIMES and value is not None else value
+
+
+def _record(row: sqlite3.Row) -> SourceRecord:
+    """A `sources` row as the port's value: every field is the column of its name."""
+    return SourceRecord(**{f.name: _column(row, f.name) for f in fields(SourceRecord)})
+
+
 def _state(row: sqlite3.Row) -> SourceState:
-    return SourceState(
-        name=row["name"],
-        etag=row["etag"],
-        last_modified=row["last_modified"],
-        feed_title=row["feed_title"],
-        feed_link=row["feed_link"],
-        body_hash=row["body_hash"],
-        consecutive_failures=row["consecutive_failures"],
-        next_pull=_dt(row["next_pull"]) if row["next_pull"] is not None else None,
-        next_reason=row["next_reason"],
-        gone_print=row["gone_print"],
-        redirect_url=row["redirect_url"],
-        redirect_count=row["redirect_count"],
-        redirect_print=row["redirect_print"],
-    )
+    return SourceState(**{f.name: _column(row, f.name) for f in fields(SourceState)})
 
 
 class Lock:

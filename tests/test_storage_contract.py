@@ -1,0 +1,202 @@
+"""What every storage backend must do, through the `Storage` port only.
+
+A second backend (PostgreSQL) adds itself to BACKENDS and passes this file unchanged. Each
+test opens a fresh store; nothing here reaches into a backend's tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from aggregator.model import Item, PullOutcome, SourceRecord, TagMatch
+from aggregator.storage import Storage, open_store
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def _sqlite(tmp: Path) -> Storage:
+    return open_store(tmp / "contract.db")
+
+
+BACKENDS: dict[str, Callable[[Path], Storage]] = {"sqlite": _sqlite}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Storage]]:
+    """Opens the backend's store (again, for persistence), closing each at the end."""
+    opened: list[Storage] = []
+
+    def open_() -> Storage:
+        store = BACKENDS[request.param](tmp_path)
+        opened.append(store)
+        return store
+
+    yield open_
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(opener: Callable[[], Storage]) -> Storage:
+    return opener()
+
+
+def item(key: str, minutes: int = 0, source: str = "s", **kw: object) -> Item:
+    at = NOW - timedelta(minutes=minutes)
+    base = Item(
+        source=source,
+        key=key,
+        uid=f"uid-{source}-{key}",
+        link=f"https://{source}.example/{key}",
+        canonical=f"https://{source}.example/{key}",
+        title=f"Title {key}",
+        summary_html=f"<p>Summary {key}</p>",
+        summary_text=f"Summary {key}",
+        content_html="",
+        content_text="",
+        published=at,
+        updated=at,
+        language="en",
+        content_hash=f"hash-{key}",
+        story=f"uid-{source}-{key}",
+    )
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def test_an_item_stored_is_read_back_whole_and_by_each_way(store: Storage) -> None:
+    tags = (TagMatch("crypto", "keyword", "bitcoin"),)
+    a = item("a", 10, tags=tags, authors=("Ann",), categories=("Markets",))
+    with store.transaction():
+        store.insert_item(a, NOW)
+    assert store.items() == [a]
+    assert store.items_by_uid([a.uid]) == {a.uid: a}
+    assert store.story_items(a.story) == [a]
+    assert store.items_by_link(a.canonical, a.link) == [a]
+    assert store.count_items() == 1
+    (copy,) = store.copies()
+    assert (copy.uid, copy.story, copy.source, copy.tag_names) == (a.uid, a.story, "s", {"crypto"})
+    found = store.lookups([a])
+    assert found.by_key[a.key].uid == a.uid and found.by_url[a.canonical].uid == a.uid
+    assert store.content_hashes("s") == ["hash-a"]
+
+
+def test_a_unit_that_fails_stores_nothing_and_one_that_ends_stores_all(store: Storage) -> None:
+    with pytest.raises(RuntimeError), store.transaction():
+        store.insert_item(item("a"), NOW)
+        raise RuntimeError("a pull that fails halfway")
+    assert store.count_items() == 0
+    with store.transaction():
+        store.insert_item(item("a"), NOW)
+        store.insert_item(item("b"), NOW)
+    assert store.count_items() == 2
+    assert not store.in_transaction
+
+
+def test_what_is_committed_survives_closing(opener: Callable[[], Storage]) -> None:
+    first = opener()
+    with first.transaction():
+        first.insert_item(item("a"), NOW)
+        first.set_meta("rules", "print")
+    first.close()
+    again = opener()
+    assert [i.key for i in again.items()] == ["a"] and again.meta("rules") == "print"
+
+
+def test_updates_tags_and_pages(store: Storage) -> None:
+    with store.transaction():
+        for n in range(5):
+            store.insert_item(item(f"k{n}", n), NOW)
+    edited = item("k0", title="Edited title")
+    tags = (TagMatch("ai", "keyword", "AI"),)
+    with store.transaction():
+        store.update_item(edited.uid, edited)
+        store.set_tags(edited.uid, tags)
+    got = store.items_by_uid([edited.uid])[edited.uid]
+    assert (got.title, got.tags) == ("Edited title", tags)
+    seen, after = [], 0
+    while page := store.items_page(after, 2):
+        after = page[-1][0]
+        seen += [i.key for _, i in page]
+    assert sorted(seen) == [f"k{n}" for n in range(5)]
+    assert [i.key for i in store.items(newest=2)] == ["k1", "k0"]  # oldest first
+    assert [i.key for i in store.items(since=NOW - timedelta(minutes=1))] == ["k1", "k0"]
+    assert store.items(sources=["other"]) == []
+
+
+def test_pruned_items_leave_tombstones(store: Storage) -> None:
+    old, new = item("old", 60 * 24 * 40), item("new")
+    with store.transaction():
+        store.insert_item(old, NOW)
+        store.insert_item(new, NOW)
+    with store.transaction():
+        assert store.prune(NOW - timedelta(days=30), NOW) == 1
+    assert [i.key for i in store.items()] == ["new"]
+    found = store.lookups([old])
+    assert found.pruned(old.source, old.key, old.canonical)  # it never comes back as new
+    assert not found.pruned("s", "never-seen", "")
+
+
+def test_a_source_remembers_its_pulls_and_schedule(store: Storage) -> None:
+    assert store.source_state("s").consecutive_failures == 0  # never pulled: defaults
+    ok = PullOutcome("s", ok=True, status=200, new=3)
+    with store.transaction():
+        store.record_pull(ok, "https://s.example/feed", NOW, etag='"v1"', feed_title="S")
+    failed = PullOutcome("s", ok=False, status=500, error_kind="http_500", error="boom")
+    later = NOW + timedelta(minutes=15)
+    with store.transaction():
+        store.record_pull(failed, "https://s.example/feed", later)
+        store.set_next_pull("s", later + timedelta(minutes=30), "backoff after 1 failure")
+    state = store.source_state("s")
+    assert (state.etag, state.feed_title, state.consecutive_failures) == ('"v1"', "S", 1)
+    assert state.next_pull == later + timedelta(minutes=30)
+    assert state.next_reason == "backoff after 1 failure"
+    (record,) = store.source_rows()
+    assert isinstance(record, SourceRecord)
+    assert (record.last_ok, record.last_pull) == (NOW, later)
+    assert (record.last_status, record.last_error_kind, record.last_error) == (
+        500,
+        "http_500",
+        "boom",
+    )
+    assert store.source_states()["s"] == state
+    with store.transaction():
+        store.set_gone("s", "entry-print")
+        store.set_redirect("s", "https://new.example/feed", 3, "entry-print")
+    moved = store.source_state("s")
+    assert (moved.gone_print, moved.redirect_url, moved.redirect_count) == (
+        "entry-print",
+        "https://new.example/feed",
+        3,
+    )
+    with store.transaction():
+        store.reset_source("s")
+    reset = store.source_state("s")
+    assert (reset.consecutive_failures, reset.gone_print, reset.next_pull) == (0, "", None)
+
+
+def test_requests_reach_the_daemon_once(store: Storage) -> None:
+    asked = store.ask("refresh", "s", NOW.timestamp())
+    assert store.pending(asked)
+    assert store.take_requests() == [("refresh", "s")]
+    assert not store.pending(asked)
+    assert store.take_requests() == []
+
+
+def test_the_near_duplicate_index_finds_items_sharing_keys(store: Storage) -> None:
+    a, b = item("a"), item("b")
+    with store.transaction():
+        ra = store.insert_item(a, NOW, near_print="print-a")
+        rb = store.insert_item(b, NOW, near_print="print-b")
+        store.add_near_keys([(ra, [1, 2, 3]), (rb, [3, 4])])
+    assert [sorted(x) for x in store.near_shared([[1], [3], [9]])] == [[ra], [ra, rb], []]
+    candidates = store.near_candidates([1, 2, 3], NOW - timedelta(hours=1), 5)
+    assert (candidates[0][0].uid, candidates[0][1]) == (a.uid, "print-a")  # the most keys first
+    assert {rowid for rowid, _ in store.near_texts(NOW - timedelta(hours=1))} == {ra, rb}
+    with store.transaction():
+        store.clear_near_keys()
+    assert store.near_shared([[1, 3]]) == [[]]
