@@ -46,7 +46,7 @@ test: $(STAMP) lint
 	$(BIN)/coverage run -m pytest -q -rs
 	@$(BIN)/coverage combine -q && $(BIN)/coverage report
 
-# The crash and fuzz tests of `make test`, longer and randomized (about 10 minutes):
+# The crash and fuzz tests of `make test`, longer and randomized (about 7 minutes):
 # SIGKILLs at random instants of passes and of the daemon, then the invariants checked.
 soak: $(STAMP)
 	PASS_FUZZ_EXAMPLES=$${EXAMPLES:-60} PASS_FUZZ_RANDOM=1 $(BIN)/python -m pytest -q \
