@@ -1,4 +1,9 @@
-"""Arguments -> one function per command -> exit codes. Wiring only: the work is in stages."""
+"""Arguments -> one function per command -> exit codes, and what each command prints.
+
+The stages do the work; a command opens the config and the store, calls them and says
+what happened. `main` turns every error into one line and an exit code: 2 for a config
+or a command line, 1 for the rest, 141 for a closed pipe.
+"""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
 """`aggregator run`: scheduled pulls, debounced publishing, live config, clean stops.
 
-Wiring only. APScheduler (3.x, AsyncIOScheduler) runs one date-triggered job per source,
+APScheduler (3.x, AsyncIOScheduler) runs one date-triggered job per source,
 re-armed after each pull at the time `schedule` decides (interval or cron, backoff,
 Retry-After, or never for a 410), and kept in the database so a restart resumes instead
 of pulling everything at once. A job per source id never runs twice at once; the
-Fetcher's semaphores bound pulls in flight. Everything runs on one event loop thread, so
-the store is only touched from there.
+Fetcher's semaphores bound pulls in flight. The store is only touched from the event
+loop's thread; parsing runs in worker processes and re-tagging's pure part in a thread.
 """
 
 from __future__ import annotations

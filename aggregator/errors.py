@@ -4,6 +4,7 @@
     ├── ConfigError       every problem of a config file, each with its place
     ├── FetchError        a pull failed; `kind` is the class shown to operators
     ├── ParseError        the body is not a feed (kind "not_a_feed")
+    │   └── BudgetExceeded    (workers.py) parsing took too long or too much memory
     ├── LockedError       another process holds the database's lock
     └── StoreError        the database cannot be used (corrupt, unreadable, newer, full)
 

@@ -1,7 +1,7 @@
 """One conditional GET per source, bounded in time, size and concurrency -> `Fetched`.
 
 On aiohttp directly (fetch/transport.py says why not httpx). What a client library does
-not give (design/pitfalls.md): each pull runs under one `asyncio.timeout` (per-phase
+not give: each pull runs under one `asyncio.timeout` (per-phase
 timeouts let a dripping server hold a pull forever); bodies are read raw and inflated with
 `max_length` against the cap (gzip bombs); a semaphore per host sits under the global one;
 redirects are followed here, at most MAX_REDIRECTS, to http(s) only, and unless

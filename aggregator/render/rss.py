@@ -1,4 +1,5 @@
-"""RSS 2.0 bytes with feedgen; every date comes from the items (see design/pitfalls.md)."""
+"""RSS 2.0 bytes with feedgen; every date comes from the items (feedgen would stamp the
+time of rendering, and the bytes would change at every pass)."""
 
 from __future__ import annotations
 
