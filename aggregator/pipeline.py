@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from aggregator import schedule, websub
 from aggregator.dedupe import Known, decide, similarity
@@ -45,9 +45,6 @@ from aggregator.normalize import feed_link, feed_title, lead_text
 from aggregator.publish import Published, publish
 from aggregator.sanitize import html_to_text
 from aggregator.schedule import Skipped, is_gone
-
-if TYPE_CHECKING:
-    from aggregator.fetch import Fetcher
 from aggregator.storage import Lookups, Storage
 from aggregator.tagging import tagger_for
 from aggregator.topics import load as topic_model
@@ -56,6 +53,14 @@ from aggregator.workers import ParsePool, Prepared, content_print
 log = logging.getLogger("aggregator.pull")
 STAGES = ("fetch", "parse", "normalize", "language", "tag", "dedupe", "store", "publish")
 Clock = Callable[[], datetime]
+
+
+class Fetches(Protocol):
+    """What a pull asks of the HTTP side (`fetch.Fetcher`; a fake one in tests)."""
+
+    async def fetch(self, url: str, state: SourceState | None = None) -> Fetched: ...
+
+
 _rng = random.Random()
 
 
@@ -91,7 +96,7 @@ def effective_url(source: Source, state: SourceState) -> str:
 
 
 async def pull_source(
-    source: Source, fetcher: Fetcher, pool: ParsePool, store: Storage, config: Config, clock: Clock
+    source: Source, fetcher: Fetches, pool: ParsePool, store: Storage, config: Config, clock: Clock
 ) -> PullOutcome:
     """One pull of one source, recorded in the store (with its next pull) whatever happens.
 
@@ -111,7 +116,7 @@ async def pull_source(
 
 
 async def _pull(
-    source: Source, fetcher: Fetcher, pool: ParsePool, store: Storage, config: Config, clock: Clock
+    source: Source, fetcher: Fetches, pool: ParsePool, store: Storage, config: Config, clock: Clock
 ) -> PullOutcome:
     state = store.source_state(source.name)
     if is_gone(source, state):
@@ -626,10 +631,12 @@ async def run_pass(
     everything: bool = False,
     only: frozenset[str] | None = None,
     plan: schedule.Plan | None = None,
+    fetcher: Fetches | None = None,
 ) -> PassResult:
     """Pull every enabled source that is due (`everything`: every enabled source; `only`:
     of these; `plan`: the sources the caller already found due), then refresh (publish if
-    anything changed)."""
+    anything changed). `fetcher`: what pulls go through (by default a `fetch.Fetcher` on
+    the config's settings, opened for the pass)."""
     retag_if_rules_changed(config, store)  # before the pull: new items are tagged already
     reindex_if_keys_changed(config, store, clock())  # and compared with the same keys
     enabled, skipped = plan or due_sources(config, store, clock(), everything)
@@ -645,20 +652,25 @@ async def run_pass(
     # Pulls past the fetch limit would only hold their bodies waiting for a parse worker.
     in_flight = asyncio.Semaphore(config.settings.concurrency)
 
-    async def one(source: Source) -> PullOutcome:
+    async def one(client: Fetches, source: Source) -> PullOutcome:
         async with in_flight:
-            outcome = await pull_source(source, fetcher, pool, store, config, clock)
+            outcome = await pull_source(source, client, pool, store, config, clock)
         log_outcome(outcome)
         if on_outcome:
             on_outcome(outcome)
         return outcome
 
+    async def pull_all(client: Fetches) -> list[PullOutcome]:
+        with store.batch():
+            return list(await asyncio.gather(*(one(client, s) for s in enabled)))
+
     outcomes: list[PullOutcome] = []
     try:
-        if enabled:
-            async with Fetcher(config.settings) as fetcher:
-                with store.batch():
-                    outcomes = list(await asyncio.gather(*(one(s) for s in enabled)))
+        if enabled and fetcher is not None:
+            outcomes = await pull_all(fetcher)
+        elif enabled:
+            async with Fetcher(config.settings) as client:
+                outcomes = await pull_all(client)
         pool.stop()
         pulled_cpu = time.process_time() - cpu_started
         publish_started = time.process_time()
