@@ -23,10 +23,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from aggregator import schedule, websub
-from aggregator.dedupe import Known, decide, similarity
+from aggregator import schedule
+from aggregator.dedupe import KEYS_VERSION, Known, decide
 from aggregator.errors import FetchError, ParseError
 from aggregator.faults import crash_point
 from aggregator.language import settle
@@ -42,13 +42,16 @@ from aggregator.model import (
     TagMatch,
 )
 from aggregator.normalize import feed_link, feed_title, lead_text
-from aggregator.publish import Published, publish
 from aggregator.sanitize import html_to_text
 from aggregator.schedule import Skipped, is_gone
 from aggregator.storage import Lookups, Storage
 from aggregator.tagging import tagger_for
 from aggregator.topics import load as topic_model
-from aggregator.workers import ParsePool, Prepared, content_print
+
+if TYPE_CHECKING:  # a cron run with nothing due imports none of them (numpy, feedgen, pebble)
+    from aggregator.dedupe import similarity
+    from aggregator.publish import Published
+    from aggregator.workers import ParsePool, Prepared
 
 log = logging.getLogger("aggregator.pull")
 STAGES = ("fetch", "parse", "normalize", "language", "tag", "dedupe", "store", "publish")
@@ -165,6 +168,8 @@ async def _pull(
         )
         return _finish(store, config, source, state, outcome, clock(), fetched=fetched)
     now = clock()
+    from aggregator.workers import content_print
+
     stored = frozenset(map(content_print, store.content_hashes(source.name)))
     try:
         prepared = await pool.prepare(
@@ -304,6 +309,8 @@ def _complete(
     """The items with their tags and fingerprints: those the worker left out because their
     content looked stored are done here when it is not stored under their key (a feed
     that changed an item's guid, say), so storing never sees an untagged item."""
+    from aggregator.dedupe import similarity
+
     items, nears = list(prepared.items), []
     for n, (item, near) in enumerate(zip(prepared.items, prepared.near, strict=True)):
         known = lookups.by_key.get(item.key)
@@ -338,6 +345,8 @@ def _store_item(
     With `lookups` (one document's keys fetched at once), what the store knows is read from
     there and kept current; without, each lookup is its own query and keys are written now.
     """
+    from aggregator.dedupe import similarity
+
     batch = lookups is not None
     if lookups is None:
         lookups = store.lookups([item])
@@ -399,6 +408,8 @@ def _near_match(
     shared: list[int] | None = None,
 ) -> tuple[Item, similarity.Verdict] | None:
     """The best copy from another source that tells the same story, if any."""
+    from aggregator.dedupe import similarity
+
     best: tuple[Item, similarity.Verdict] | None = None
     fp = None  # read from near_print for the first candidate (most items have none)
     found = store.near_candidates(keys, since, similarity.MAX_CANDIDATES, shared)
@@ -523,8 +534,10 @@ def retag_if_rules_changed(config: Config, store: Storage) -> int:
 def reindex_if_keys_changed(config: Config, store: Storage, now: datetime) -> int:
     """Rebuild the near-duplicate index when this version computes other keys than the
     stored ones (items of the window only: older ones are no longer compared)."""
-    if store.meta("near_keys") == similarity.KEYS_VERSION:
+    if store.meta("near_keys") == KEYS_VERSION:
         return 0
+    from aggregator.dedupe import similarity
+
     count = 0
     with store.transaction():
         store.clear_near_keys()
@@ -536,7 +549,7 @@ def reindex_if_keys_changed(config: Config, store: Storage, now: datetime) -> in
             for rowid, fp in zip(rowids, fps, strict=True):
                 store.set_near_print(rowid, similarity.dumps(fp))
             count += len(chunk)
-        store.set_meta("near_keys", similarity.KEYS_VERSION)
+        store.set_meta("near_keys", KEYS_VERSION)
     if count:
         log.info("near-duplicate index rebuilt for %d items (new key version)", count)
     return count
@@ -609,6 +622,8 @@ def refresh(
         # publishes whatever else changes or not.
         mark_unpublished(store)
         store.commit_pending()
+        from aggregator.publish import publish
+
         try:
             published = tuple(publish(store, config))
         except OSError as exc:
@@ -643,16 +658,20 @@ async def run_pass(
     if only is not None:
         enabled = [s for s in enabled if s.name in only]
         skipped = [k for k in skipped if k.name in only]
-    if enabled:  # a cron run with nothing due imports no HTTP client, opens no session
-        from aggregator.fetch import Fetcher
     started = time.monotonic()
     cpu_started = time.process_time()
-    pool = ParsePool(timeout=config.settings.parse_timeout)
+    pool = None  # a cron run with nothing due imports no HTTP client and no parse workers
+    if enabled:
+        from aggregator.fetch import Fetcher
+        from aggregator.workers import ParsePool
+
+        pool = ParsePool(timeout=config.settings.parse_timeout)
 
     # Pulls past the fetch limit would only hold their bodies waiting for a parse worker.
     in_flight = asyncio.Semaphore(config.settings.concurrency)
 
     async def one(client: Fetches, source: Source) -> PullOutcome:
+        assert pool is not None  # a pull only when some source is due
         async with in_flight:
             outcome = await pull_source(source, client, pool, store, config, clock)
         log_outcome(outcome)
@@ -671,12 +690,14 @@ async def run_pass(
         elif enabled:
             async with Fetcher(config.settings) as client:
                 outcomes = await pull_all(client)
-        pool.stop()
+        if pool is not None:
+            pool.stop()
         pulled_cpu = time.process_time() - cpu_started
         publish_started = time.process_time()
         done = refresh(config, store, any(o.changed for o in outcomes), clock)
     finally:
-        pool.close()
+        if pool is not None:
+            pool.close()
     seconds = {stage: 0.0 for stage in STAGES}
     for o in outcomes:
         for stage, value in o.seconds.items():
@@ -699,14 +720,17 @@ async def run_pass(
         },
     )
     written = [p for r in done.published for p in r.written]
-    urls = websub.changed_feed_urls(config.settings.base_url, written)
-    if config.settings.hub and urls:  # the pass is done: the pings only delay the exit
-        await websub.ping(
-            config.settings.hub,
-            urls,
-            config.settings.user_agent,
-            config.settings.allow_private_networks,
-        )
+    if config.settings.hub and written:  # the pass is done: the pings only delay the exit
+        from aggregator import websub
+
+        urls = websub.changed_feed_urls(config.settings.base_url, written)
+        if urls:
+            await websub.ping(
+                config.settings.hub,
+                urls,
+                config.settings.user_agent,
+                config.settings.allow_private_networks,
+            )
     return PassResult(
         tuple(outcomes),
         done.published,

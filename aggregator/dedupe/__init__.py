@@ -13,6 +13,11 @@ from dataclasses import dataclass
 
 from aggregator.model import CopyMeta, Item, Source
 
+# The version of the near-duplicate keys (dedupe/similarity.py computes them); stored keys
+# of another version are rebuilt. 1: blake2b of each band, 16x4 + 12x3; 2: 64-bit keys,
+# 10x3 + 8x3; 3: 31 bits; 4: the current ones.
+KEYS_VERSION = "4"
+
 
 @dataclass(frozen=True)
 class Known:

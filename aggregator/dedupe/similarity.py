@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aggregator.dedupe import KEYS_VERSION
 from aggregator.sanitize import strip_accents, words_spaced
 
 OPENING_WORDS = 20  # the lead's opening: copies share it even when trimmed
@@ -57,8 +58,8 @@ _ROW_MIX = np.array([_perm_rng.getrandbits(64) | 1 for _ in range(8)], dtype=np.
 _BAND_MIX = np.array(
     [_perm_rng.getrandbits(64) | 1 for _ in range(TITLE_KEY_BAND)], dtype=np.uint64
 )
-# Changes whenever the keys above would change: stored keys are then rebuilt.
-KEYS_VERSION = "4"  # 1: blake2b of each band, 16x4 + 12x3; 2: 64-bit keys, 10x3 + 8x3; 3: 31 bits
+# KEYS_VERSION (dedupe/__init__.py, so a run that stores nothing reads it without numpy)
+# changes whenever the keys above would change: stored keys are then rebuilt.
 # Keys are 31-bit: SQLite stores each in 4 bytes instead of 8, and the key index (19 rows
 # an item) is what outgrows the page cache first. A chance collision only adds a
 # candidate, which the strict check then rejects.
