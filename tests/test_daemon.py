@@ -152,10 +152,9 @@ def titles(out: Path, feed: str = "all") -> list[str]:
     return sorted(i["title"] for i in data["items"])
 
 
-def test_daemon_pulls_serves_reloads_and_stops(server: FeedServer, tmp_path, daemons):
-    server.add("/a.rss", rss([item(1)]))
+def listening(tmp_path: Path, body: str) -> tuple[Path, str, int]:
+    """config.toml of `body` listening on a free port: its path, its text and the port."""
     port = free_port()
-    body = source("a", server.url("/a.rss")) + TAGS + FEED_ALL
     config = (
         write_config(tmp_path, body)
         .read_text()
@@ -163,6 +162,12 @@ def test_daemon_pulls_serves_reloads_and_stops(server: FeedServer, tmp_path, dae
     )
     path = tmp_path / "config.toml"
     path.write_text(config)
+    return path, config, port
+
+
+def test_daemon_pulls_serves_reloads_and_stops(server: FeedServer, tmp_path, daemons):
+    server.add("/a.rss", rss([item(1)]))
+    path, config, port = listening(tmp_path, source("a", server.url("/a.rss")) + TAGS + FEED_ALL)
     out = tmp_path / "out"
     d = daemons(path)
 
@@ -438,15 +443,8 @@ def test_re_tagging_runs_off_the_loop_and_a_slow_rule_is_the_rule_s_fault(
     hostile = "a" * 40 + "!"  # (a|aa)+$ backtracks on it for far longer than 0.1 s
     items = [item(n) | {"description": f"{hostile} {n}"} for n in range(1, 401)]
     server.add("/a.rss", rss(items))
-    port = free_port()
     body = source("a", server.url("/a.rss"), interval="1h") + TAGS + FEED_ALL
-    config = (
-        write_config(tmp_path, body)
-        .read_text()
-        .replace('listen = ""', f'listen = "127.0.0.1:{port}"')
-    )
-    path = tmp_path / "config.toml"
-    path.write_text(config)
+    path, config, port = listening(tmp_path, body)
     out = tmp_path / "out"
     d = daemons(path)
     wait_for(lambda: len(titles(out)) >= 50, timeout=30, what="first publish")
