@@ -235,6 +235,18 @@ class Item:
         return frozenset(t.tag for t in self.tags)
 
 
+@dataclass(frozen=True)
+class Known:
+    """What the store holds of one copy, enough to decide what a new one is (dedupe)."""
+
+    uid: str
+    source: str
+    key: str
+    canonical: str
+    content_hash: str
+    story: str
+
+
 @dataclass(frozen=True, slots=True)
 class CopyMeta:
     """What choosing a feed's stories reads of a stored copy; the chosen ones are then read

@@ -141,3 +141,11 @@ def test_version_is_answered_without_loading_the_program():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines() == ["aggregator 0.1.0", "0 []"], out.stdout
+
+
+def test_storage_keeps_values_never_the_stories_logic():
+    """The store holds what dedupe decides, and never decides (issue 17: store.py imported
+    dedupe's types and key index, and the layer order above could not tell)."""
+    for path in (PKG / "storage").rglob("*.py"):
+        imported = _imports(path)
+        assert not imported & {"dedupe", "pipeline", "tagging", "select", "publish"}, path

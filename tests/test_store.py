@@ -220,7 +220,7 @@ def test_texts_left_out_by_the_workers_are_read_back_from_the_html(tmp_path):
 
 
 def test_the_key_filter_never_forgets_a_key_and_rarely_says_maybe():
-    from aggregator.dedupe.keyindex import KeyFilter
+    from aggregator.storage.keyindex import KeyFilter
 
     rng = random.Random(7)
     stored = [rng.getrandbits(31) for _ in range(230_000)]  # 10,000 items' keys
@@ -241,7 +241,7 @@ def test_the_key_index_finds_what_a_plain_map_finds_across_its_runs():
     keys, once."""
     from collections import Counter
 
-    from aggregator.dedupe.keyindex import KeyIndex, encode
+    from aggregator.storage.keyindex import KeyIndex, encode
 
     rng = random.Random(3)
     hot = list(range(50))  # keys many items share, as stock phrases do

@@ -11,24 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from aggregator.model import CopyMeta, Item, Source
+from aggregator.model import CopyMeta, Item, Known, Source
 
 # The version of the near-duplicate keys (dedupe/similarity.py computes them); stored keys
 # of another version are rebuilt. 1: blake2b of each band, 16x4 + 12x3; 2: 64-bit keys,
 # 10x3 + 8x3; 3: 31 bits; 4: the current ones.
 KEYS_VERSION = "4"
-
-
-@dataclass(frozen=True)
-class Known:
-    """What the store holds of one copy, enough to decide."""
-
-    uid: str
-    source: str
-    key: str
-    canonical: str
-    content_hash: str
-    story: str
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ Two stages, as in the literature and reader's entry_dedupe:
    bigrams, accents folded, stopwords dropped) cut into LSH bands, plus the normalized
    title as one more key. Syndicated copies share the opening of their lead even when
    the headline is rewritten or the lead trimmed; the store keeps the keys (one row an
-   item, so they survive restarts) and searches them in memory (dedupe/keyindex.py,
+   item, so they survive restarts) and searches them in memory (storage/keyindex.py,
    loaded at the first lookup of a process).
 2. A stricter check on each candidate: the overlap of the leads' bigrams (titles only when
    a lead is too short), vetoed when the numbers differ: "$120,000" is not "$100,000".

@@ -1,8 +1,10 @@
 """Where items, stories and sources' state are kept, behind one port.
 
     port.py     `Storage`, the Protocol every backend implements, and `Lookups`
-    sqlite.py   the embedded backend (WAL, migrations, the near-duplicate key index, the
-                writer's lock file)
+    keyindex.py the near-duplicate keys of stored items, searched in memory (numpy)
+    sqlite.py   the embedded backend (WAL, migrations, the writer's lock file)
+
+Storage keeps what dedupe decides and never decides: nothing here imports dedupe.
 
 Callers type against `Storage` and open a store with `open_store`; what a backend must do
 is written down as `tests/test_storage_contract.py`, which runs against each of them.

@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from aggregator.dedupe import Known
-from aggregator.model import CopyMeta, Item, PullOutcome, SourceRecord, SourceState, TagMatch
+from aggregator.model import CopyMeta, Item, Known, PullOutcome, SourceRecord, SourceState, TagMatch
 
 
 def key_tomb(source: str, key: str) -> str:

@@ -23,14 +23,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aggregator.dedupe import Known
 from aggregator.errors import StoreError
-from aggregator.model import CopyMeta, Item, PullOutcome, SourceRecord, SourceState, TagMatch
+from aggregator.model import CopyMeta, Item, Known, PullOutcome, SourceRecord, SourceState, TagMatch
 from aggregator.sanitize import html_to_text
 from aggregator.storage.port import Lookups, key_tomb, url_tomb
 
 if TYPE_CHECKING:  # numpy, imported on first use: a cron run with nothing due never needs it
-    from aggregator.dedupe.keyindex import KeyIndex
+    from aggregator.storage.keyindex import KeyIndex
 
 MIGRATIONS: list[str] = [
     # 1: first release
@@ -161,7 +160,7 @@ MIGRATIONS: list[str] = [
         )), '');
     """,
     # 8: an item's near-duplicate keys as one row (8 hex digits a key), looked up in memory
-    # (dedupe/keyindex.py): a B-tree of (key, item) took 23 random inserts an item
+    # (storage/keyindex.py): a B-tree of (key, item) took 23 random inserts an item
     """
     CREATE TABLE near_keys_new(item INTEGER PRIMARY KEY, keys TEXT NOT NULL);
     INSERT INTO near_keys_new(item, keys)
@@ -675,7 +674,7 @@ class Store:
 
     def _near_index(self) -> KeyIndex:
         if self._near is None:
-            from aggregator.dedupe.keyindex import KeyIndex
+            from aggregator.storage.keyindex import KeyIndex
 
             self._near = KeyIndex(self.db.execute("SELECT item, keys FROM near_keys"))
         return self._near
@@ -696,7 +695,7 @@ class Store:
         first = self._first_rowid_seen_since(before)
         if first is None:
             self.db.execute("DELETE FROM near_keys")
-            from aggregator.dedupe.keyindex import KeyIndex
+            from aggregator.storage.keyindex import KeyIndex
 
             self._near = KeyIndex()
         else:
@@ -877,7 +876,7 @@ def _read_item(row: sqlite3.Row) -> Item:
 
 
 def _encode(keys: Iterable[int]) -> str:
-    from aggregator.dedupe.keyindex import encode
+    from aggregator.storage.keyindex import encode
 
     return encode(keys)
 
