@@ -486,13 +486,7 @@ class Retagger:
         gave_up: set[str] = set()  # a backtracking pattern costs its time limit once a page
         for item in items:
             src = self.sources.get(item.source)
-            tags = self.tagger.tag(
-                item,
-                src.tags if src else (),
-                self.problems,
-                src.leans if src else (),
-                gave_up=gave_up,
-            )
+            tags = self.tagger.tag_of(item, src, self.problems, gave_up)
             if tags != item.tags:
                 out.append((item.uid, tags))
         return out

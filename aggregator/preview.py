@@ -69,7 +69,7 @@ def preview(
     tag_changes: dict[str, TagChange] = {}
     for item in items:
         src = sources.get(item.source)
-        matches = tagger.tag(item, src.tags if src else (), leans=src.leans if src else ())
+        matches = tagger.tag_of(item, src)
         had, has = item.tag_names, frozenset(t.tag for t in matches)
         for tag in has - had:
             gain = tag_changes.setdefault(tag, TagChange(tag))

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import ahocorasick
 import regex
 
-from aggregator.model import Config, Item, TagMatch, TagRule
+from aggregator.model import Config, Item, Source, TagMatch, TagRule
 from aggregator.sanitize import boilerplate_probe, strip_accents, text_key, words_spaced
 from aggregator.topics import DOUBT, EVIDENCE, PROPOSE, TopicModel
 from aggregator.topics import load as load_model
@@ -80,14 +80,18 @@ def is_acronym(keyword: str) -> bool:
     return bool(letters) and all(c.isupper() for c in letters)
 
 
+def _words(phrase: str) -> str:
+    """A regex for the words of `phrase`, any spacing between them."""
+    return r"\s+".join(re.escape(w) for w in phrase.split())
+
+
 def _keyword_regex(folded: str, star: bool) -> re.Pattern[str]:
     """A folded phrase as words, any spacing between them, any ending after a `*`.
 
     The caller checks the character before a match: a leading look-behind would cost
     re its literal-prefix search (20x slower on a 3 KB text).
     """
-    body = r"\s+".join(re.escape(w) for w in folded.split())
-    return re.compile(body + (r"\w*" if star else "") + r"(?!\w)")
+    return re.compile(_words(folded) + (r"\w*" if star else "") + r"(?!\w)")
 
 
 _WORD = re.compile(r"\w+")
@@ -348,8 +352,7 @@ def _rival_names(rule: TagRule) -> tuple[str, ...]:
     """A rule's keywords and names as regex alternatives on folded lower-case text, and its
     patterns that Python's `re` compiles (GPT-5's), for its rivals' `passing`."""
     out = [
-        r"\s+".join(re.escape(w) for w in fold(k.rstrip("*")).lower().split())
-        + (r"\w*" if k.endswith("*") else "")
+        _words(fold(k.rstrip("*")).lower()) + (r"\w*" if k.endswith("*") else "")
         for k in (*rule.keywords, *rule.needs_context)
         if k.strip("*")
     ]
@@ -387,12 +390,12 @@ class _Passing:
             if folded.endswith("*"):  # "former *", "ex-*", "d'*"
                 words = folded[:-1]
                 lead = r"(?<!\w)"  # "'*" is a quote, never the apostrophe of "l'IA"
-                body = r"\s+".join(re.escape(w) for w in words.split())
+                body = _words(words)
                 gap = r"\s+" if words.endswith(" ") else r"\s*"
                 befores.append(lead + body + gap + "$")
             elif folded.startswith("*"):  # "* models", "*'s models"
                 words = folded[1:]
-                body = r"\s+".join(re.escape(w) for w in words.split())
+                body = _words(words)
                 tail = r"(?!\w)"  # "*'" is a quote, never the "'s" of "AI's"
                 afters.append((r"\s+" if words.startswith(" ") else r"\s*") + body + tail)
         if not befores and not afters:
@@ -679,6 +682,19 @@ class Tagger:
         return self.tag_text(
             text, item.categories, source_tags, item.source, problems, leans, passing, gave_up
         )
+
+    def tag_of(
+        self,
+        item: Item,
+        source: Source | None,
+        problems: list[str] | None = None,
+        gave_up: set[str] | None = None,
+    ) -> tuple[TagMatch, ...]:
+        """`tag` with the `tags` and `leans` of the item's source (none when the source
+        left the config)."""
+        if source is None:
+            return self.tag(item, (), problems, (), gave_up=gave_up)
+        return self.tag(item, source.tags, problems, source.leans, gave_up=gave_up)
 
     def _imply(self, matches: dict[str, list[TagMatch]], vetoed: set[str]) -> None:
         queue = list(matches)
