@@ -652,14 +652,12 @@ async def run_pass(
     if only is not None:
         enabled = [s for s in enabled if s.name in only]
         skipped = [k for k in skipped if k.name in only]
-    started = time.monotonic()
-    cpu_started = time.process_time()
-    pool = None  # a cron run with nothing due imports no HTTP client and no parse workers
-    if enabled:
+    if enabled:  # a cron run with nothing due imports no HTTP client and no parse workers
         from aggregator.fetch import Fetcher
         from aggregator.workers import ParsePool
-
-        pool = ParsePool(timeout=config.settings.parse_timeout)
+    started = time.monotonic()  # after the imports, which are the process's, not the pass's
+    cpu_started = time.process_time()
+    pool = ParsePool(timeout=config.settings.parse_timeout) if enabled else None
 
     # Pulls past the fetch limit would only hold their bodies waiting for a parse worker.
     in_flight = asyncio.Semaphore(config.settings.concurrency)
