@@ -7,8 +7,10 @@ Datetimes are always timezone-aware UTC.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import NamedTuple
 
@@ -245,6 +247,59 @@ class Known:
     canonical: str
     content_hash: str
     story: str
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """What storage holds under one document's keys: the copies stored under its items'
+    keys (that source's) and canonical links (any source's), and which were pruned."""
+
+    by_key: Mapping[str, Known] = field(default_factory=dict)
+    by_url: Mapping[str, Known] = field(default_factory=dict)  # the earliest copy a link
+    pruned_keys: frozenset[tuple[str, str]] = frozenset()  # (source, key)
+    pruned_urls: frozenset[str] = frozenset()
+
+    def pruned(self, source: str, key: str, canonical: str) -> bool:
+        """Whether this item was stored once and pruned (it never comes back as new)."""
+        return (source, key) in self.pruned_keys or (
+            bool(canonical) and canonical in self.pruned_urls
+        )
+
+
+class Candidate(NamedTuple):
+    """A stored copy sharing near-duplicate keys with a new item: maybe the same story."""
+
+    copy: Item  # light: title and lead text, enough to compare when `near_print` is ""
+    near_print: str  # its serialized similarity fingerprint
+
+
+class Kind(StrEnum):
+    """What storing one item means; the pull's counts and the log use these names."""
+
+    NEW = "new"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    DUPLICATE = "duplicate"
+    SKIPPED = "skipped"  # older than kept, or pruned before
+
+
+@dataclass(frozen=True)
+class Near:
+    """An item's similarity fingerprint, serialized, and its near-duplicate index keys."""
+
+    print: str = ""
+    keys: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A story decision: what to write for one item, and why (the item carries its story,
+    the copy it matched and the reason)."""
+
+    kind: Kind
+    item: Item
+    near: Near = Near()
+    target: str = ""  # uid of the stored copy to replace, for UPDATED
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,15 +26,19 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from aggregator import schedule
-from aggregator.dedupe import KEYS_VERSION, Known, decide
+from aggregator.dedupe import KEYS_VERSION
 from aggregator.errors import FetchError, ParseError
 from aggregator.faults import crash_point
 from aggregator.language import settle
 from aggregator.model import (
+    Candidate,
     Config,
     Dedupe,
     Fetched,
+    Intent,
     Item,
+    Lookups,
+    Near,
     ParsedFeed,
     PullOutcome,
     Source,
@@ -44,12 +48,11 @@ from aggregator.model import (
 from aggregator.normalize import feed_link, feed_title, lead_text
 from aggregator.sanitize import html_to_text
 from aggregator.schedule import Skipped, is_gone
-from aggregator.storage import Lookups, Storage
+from aggregator.storage import Storage
 from aggregator.tagging import tagger_for
 from aggregator.topics import load as topic_model
 
 if TYPE_CHECKING:  # a cron run with nothing due imports none of them (numpy, feedgen, pebble)
-    from aggregator.dedupe import similarity
     from aggregator.publish import Published
     from aggregator.workers import ParsePool, Prepared
 
@@ -196,14 +199,11 @@ async def _pull(
     with store.transaction():
         lookups = store.lookups(prepared.items)
         items, nears = _complete(prepared, lookups, source, config)
-        # the items not stored yet: what shares their near-duplicate keys, found at once
-        fresh = [n for n, item in enumerate(items) if item.key not in lookups.by_key]
-        shared = store.near_shared([nears[n][1] for n in fresh])
-        lookups.shared = {items[n].key: s for n, s in zip(fresh, shared, strict=True)}
-        for item, near in zip(items, nears, strict=True):
-            kind = _store_item(store, item, cutoff, now, config.dedupe, near, lookups)
-            counts[kind] += 1
-        store.add_near_keys(lookups.near_rows)
+        intents = store_items(
+            store, items, now=now, cutoff=cutoff, near=config.dedupe, nears=nears, lookups=lookups
+        )
+        for intent in intents:
+            counts[intent.kind] += 1
         crash_point(f"mid-store:{source.name}")
         if counts["new"] or counts["updated"] or counts["duplicate"]:
             # in the same unit as the items: whatever a crash interrupts, the next refresh
@@ -305,15 +305,14 @@ def _finish(
 
 def _complete(
     prepared: Prepared, lookups: Lookups, source: Source, config: Config
-) -> tuple[list[Item], list[tuple[str, list[int]]]]:
+) -> tuple[list[Item], list[Near]]:
     """The items with their tags and fingerprints: those the worker left out because their
     content looked stored are done here when it is not stored under their key (a feed
     that changed an item's guid, say), so storing never sees an untagged item."""
-    from aggregator.dedupe import similarity
-
     items, nears = list(prepared.items), []
-    for n, (item, near) in enumerate(zip(prepared.items, prepared.near, strict=True)):
+    for n, (item, sent) in enumerate(zip(prepared.items, prepared.near, strict=True)):
         known = lookups.by_key.get(item.key)
+        near = Near(sent[0], tuple(sent[1])) if sent is not None else None
         if near is None and (known is None or known.content_hash != item.content_hash):
             full = settle(
                 replace(
@@ -325,104 +324,53 @@ def _complete(
             )
             tags = tagger_for(config).tag(full, source.tags, leans=source.leans)
             items[n] = replace(item, language=full.language, tags=tags)
-            fp = similarity.fingerprint(full.title, lead_text(full))
-            near = (similarity.dumps(fp), similarity.index_keys(fp))
-        nears.append(near or ("", []))
+            near = near_of(full)
+        nears.append(near or Near())
     return items, nears
 
 
-def _store_item(
+def near_of(item: Item) -> Near:
+    """An item's similarity fingerprint and index keys (dedupe/similarity.py)."""
+    from aggregator.dedupe import similarity
+
+    fp = similarity.fingerprint(item.title, lead_text(item))
+    return Near(similarity.dumps(fp), tuple(similarity.index_keys(fp)))
+
+
+def store_items(
     store: Storage,
-    item: Item,
-    cutoff: datetime,
+    items: list[Item],
+    *,
     now: datetime,
-    near: Dedupe | None = None,
-    prepared: tuple[str, list[int]] | None = None,
+    cutoff: datetime,
+    near: Dedupe | None,
+    nears: list[Near] | None = None,
     lookups: Lookups | None = None,
-) -> str:
-    """Storage one item: exact keys first, the similarity check only for items that are new.
+) -> list[Intent]:
+    """One document's items into their stories, inside the caller's transaction: read the
+    view, decide (pure, `dedupe.decide`), write the intents. `near` None: exact keys only.
 
-    With `lookups` (one document's keys fetched at once), what the store knows is read from
-    there and kept current; without, each lookup is its own query and keys are written now.
-    """
-    from aggregator.dedupe import similarity
+    Items too old or pruned are skipped; an item stored under its key is updated or left;
+    a new one joins the story of a copy with its link, or of another source's recent copy
+    telling the same story (the `near` window and similarity), or starts its own."""
+    from aggregator.dedupe import decide, similarity
 
-    batch = lookups is not None
     if lookups is None:
-        lookups = store.lookups([item])
-    by_key = lookups.by_key.get(item.key)
-    if by_key is None and (
-        item.published < cutoff or lookups.pruned(item.source, item.key, item.canonical)
-    ):
-        return "skipped"
-    by_url = None if by_key else lookups.by_url.get(item.canonical) if item.canonical else None
-    decision = decide(item, by_key, by_url)
-    if decision.kind == "updated" and decision.target is not None:
-        store.update_item(decision.target.uid, item)
-        return decision.kind
-    if decision.kind not in ("new", "duplicate"):
-        return decision.kind
-    if prepared is None:
-        fp = similarity.fingerprint(item.title, lead_text(item))
-        prepared = (similarity.dumps(fp), similarity.index_keys(fp))
-    near_print, keys = prepared
-    if decision.kind == "duplicate" and by_url is not None:
-        item = replace(
-            item, story=decision.story, similarity=1.0, matched=by_url.uid, match_reason="same link"
-        )
-    elif near is not None:
+        lookups = store.lookups(items)
+    if nears is None:
+        nears = [near_of(item) for item in items]
+    candidates: dict[str, list[Candidate]] = {}
+    if near is not None:
+        fresh = decide.may_be_new(items, lookups, cutoff)
         since = now - timedelta(seconds=near.window)
-        match = _near_match(
-            store, item, near_print, keys, since, near, lookups.shared.get(item.key)
+        found = store.near_candidates_many(
+            [nears[n].keys for n in fresh], since, similarity.MAX_CANDIDATES
         )
-        if match is not None:
-            copy, verdict = match
-            item = replace(
-                item,
-                story=copy.story,
-                similarity=verdict.score,
-                matched=copy.uid,
-                match_reason=verdict.why,
-            )
-            decision = replace(decision, kind="duplicate")
-    if decision.kind == "new" and item.story != decision.story:
-        item = replace(item, story=decision.story)
-    rowid = store.insert_item(item, now, near_print)
-    lookups.near_rows.append((rowid, keys))
-    known = Known(item.uid, item.source, item.key, item.canonical, item.content_hash, item.story)
-    lookups.by_key[item.key] = known
-    if item.canonical:
-        lookups.by_url.setdefault(item.canonical, known)
-    if not batch:
-        store.add_near_keys(lookups.near_rows)
-    return decision.kind
-
-
-def _near_match(
-    store: Storage,
-    item: Item,
-    near_print: str,
-    keys: list[int],
-    since: datetime,
-    near: Dedupe,
-    shared: list[int] | None = None,
-) -> tuple[Item, similarity.Verdict] | None:
-    """The best copy from another source that tells the same story, if any."""
-    from aggregator.dedupe import similarity
-
-    best: tuple[Item, similarity.Verdict] | None = None
-    fp = None  # read from near_print for the first candidate (most items have none)
-    found = store.near_candidates(keys, since, similarity.MAX_CANDIDATES, shared)
-    for copy, copy_print in found:
-        if copy.source == item.source:
-            continue  # an outlet does not syndicate itself: two of its items are two stories
-        if fp is None:
-            fp = similarity.loads(near_print) or similarity.fingerprint(item.title, lead_text(item))
-        known = similarity.loads(copy_print) or similarity.fingerprint(copy.title, lead_text(copy))
-        verdict = similarity.compare(fp, known, near.similarity)
-        if verdict.same and (best is None or verdict.score > best[1].score):
-            best = (copy, verdict)
-    return best
+        candidates = {items[n].key: copies for n, copies in zip(fresh, found, strict=True)}
+    view = decide.View(lookups, candidates)
+    intents = decide.decide_document(items, nears, view, cutoff=cutoff, near=near)
+    store.write(intents, now)
+    return intents
 
 
 RETAG_PAGE = 500  # items read, tagged and written at a time when the rules change

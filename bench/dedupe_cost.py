@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aggregator.model import Dedupe, Item
 from aggregator.normalize import item_uid
-from aggregator.pipeline import _store_item
+from aggregator.pipeline import store_items
 from aggregator.storage.sqlite import Store
 
 RNG = random.Random(7)
@@ -92,7 +92,9 @@ def main(total: int) -> None:
             started = time.perf_counter()
             if n % BATCH == 1:  # one transaction per pulled feed, as the pipeline does
                 store.db.execute("BEGIN IMMEDIATE")
-            kind = _store_item(store, item, now - timedelta(days=30), when, policy)
+            cutoff = now - timedelta(days=30)
+            (intent,) = store_items(store, [item], now=when, cutoff=cutoff, near=policy)
+            kind = intent.kind
             if n % BATCH == 0 or n == total:
                 store.db.execute("COMMIT")
             timings.append(time.perf_counter() - started)

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from aggregator.model import Dedupe, Item  # noqa: E402
 from aggregator.normalize import item_uid  # noqa: E402
-from aggregator.pipeline import _store_item  # noqa: E402
+from aggregator.pipeline import store_items  # noqa: E402
 from aggregator.storage.sqlite import Store  # noqa: E402
 
 STORIES = Path(__file__).resolve().parent / "fixtures" / "stories.json"
@@ -50,7 +50,7 @@ def evaluate(similarity: float = 0.8, path: Path | None = None) -> dict:
                 published=when, updated=when, content_hash=str(n),
             )  # fmt: skip
             with store.transaction():
-                _store_item(store, item, NOW - timedelta(days=30), when, policy)
+                store_items(store, [item], now=when, cutoff=NOW - timedelta(days=30), near=policy)
         story = {i.uid: i.story for i in store.items()}
         store.close()
     tp = fp = fn = 0

@@ -244,7 +244,7 @@ def test_the_index_is_rebuilt_when_the_keys_change(tmp_path):
     from pathlib import Path
 
     from aggregator.model import Config, Dedupe, Item, Settings
-    from aggregator.pipeline import _store_item, reindex_if_keys_changed
+    from aggregator.pipeline import reindex_if_keys_changed, store_items
     from aggregator.storage.sqlite import Store
 
     lead = (
@@ -271,13 +271,8 @@ def test_the_index_is_rebuilt_when_the_keys_change(tmp_path):
         store = Store(tmp_path / f"{rebuild}.db")
         assert reindex_if_keys_changed(config, store, NOW) == 0  # a new database: nothing
         with store.transaction():
-            _store_item(
-                store,
-                item("wire", 1, "Nvidia to invest $5bn in France", lead),
-                NOW - timedelta(days=30),
-                NOW,
-                policy,
-            )
+            wire = item("wire", 1, "Nvidia to invest $5bn in France", lead)
+            store_items(store, [wire], now=NOW, cutoff=NOW - timedelta(days=30), near=policy)
             store.db.execute("UPDATE near_keys SET keys = '00000001'")  # of another version
             store.set_meta("near_keys", "0")
         store.close()  # the new version starts
@@ -285,14 +280,10 @@ def test_the_index_is_rebuilt_when_the_keys_change(tmp_path):
         if rebuild:
             assert reindex_if_keys_changed(config, store, NOW) == 1
         with store.transaction():
-            kind = _store_item(
-                store,
-                item("paper", 2, "Nvidia plans $5 billion French AI campus", lead),
-                NOW - timedelta(days=30),
-                NOW,
-                policy,
-            )
-        outcomes.append(kind)
+            paper = item("paper", 2, "Nvidia plans $5 billion French AI campus", lead)
+            cutoff = NOW - timedelta(days=30)
+            (intent,) = store_items(store, [paper], now=NOW, cutoff=cutoff, near=policy)
+        outcomes.append(intent.kind)
         store.close()
     assert outcomes == ["duplicate", "new"]
 

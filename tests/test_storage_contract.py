@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.model import Item, PullOutcome, SourceRecord, TagMatch
+from aggregator.model import Intent, Item, Kind, Near, PullOutcome, SourceRecord, TagMatch
 from aggregator.storage import Storage, open_store
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -193,10 +193,38 @@ def test_the_near_duplicate_index_finds_items_sharing_keys(store: Storage) -> No
         ra = store.insert_item(a, NOW, near_print="print-a")
         rb = store.insert_item(b, NOW, near_print="print-b")
         store.add_near_keys([(ra, [1, 2, 3]), (rb, [3, 4])])
-    assert [sorted(x) for x in store.near_shared([[1], [3], [9]])] == [[ra], [ra, rb], []]
-    candidates = store.near_candidates([1, 2, 3], NOW - timedelta(hours=1), 5)
-    assert (candidates[0][0].uid, candidates[0][1]) == (a.uid, "print-a")  # the most keys first
-    assert {rowid for rowid, _ in store.near_texts(NOW - timedelta(hours=1))} == {ra, rb}
+    since = NOW - timedelta(hours=1)
+    found = store.near_candidates_many([[1], [3], [9], [1, 2, 3]], since, 5)
+    assert [sorted(c.copy.uid for c in cs) for cs in found[:3]] == [[a.uid], [a.uid, b.uid], []]
+    best = found[3][0]
+    assert (best.copy.uid, best.near_print) == (a.uid, "print-a")  # the most keys first
+    assert store.near_candidates_many([[1], [4]], NOW + timedelta(hours=1), 5) == [[], []]
+    assert {rowid for rowid, _ in store.near_texts(since)} == {ra, rb}
     with store.transaction():
         store.clear_near_keys()
-    assert store.near_shared([[1, 3]]) == [[]]
+    assert store.near_candidates_many([[1, 3]], since, 5) == [[]]
+
+
+def test_intents_are_written_as_decided(store: Storage) -> None:
+    """New copies and copies joining a story are inserted with their keys, an update
+    replaces its target, unchanged and skipped write nothing."""
+    a, b = item("a"), item("b")
+    first = [Intent(Kind.NEW, a, Near("print-a", (1, 2))), Intent(Kind.SKIPPED, b)]
+    with store.transaction():
+        store.write(first, NOW)
+    assert [i.uid for i in store.items()] == [a.uid]
+    copy = replace(item("c"), story=a.uid, similarity=0.9, matched=a.uid, match_reason="lead")
+    edited = replace(a, title="Edited", content_hash="hash-a2")
+    later = [
+        Intent(Kind.DUPLICATE, copy, Near("print-c", (2,))),
+        Intent(Kind.UPDATED, edited, target=a.uid),
+        Intent(Kind.UNCHANGED, b),
+    ]
+    with store.transaction():
+        store.write(later, NOW)
+    got = store.items_by_uid([a.uid, copy.uid])
+    assert got[a.uid].title == "Edited" and got[copy.uid] == copy
+    assert sorted(i.uid for i in store.story_items(a.uid)) == sorted([a.uid, copy.uid])
+    assert store.count_items() == 2
+    found = store.near_candidates_many([[2]], NOW - timedelta(hours=1), 5)[0]
+    assert sorted(c.copy.uid for c in found) == sorted([a.uid, copy.uid])

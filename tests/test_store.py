@@ -10,7 +10,7 @@ import pytest
 
 from aggregator.errors import LockedError
 from aggregator.model import Item
-from aggregator.pipeline import _store_item
+from aggregator.pipeline import store_items
 from aggregator.storage.sqlite import MIGRATIONS, Lock, Store, StoreError
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
@@ -56,12 +56,17 @@ def test_newer_or_corrupt_database_is_a_clear_error(tmp_path):
         Store(junk)
 
 
+def put(store: Store, one: Item, cutoff: datetime, now: datetime) -> str:
+    """Store one item alone, exact keys only; what storing it meant."""
+    return store_items(store, [one], now=now, cutoff=cutoff, near=None)[0].kind
+
+
 def test_prune_leaves_tombstones_so_old_items_never_return(tmp_path):
     store = Store(tmp_path / "a.db")
     cutoff = NOW - timedelta(days=30)
     with store.transaction():
-        assert _store_item(store, item("old", NOW - timedelta(days=20)), cutoff, NOW) == "new"
-        assert _store_item(store, item("fresh", NOW), cutoff, NOW) == "new"
+        assert put(store, item("old", NOW - timedelta(days=20)), cutoff, NOW) == "new"
+        assert put(store, item("fresh", NOW), cutoff, NOW) == "new"
     later = NOW + timedelta(days=15)
     with store.transaction():
         assert store.prune(later - timedelta(days=30), later) == 1
@@ -69,10 +74,10 @@ def test_prune_leaves_tombstones_so_old_items_never_return(tmp_path):
     # its near-duplicate keys go with it: SQLite may give its rowid to the next item
     assert [r[0] for r in store.db.execute("SELECT item FROM near_keys")] == [2]
     with store.transaction():  # the feed still lists it: skipped, not new
-        kind = _store_item(store, item("old", NOW - timedelta(days=20)), cutoff, later)
+        kind = put(store, item("old", NOW - timedelta(days=20)), cutoff, later)
     assert kind == "skipped"
     with store.transaction():  # items older than the retention are not taken in at all
-        kind = _store_item(store, item("ancient", NOW - timedelta(days=60)), cutoff, NOW)
+        kind = put(store, item("ancient", NOW - timedelta(days=60)), cutoff, NOW)
     assert kind == "skipped" and store.count_items() == 1
 
 
@@ -81,9 +86,9 @@ def test_same_canonical_link_from_another_source_joins_the_story(tmp_path):
     cutoff = NOW - timedelta(days=30)
     url = "https://x.example/story"
     with store.transaction():
-        assert _store_item(store, item("a", NOW, "one", url), cutoff, NOW) == "new"
-        assert _store_item(store, item("b", NOW, "two", url), cutoff, NOW) == "duplicate"
-        assert _store_item(store, item("a", NOW, "one", url), cutoff, NOW) == "unchanged"
+        assert put(store, item("a", NOW, "one", url), cutoff, NOW) == "new"
+        assert put(store, item("b", NOW, "two", url), cutoff, NOW) == "duplicate"
+        assert put(store, item("a", NOW, "one", url), cutoff, NOW) == "unchanged"
     stories = {i.story for i in store.items()}
     assert stories == {"uid-one-a"}
 

@@ -1,40 +1,22 @@
 """Identity of items and stories: decides new / updated / unchanged / duplicate.
 
-Pure: the pipeline looks up what the store already holds under the item's keys (same
-source and key; same canonical link from any source) and passes it in. A story is the set
-of copies of one article; its id is the uid of the first copy ever seen, so the published
-id never changes when a better copy arrives later.
+Pure (`decide.py`): storage reads what it holds under a document's keys and the
+near-duplicate candidates, `decide_document` says what to write, storage writes it. A story
+is the set of copies of one article; its id is the uid of the first copy ever seen, so the
+published id never changes when a better copy arrives later. `similarity.py` fingerprints
+and compares texts; `stand_in_order` picks the copy a feed shows for a story.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
-from aggregator.model import CopyMeta, Item, Known, Source
+from aggregator.model import CopyMeta, Item, Source
 
 # The version of the near-duplicate keys (dedupe/similarity.py computes them); stored keys
 # of another version are rebuilt. 1: blake2b of each band, 16x4 + 12x3; 2: 64-bit keys,
 # 10x3 + 8x3; 3: 31 bits; 4: the current ones.
 KEYS_VERSION = "4"
-
-
-@dataclass(frozen=True)
-class Decision:
-    kind: str  # "new", "updated", "unchanged" or "duplicate"
-    story: str  # the story the item belongs to
-    target: Known | None = None  # the stored copy to update, for "updated"/"unchanged"
-
-
-def decide(item: Item, by_key: Known | None, by_url: Known | None) -> Decision:
-    """What storing `item` means, given the copies found under its two keys."""
-    same = by_key or (by_url if by_url is not None and by_url.source == item.source else None)
-    if same is not None:
-        kind = "unchanged" if same.content_hash == item.content_hash else "updated"
-        return Decision(kind, same.story, same)
-    if by_url is not None:
-        return Decision("duplicate", by_url.story)
-    return Decision("new", item.uid)
 
 
 def stand_in_order(copy: Item | CopyMeta, sources: Mapping[str, Source]) -> tuple:

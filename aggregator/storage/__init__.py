@@ -1,6 +1,6 @@
 """Where items, stories and sources' state are kept, behind one port.
 
-    port.py     `Storage`, the Protocol every backend implements, and `Lookups`
+    port.py     `Storage`, the Protocol every backend implements
     keyindex.py the near-duplicate keys of stored items, searched in memory (numpy)
     sqlite.py   the embedded backend (WAL, migrations, the writer's lock file)
 
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aggregator.storage.port import Lookups, Storage
+from aggregator.storage.port import Storage
 
-__all__ = ["DRIVER_ERRORS", "Lookups", "Storage", "open_store"]
+__all__ = ["DRIVER_ERRORS", "Storage", "open_store"]
 
 
 def open_store(database: Path) -> Storage:

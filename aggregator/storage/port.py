@@ -2,9 +2,10 @@
 store, whatever engine holds it. `sqlite.Store` is the embedded backend; a second backend
 implements the same `Storage` and passes `tests/test_storage_contract.py`.
 
-What crosses the port is the package's own frozen values (`Item`, `CopyMeta`,
-`SourceState`, `SourceRecord`, `PullOutcome`, `TagMatch`) and `Lookups`, one document's
-view of what is stored under its keys; never a driver's rows. A backend raises
+What crosses the port is the package's own frozen values, never a driver's rows: `Item`,
+`CopyMeta`, `SourceState`, `SourceRecord`, `PullOutcome`, `TagMatch`; for one document's
+story decisions, `Lookups` and `Candidate`s are read before (the view) and `Intent`s
+written after, in one transaction (see `dedupe/decide.py`). A backend raises
 `errors.StoreError` when its database cannot be used, and lists its driver's own error
 classes in `DRIVER_ERRORS` for the commands' last line of defence.
 """
@@ -13,38 +14,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from aggregator.model import CopyMeta, Item, Known, PullOutcome, SourceRecord, SourceState, TagMatch
-
-
-def key_tomb(source: str, key: str) -> str:
-    """The tombstone a pruned item leaves under its source and key."""
-    return f"k:{source}\n{key}"
-
-
-def url_tomb(canonical: str) -> str:
-    """The tombstone a pruned item leaves under its canonical link."""
-    return f"u:{canonical}"
-
-
-@dataclass
-class Lookups:
-    """One document's worth of identity lookups, kept up to date as its items are stored."""
-
-    by_key: dict[str, Known] = field(default_factory=dict)
-    by_url: dict[str, Known] = field(default_factory=dict)
-    tombs: set[str] = field(default_factory=set)
-    near_rows: list[tuple[int, list[int]]] = field(default_factory=list)  # (item, its keys)
-    shared: dict[str, list[int]] = field(default_factory=dict)  # key -> near_shared's finds
-
-    def pruned(self, source: str, key: str, canonical: str) -> bool:
-        """Whether this item was stored once and pruned (it never comes back as new)."""
-        return key_tomb(source, key) in self.tombs or (
-            bool(canonical) and url_tomb(canonical) in self.tombs
-        )
+from aggregator.model import (
+    Candidate,
+    CopyMeta,
+    Intent,
+    Item,
+    Lookups,
+    PullOutcome,
+    SourceRecord,
+    SourceState,
+    TagMatch,
+)
 
 
 class Storage(Protocol):
@@ -88,8 +71,12 @@ class Storage(Protocol):
     def pending(self, request: int) -> bool: ...
     def take_requests(self) -> list[tuple[str, str]]: ...
 
-    # -- items
+    # -- items: one document's view read before its story decisions, its intents after
     def lookups(self, items: list[Item]) -> Lookups: ...
+    def near_candidates_many(
+        self, key_lists: Sequence[Sequence[int]], since: datetime, limit: int
+    ) -> list[list[Candidate]]: ...
+    def write(self, intents: Iterable[Intent], now: datetime) -> None: ...
     def content_hashes(self, source: str, limit: int = 1000) -> list[str]: ...
     def insert_item(self, item: Item, now: datetime, near_print: str = "") -> int: ...
     def update_item(self, uid: str, item: Item) -> None: ...
@@ -112,10 +99,6 @@ class Storage(Protocol):
 
     # -- the near-duplicate index
     def add_near_keys(self, rows: Iterable[tuple[int, Sequence[int]]]) -> None: ...
-    def near_shared(self, key_lists: list[list[int]]) -> list[list[int]]: ...
-    def near_candidates(
-        self, keys: list[int], since: datetime, limit: int, shared: list[int] | None = None
-    ) -> list[tuple[Item, str]]: ...
     def near_texts(self, since: datetime) -> Iterator[tuple[int, Item]]: ...
     def clear_near_keys(self) -> None: ...
     def set_near_print(self, rowid: int, near_print: str) -> None: ...

@@ -24,9 +24,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aggregator.errors import StoreError
-from aggregator.model import CopyMeta, Item, Known, PullOutcome, SourceRecord, SourceState, TagMatch
+from aggregator.model import (
+    Candidate,
+    CopyMeta,
+    Intent,
+    Item,
+    Kind,
+    Known,
+    Lookups,
+    PullOutcome,
+    SourceRecord,
+    SourceState,
+    TagMatch,
+)
 from aggregator.sanitize import html_to_text
-from aggregator.storage.port import Lookups, key_tomb, url_tomb
 
 if TYPE_CHECKING:  # numpy, imported on first use: a cron run with nothing due never needs it
     from aggregator.storage.keyindex import KeyIndex
@@ -437,16 +448,17 @@ class Store:
     def lookups(self, items: list[Item]) -> Lookups:
         """What the store knows under the keys of one document's items, in three queries
         instead of three per item."""
-        found = Lookups()
         if not items:
-            return found
+            return Lookups()
+        by_key: dict[str, Known] = {}
+        by_url: dict[str, Known] = {}
         source = items[0].source
         cols = "uid, source, key, canonical, content_hash, story"
         for chunk in _chunks([i.key for i in items]):
             marks = ",".join("?" * len(chunk))
             sql = f"SELECT {cols} FROM items WHERE source = ? AND key IN ({marks})"
             for row in self.db.execute(sql, (source, *chunk)):
-                found.by_key[row[2]] = Known(*row)
+                by_key[row[2]] = Known(*row)
         for chunk in _chunks(sorted({i.canonical for i in items if i.canonical})):
             marks = ",".join("?" * len(chunk))
             sql = (
@@ -454,18 +466,17 @@ class Store:
                 "ORDER BY first_seen DESC, uid DESC"
             )
             for row in self.db.execute(sql, chunk):  # the earliest copy is written last
-                found.by_url[row[3]] = Known(*row)
-        tombs = [key_tomb(source, i.key) for i in items]
-        tombs += [url_tomb(i.canonical) for i in items if i.canonical]
+                by_url[row[3]] = Known(*row)
+        tombs = [_key_tomb(source, i.key) for i in items]
+        tombs += [_url_tomb(i.canonical) for i in items if i.canonical]
+        found: set[str] = set()
         for chunk in _chunks(tombs):
             marks = ",".join("?" * len(chunk))
-            found.tombs.update(
-                r[0]
-                for r in self.db.execute(
-                    f"SELECT key FROM tombstones WHERE key IN ({marks})", chunk
-                )
-            )
-        return found
+            sql = f"SELECT key FROM tombstones WHERE key IN ({marks})"
+            found.update(r[0] for r in self.db.execute(sql, chunk))
+        keys = frozenset((source, i.key) for i in items if _key_tomb(source, i.key) in found)
+        urls = frozenset(i.canonical for i in items if _url_tomb(i.canonical) in found)
+        return Lookups(by_key, by_url, keys, urls - {""})
 
     def content_hashes(self, source: str, limit: int = 1000) -> list[str]:
         """The content hashes of the source's `limit` last stored items (a feed lists its
@@ -622,6 +633,30 @@ class Store:
         if self._near is not None:
             self._near.add(rows)
 
+    def write(self, intents: Iterable[Intent], now: datetime) -> None:
+        """Write one document's story decisions: new copies with their near-duplicate keys,
+        updated copies in place; unchanged, skipped: nothing."""
+        rows = []
+        for intent in intents:
+            if intent.kind in (Kind.NEW, Kind.DUPLICATE):
+                rowid = self.insert_item(intent.item, now, intent.near.print)
+                rows.append((rowid, intent.near.keys))
+            elif intent.kind is Kind.UPDATED:
+                self.update_item(intent.target, intent.item)
+        self.add_near_keys(rows)
+
+    def near_candidates_many(
+        self, key_lists: Sequence[Sequence[int]], since: datetime, limit: int
+    ) -> list[list[Candidate]]:
+        """`near_candidates` of each list of keys, the index searched once for them all."""
+        if not key_lists:
+            return []
+        shared = self.near_shared([list(keys) for keys in key_lists])
+        return [
+            self.near_candidates(list(keys), since, limit, found)
+            for keys, found in zip(key_lists, shared, strict=True)
+        ]
+
     def near_shared(self, key_lists: list[list[int]]) -> list[list[int]]:
         """For each list of index keys, the rowid of each stored item holding one of them,
         once per key: a document's new items searched at once (see `near_candidates`)."""
@@ -629,7 +664,7 @@ class Store:
 
     def near_candidates(
         self, keys: list[int], since: datetime, limit: int, shared: list[int] | None = None
-    ) -> list[tuple[Item, str]]:
+    ) -> list[Candidate]:
         """The `limit` stored items sharing the most index keys with `keys` (at least one),
         first seen since `since`; `shared` is what `near_shared` found for them, if known.
 
@@ -655,7 +690,7 @@ class Store:
             if not row["near_print"]:
                 row = self.db.execute(f"SELECT {_NEAR} FROM items WHERE uid = ?", (row["uid"],))
                 row = row.fetchone()
-            out.append((_light_item(row)[1], row["near_print"]))
+            out.append(Candidate(_light_item(row)[1], row["near_print"]))
         return out
 
     def near_texts(self, since: datetime) -> Iterator[tuple[int, Item]]:
@@ -739,8 +774,8 @@ class Store:
         ).fetchall()
         if not old:
             return 0
-        tombs = [(key_tomb(s, k), _ts(now)) for s, k, _ in old]
-        tombs += [(url_tomb(c), _ts(now)) for _, _, c in old if c]
+        tombs = [(_key_tomb(s, k), _ts(now)) for s, k, _ in old]
+        tombs += [(_url_tomb(c), _ts(now)) for _, _, c in old if c]
         self.db.executemany("INSERT OR REPLACE INTO tombstones(key, pruned) VALUES (?, ?)", tombs)
         # their index keys too, since SQLite may give a freed rowid to the next item (the
         # keys held in memory may keep them: a candidate found by them is compared first)
@@ -752,6 +787,16 @@ class Store:
         horizon = _ts(now) - 4 * (_ts(now) - _ts(cutoff))
         self.db.execute("DELETE FROM tombstones WHERE pruned < ?", (horizon,))
         return len(old)
+
+
+def _key_tomb(source: str, key: str) -> str:
+    """The tombstone a pruned item leaves under its source and key."""
+    return f"k:{source}\n{key}"
+
+
+def _url_tomb(canonical: str) -> str:
+    """The tombstone a pruned item leaves under its canonical link."""
+    return f"u:{canonical}"
 
 
 def _chunks(values: list, size: int = 500) -> Iterator[list]:
