@@ -1,8 +1,9 @@
 """aggregator: pull news feeds, drop duplicates, tag them and republish curated feeds.
 
 The package follows the path an item travels:
-config -> fetch -> parse -> normalize -> dedupe -> tagging -> store -> select -> render
--> publish, with `pipeline` owning the order and `cli` wiring commands to it.
+config -> schedule -> fetch -> parse -> normalize -> language -> tagging -> dedupe ->
+storage -> select -> render -> publish -> serve, with `ingest` owning the order and `cli`
+wiring commands to it (README, "How the code is laid out").
 """
 
 import os
@@ -18,7 +19,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 def main(argv: list[str] | None = None) -> int:
     """The `aggregator` console script. The CLI is imported only when called: a parse
     worker (multiprocessing's spawn) re-runs the script that started its parent, and with
-    `aggregator.cli` imported at the top it loaded the whole program (aiohttp, the store,
+    `aggregator.cli.main` imported at the top it loaded the whole program (aiohttp, the store,
     the renderers) before its first document: +0.13-0.5 s on a bench pass. `--version`
     alone is answered here: the CLI's imports (0.15 s) would be its whole cost."""
     import sys
@@ -26,6 +27,6 @@ def main(argv: list[str] | None = None) -> int:
     if (sys.argv[1:] if argv is None else argv) == ["--version"]:
         print(f"aggregator {__version__}")
         return 0
-    from aggregator.cli import main as cli_main
+    from aggregator.cli.main import main as cli_main
 
     return cli_main(argv)

@@ -25,25 +25,18 @@ from pathlib import Path
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
-from aggregator import schedule, serve, websub
-from aggregator.config import load
+from aggregator import schedule, serve
+from aggregator.config.load import load
 from aggregator.errors import ConfigError
-from aggregator.fetch import Fetcher
+from aggregator.fetch import Fetcher, websub
+from aggregator.fetch.websub import changed_feed_urls
+from aggregator.ingest.pipeline import Refreshed, refresh
+from aggregator.ingest.pull import Clock, log_outcome, pull_source, utcnow
+from aggregator.ingest.retag import Retagger, retag_plan
+from aggregator.ingest.workers import ParsePool
 from aggregator.model import Config, PullOutcome, Source
-from aggregator.pipeline import (
-    Clock,
-    Refreshed,
-    Retagger,
-    is_gone,
-    log_outcome,
-    pull_source,
-    refresh,
-    retag_plan,
-    utcnow,
-)
+from aggregator.schedule import is_gone
 from aggregator.storage import Storage
-from aggregator.websub import changed_feed_urls
-from aggregator.workers import ParsePool
 
 log = logging.getLogger("aggregator.daemon")
 

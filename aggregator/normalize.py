@@ -7,10 +7,10 @@ import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from aggregator.boilerplate import strip_tail
 from aggregator.model import Item, ParsedEntry, ParsedFeed, Source
-from aggregator.sanitize import clean_html, clean_text, html_to_text, plain_title
-from aggregator.urls import absolute, canonical, is_web_url, unwrap
+from aggregator.text.boilerplate import strip_tail
+from aggregator.text.sanitize import clean_html, clean_text, html_to_text, plain_title
+from aggregator.text.urls import absolute, canonical, is_web_url, unwrap
 
 EARLIEST = datetime(1995, 1, 1, tzinfo=UTC)  # before feeds existed: a broken date
 FUTURE_SLACK = timedelta(days=1)

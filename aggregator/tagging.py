@@ -24,7 +24,7 @@ import ahocorasick
 import regex
 
 from aggregator.model import Config, Item, Source, TagMatch, TagRule
-from aggregator.sanitize import boilerplate_probe, strip_accents, text_key, words_spaced
+from aggregator.text.sanitize import boilerplate_probe, strip_accents, text_key, words_spaced
 from aggregator.topics import DOUBT, EVIDENCE, PROPOSE, TopicModel
 from aggregator.topics import load as load_model
 

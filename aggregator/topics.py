@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from aggregator.sanitize import strip_accents, words_spaced
+from aggregator.text.sanitize import strip_accents, words_spaced
 
 MODEL = Path(__file__).parent / "data" / "topics.json"
 PROPOSE = 0.9  # the model alone gives the topic

@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from aggregator.ingest.stories import store_items
 from aggregator.model import Dedupe, Item
 from aggregator.normalize import item_uid
-from aggregator.pipeline import store_items
 from aggregator.storage.sqlite import Store
 
 RNG = random.Random(7)

@@ -24,9 +24,9 @@ sys.path.insert(0, str(HERE.parent))
 
 from pass_bench import CONFIG, make_feeds  # noqa: E402
 
-from aggregator.config import parse as parse_config  # noqa: E402
+from aggregator.config.load import parse as parse_config  # noqa: E402
+from aggregator.ingest.workers import prepare  # noqa: E402
 from aggregator.model import Fetched  # noqa: E402
-from aggregator.workers import prepare  # noqa: E402
 
 
 def main() -> None:

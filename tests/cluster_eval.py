@@ -19,9 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from aggregator.ingest.stories import store_items  # noqa: E402
 from aggregator.model import Dedupe, Item  # noqa: E402
 from aggregator.normalize import item_uid  # noqa: E402
-from aggregator.pipeline import store_items  # noqa: E402
 from aggregator.storage.sqlite import Store  # noqa: E402
 
 STORIES = Path(__file__).resolve().parent / "fixtures" / "stories.json"

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from aggregator.config import load  # noqa: E402
+from aggregator.config.load import load  # noqa: E402
 from aggregator.language import settle  # noqa: E402
 from aggregator.model import Config, ParsedEntry, ParsedFeed, Source  # noqa: E402
 from aggregator.normalize import normalize_entry  # noqa: E402

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import feedparser
 from conftest import FeedServer, rss, write_config
 
-from aggregator import config as config_module
+from aggregator.config import load as config_module
 from aggregator.publish import publish
 from aggregator.storage.sqlite import Store
 

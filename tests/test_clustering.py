@@ -243,8 +243,9 @@ def test_the_index_is_rebuilt_when_the_keys_change(tmp_path):
     next copy still finds them (and without the rebuild it would not)."""
     from pathlib import Path
 
+    from aggregator.ingest.retag import reindex_if_keys_changed
+    from aggregator.ingest.stories import store_items
     from aggregator.model import Config, Dedupe, Item, Settings
-    from aggregator.pipeline import reindex_if_keys_changed, store_items
     from aggregator.storage.sqlite import Store
 
     lead = (

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, run_cli
 
-from aggregator.config import load, parse
+from aggregator.config.load import load, parse
 from aggregator.errors import ConfigError
 
 

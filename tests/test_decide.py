@@ -9,8 +9,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from aggregator.dedupe.decide import View, decide_document, may_be_new
+from aggregator.ingest.stories import near_of
 from aggregator.model import Candidate, Dedupe, Intent, Item, Kind, Known, Lookups, Near
-from aggregator.pipeline import near_of
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 CUTOFF = NOW - timedelta(days=30)

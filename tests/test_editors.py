@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 from conftest import ROOT, FeedServer, rss, run_cli, write_config
 
-from aggregator.schema import render
+from aggregator.config.schema import render
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -352,7 +352,7 @@ def test_check_and_preview_read_only_the_newest_stored_items(server: FeedServer,
     from dataclasses import replace
     from datetime import timedelta
 
-    from aggregator.advice import READ_AT_MOST
+    from aggregator.cli.advice import READ_AT_MOST
     from aggregator.storage.sqlite import Store
 
     url = server.add(

@@ -13,10 +13,10 @@ import nh3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator import sanitize
 from aggregator.model import TagRule
-from aggregator.sanitize import clean_html, clean_text
 from aggregator.tagging import Tagger, fold, is_acronym
+from aggregator.text import sanitize
+from aggregator.text.sanitize import clean_html, clean_text
 
 PIECES = [
     "<a href=\"", "<img src='", "\">", "'>", "</a>", "<p>", "</p>", "text ", "é", "&amp;",

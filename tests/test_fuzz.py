@@ -24,7 +24,7 @@ from aggregator.model import (
     TagRule,
 )
 from aggregator.normalize import normalize_feed
-from aggregator.parse import parse
+from aggregator.parse.feed import parse
 from aggregator.render import prepare
 from aggregator.render.atom import render_atom
 from aggregator.render.jsonfeed import render_json

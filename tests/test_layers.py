@@ -7,20 +7,16 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "aggregator"
 
-# Each module with the modules it may import (besides itself). Pure stages never import
-# I/O modules; only pipeline and cli wire stages together.
+# The stages in the order an item meets them: a module imports only the ones before its
+# own (a module is its top-level file or package: `dedupe/decide.py` is `dedupe`).
 ORDER = [
     "errors",
     "faults",
     "model",
     "units",
+    "text",  # the shared text toolkit: URLs, sanitizing, boilerplate
     "config",
-    "schema",
     "schedule",
-    "urls",
-    "sanitize",
-    "boilerplate",
-    "parse_fast",
     "parse",
     "normalize",
     "language",
@@ -28,28 +24,21 @@ ORDER = [
     "topics",
     "tagging",
     "fetch",
-    "workers",
     "storage",
     "select",
-    "advice",
-    "preview",
     "render",
     "publish",
-    "editconfig",
-    "websub",
-    "pipeline",
+    "ingest",  # the runner: the order of the stages
     "serve",
     "daemon",
     "cli",
 ]
+# Stages that take values and return values: they never import one that does I/O.
 PURE = {
     "units",
+    "text",
     "config",
     "schedule",
-    "urls",
-    "sanitize",
-    "boilerplate",
-    "parse_fast",
     "parse",
     "normalize",
     "language",
@@ -59,18 +48,8 @@ PURE = {
     "select",
     "render",
 }
-IO = {
-    "fetch",
-    "workers",
-    "storage",
-    "publish",
-    "editconfig",
-    "websub",
-    "pipeline",
-    "serve",
-    "daemon",
-    "cli",
-}
+IO = {"fetch", "storage", "publish", "ingest", "serve", "daemon", "cli"}
+RUNNER = {"ingest", "daemon", "cli"}  # they decide the order and the when: no stage calls up
 
 
 def _imports(path: Path) -> set[str]:
@@ -105,6 +84,17 @@ def test_imports_follow_the_data():
             assert ORDER.index(imported) < ORDER.index(stage), f"{stage} imports {imported}"
             if stage in PURE:
                 assert imported not in IO, f"pure {stage} imports I/O {imported}"
+            if stage not in RUNNER:
+                assert imported not in RUNNER, f"stage {stage} imports the runner {imported}"
+
+
+def test_story_decisions_read_no_store():
+    """dedupe decides from values the runner reads for it (issue 17): it imports neither
+    storage nor a driver, so every backend shares one decision."""
+    for path in (PKG / "dedupe").rglob("*.py"):
+        imported = _imports(path)
+        assert not imported & IO, path
+        assert "sqlite3" not in path.read_text(), path
 
 
 def test_the_console_script_imports_no_stage_until_called():
@@ -149,3 +139,12 @@ def test_storage_keeps_values_never_the_stories_logic():
     for path in (PKG / "storage").rglob("*.py"):
         imported = _imports(path)
         assert not imported & {"dedupe", "pipeline", "tagging", "select", "publish"}, path
+
+
+def test_only_the_sqlite_backend_speaks_sqlite():
+    """No `sqlite3` outside the backend: the rest of the program sees the storage port's
+    values and `StoreError`, whatever engine is behind it (issue 17)."""
+    for path in PKG.rglob("*.py"):
+        if path.parent.name == "storage" and path.name in ("sqlite.py", "__init__.py"):
+            continue  # the backend, and `open_store` choosing it
+        assert "sqlite3" not in path.read_text(), path

@@ -11,7 +11,7 @@ import pytest
 from aggregator.errors import ParseError
 from aggregator.model import Source
 from aggregator.normalize import UID_NAMESPACE, feed_title, item_uid, normalize_feed
-from aggregator.parse import parse
+from aggregator.parse.feed import parse
 
 FIX = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

@@ -12,8 +12,8 @@ from conftest import rss, seed_item
 from aggregator.errors import ParseError
 from aggregator.model import Source
 from aggregator.normalize import feed_title, normalize_feed
-from aggregator.parse import parse
-from aggregator.parse_fast import parse_fast
+from aggregator.parse.fast import parse_fast
+from aggregator.parse.feed import parse
 
 HERE = Path(__file__).parent
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)

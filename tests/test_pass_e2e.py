@@ -477,8 +477,8 @@ def test_websub_hub_is_pinged_for_changed_feeds(server: FeedServer, tmp_path):
 
 
 def test_workers_leave_untagged_only_the_items_whose_content_is_stored():
+    from aggregator.ingest.workers import content_print, prepare
     from aggregator.model import Fetched, Source, TagRule
-    from aggregator.workers import content_print, prepare
 
     items = [
         {"title": f"Bitcoin story {n}", "link": f"https://x.example/{n}", "guid": f"g{n}"}

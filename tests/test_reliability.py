@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from aggregator import config as config_module
+from aggregator.config import load as config_module
+from aggregator.ingest.pipeline import PassResult, run_pass
 from aggregator.model import ParsedFeed
-from aggregator.parse import parse, valid_text
-from aggregator.pipeline import PassResult, run_pass
+from aggregator.parse.feed import parse, valid_text
 from aggregator.storage.sqlite import Store
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -143,7 +143,7 @@ def test_an_entry_that_cannot_be_read_is_dropped_and_counted():
     parsed = parse(body.encode(), "https://x.example/feed.json")
     assert [e.title for e in parsed.entries] == ["kept", "also kept"]
     # an entry whose reading raises is dropped alone, and the warning says so
-    from aggregator import parse as parse_module
+    from aggregator.parse import feed as parse_module
 
     entries, warning = parse_module._entries(
         [{"ok": 1}, {"boom": 1}, {"ok": 2}],
@@ -497,7 +497,7 @@ def test_the_daemon_raises_its_open_files_limit_to_the_hard_limit():
 def test_only_the_rules_that_matter_re_tag_stored_items(server: FeedServer, tmp_path):
     """Issue 21, item 5 (part): adding a source re-tagged every stored item (3.6 s and
     240 MB at 100,000 items); now only what the edit can change is re-tagged."""
-    from aggregator.pipeline import retag_if_rules_changed
+    from aggregator.ingest.retag import retag_if_rules_changed
 
     a = server.add("/a.rss", _bitcoin_rss(3, "a"))
     b = server.add("/b.rss", _bitcoin_rss(2, "b"))

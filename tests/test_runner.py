@@ -12,10 +12,10 @@ from pathlib import Path
 
 from conftest import rss, write_config
 
-from aggregator import config as config_module
+from aggregator.config import load as config_module
 from aggregator.errors import FetchError
+from aggregator.ingest.pipeline import PassResult, run_pass
 from aggregator.model import Fetched, SourceState
-from aggregator.pipeline import PassResult, run_pass
 from aggregator.storage import open_store
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aggregator.errors import LockedError
+from aggregator.ingest.stories import store_items
 from aggregator.model import Item
-from aggregator.pipeline import store_items
 from aggregator.storage.sqlite import MIGRATIONS, Lock, Store, StoreError
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
@@ -209,7 +209,7 @@ def test_a_batch_commits_its_units_together_and_a_failing_unit_rolls_back_alone(
 def test_texts_left_out_by_the_workers_are_read_back_from_the_html(tmp_path):
     from dataclasses import replace
 
-    from aggregator.sanitize import clean_html, html_to_text
+    from aggregator.text.sanitize import clean_html, html_to_text
 
     html = clean_html("<p>L'IA &amp; la <b>crypto</b></p><ul><li>un</li><li>deux</li></ul>")
     full = replace(

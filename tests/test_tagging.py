@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.config import load
+from aggregator.config.load import load
 from aggregator.model import TagRule
 from aggregator.tagging import Tagger, fold, is_acronym
 
@@ -318,7 +318,7 @@ def test_a_source_that_leans_needs_evidence_and_an_exclude_still_wins():
 
 
 def test_the_new_keys_are_checked_with_their_place(tmp_path):
-    from aggregator.config import parse
+    from aggregator.config.load import parse
     from aggregator.errors import ConfigError
 
     text = (
@@ -376,7 +376,7 @@ def test_a_leaning_source_s_one_word_is_not_believed_when_the_model_doubts_it():
 
 
 def test_the_shipped_model_loads_and_the_switch_turns_it_off(tmp_path):
-    from aggregator.config import parse
+    from aggregator.config.load import parse
     from aggregator.tagging import compile_rules
     from aggregator.topics import load
 
@@ -416,7 +416,7 @@ def test_rivals_listed_together_are_a_comparison_not_the_subject():
 def test_rivals_must_be_tags(tmp_path):
     from conftest import write_config
 
-    from aggregator.config import ConfigError
+    from aggregator.config.load import ConfigError
 
     path = write_config(tmp_path, '[tags.a]\nkeywords = ["a"]\nrivals = ["b"]\n')
     with pytest.raises(ConfigError) as caught:

@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import FeedServer, rss, run_cli, write_config
 
-from aggregator.boilerplate import strip_tail
 from aggregator.model import ParsedEntry, ParsedFeed, Source, TagRule
 from aggregator.normalize import normalize_entry
-from aggregator.parse import parse
-from aggregator.sanitize import clean_html
+from aggregator.parse.feed import parse
 from aggregator.tagging import Tagger
-from aggregator.urls import canonical, unwrap
+from aggregator.text.boilerplate import strip_tail
+from aggregator.text.sanitize import clean_html
+from aggregator.text.urls import canonical, unwrap
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 BODY = "<p>Le ministère publie son rapport annuel sur les finances locales.</p>"

@@ -1,6 +1,6 @@
 import pytest
 
-from aggregator.urls import absolute, canonical, is_web_url
+from aggregator.text.urls import absolute, canonical, is_web_url
 
 
 @pytest.mark.parametrize(
@@ -70,8 +70,8 @@ LOCAL_SPELLINGS = [
 
 
 def test_every_spelling_of_a_local_host_is_one(tmp_path):
-    from aggregator.sanitize import clean_html
-    from aggregator.urls import names_local_host
+    from aggregator.text.sanitize import clean_html
+    from aggregator.text.urls import names_local_host
 
     for url in LOCAL_SPELLINGS:
         assert names_local_host(url), url
@@ -84,7 +84,7 @@ def test_every_spelling_of_a_local_host_is_one(tmp_path):
 
 
 def test_a_private_xml_base_never_makes_relative_links_absolute():
-    from aggregator.parse import parse
+    from aggregator.parse.feed import parse
 
     doc = (
         '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" xml:base="http://192.168.0.1/">'
@@ -108,8 +108,8 @@ def test_the_fetcher_and_the_hub_ping_refuse_local_addresses(caplog):
     import asyncio
     import ipaddress
 
-    from aggregator import websub
-    from aggregator.urls import is_public
+    from aggregator.fetch import websub
+    from aggregator.text.urls import is_public
 
     assert not is_public(ipaddress.ip_address("::7f00:1"))  # was dialled as public
     assert not is_public(ipaddress.ip_address("::a00:1"))  # ::10.0.0.1

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aggregator.dedupe import KEYS_VERSION
-from aggregator.sanitize import strip_accents, words_spaced
+from aggregator.text.sanitize import strip_accents, words_spaced
 
 OPENING_WORDS = 20  # the lead's opening: copies share it even when trimmed
 LEAD_WORDS = 120  # the lead compared (and indexed as a whole: copies padded at the start)

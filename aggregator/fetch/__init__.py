@@ -30,7 +30,7 @@ from aggregator import __version__
 from aggregator.errors import FetchError
 from aggregator.fetch.transport import BlockedAddress, is_literal, open_session, ssl_context
 from aggregator.model import Fetched, Settings, SourceState
-from aggregator.urls import is_public, web_host
+from aggregator.text.urls import is_public, web_host
 
 MAX_REDIRECTS = 5
 REDIRECTS = frozenset((301, 302, 303, 307, 308))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import re
 
-from aggregator.sanitize import boilerplate_probe, text_key
+from aggregator.text.sanitize import boilerplate_probe, text_key
 
 _BLOCK = re.compile(r"<(p|h[1-6]|div|blockquote)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]*>")

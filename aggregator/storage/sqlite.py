@@ -37,7 +37,7 @@ from aggregator.model import (
     SourceState,
     TagMatch,
 )
-from aggregator.sanitize import html_to_text
+from aggregator.text.sanitize import html_to_text
 
 if TYPE_CHECKING:  # numpy, imported on first use: a cron run with nothing due never needs it
     from aggregator.storage.keyindex import KeyIndex

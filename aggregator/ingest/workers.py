@@ -28,8 +28,8 @@ from aggregator.model import Fetched, Item, ParsedFeed, Source, TagMatch, TagRul
 # a spawned worker spent 0.3-0.6 s importing (numpy, lxml, feedparser, nh3) before its
 # first document, while the pass had nothing else to do.
 PRELOAD = (
-    "aggregator.workers",
-    "aggregator.parse",
+    "aggregator.ingest.workers",
+    "aggregator.parse.feed",
     "aggregator.normalize",
     "aggregator.language",
     "aggregator.tagging",
@@ -116,7 +116,7 @@ def prepare(
     from aggregator.dedupe.similarity import dumps, fingerprint, index_keys_many
     from aggregator.language import settle
     from aggregator.normalize import lead_text, newest, normalize_feed
-    from aggregator.parse import parse
+    from aggregator.parse.feed import parse
     from aggregator.tagging import compile_rules
 
     clock = time.process_time

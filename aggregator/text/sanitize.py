@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import nh3
 import regex
 
-from aggregator.urls import LOCAL_SUFFIXES, names_local_host
+from aggregator.text.urls import LOCAL_SUFFIXES, names_local_host
 
 ALLOWED_TAGS = (nh3.ALLOWED_TAGS - {"map", "area", "center", "acronym"}) | {"figure", "figcaption"}
 ALLOWED_ATTRIBUTES = {

@@ -14,7 +14,7 @@ import re
 
 import ahocorasick
 
-from aggregator.sanitize import html_to_text
+from aggregator.text.sanitize import html_to_text
 
 MAX_BLOCK_WORDS = 120  # a longer paragraph is the article's, whatever it says
 

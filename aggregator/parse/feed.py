@@ -28,7 +28,7 @@ import feedparser
 
 from aggregator.errors import ParseError
 from aggregator.model import ParsedEntry, ParsedFeed
-from aggregator.parse_fast import parse_fast, text_as_html
+from aggregator.parse.fast import parse_fast, text_as_html
 
 _DOCTYPE_SUBSET = re.compile(rb"<!DOCTYPE[^>\[]*\[.*?\]\s*>", re.DOTALL | re.IGNORECASE)
 _HTML_TYPES = ("text/html", "application/xhtml+xml")

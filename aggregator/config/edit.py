@@ -16,9 +16,9 @@ from pathlib import Path
 import tomlkit
 from lxml import etree
 
-from aggregator.config import NAME, parse
+from aggregator.config.load import NAME, parse
 from aggregator.errors import ConfigError
-from aggregator.urls import canonical
+from aggregator.text.urls import canonical
 
 _SAFE_XML = etree.XMLParser(
     resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=False

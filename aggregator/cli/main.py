@@ -24,22 +24,22 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from aggregator import __version__
-from aggregator.config import load
+from aggregator.config.load import load
 from aggregator.errors import AggregatorError, ConfigError, LockedError
 from aggregator.model import Config, Item, PullOutcome, Source, SourceRecord, TagMatch
 from aggregator.select import why_stand_in
 from aggregator.storage import DRIVER_ERRORS, Storage, open_store
 from aggregator.storage.sqlite import Lock
 from aggregator.tagging import tagger_for
-from aggregator.urls import canonical
+from aggregator.text.urls import canonical
 
 if TYPE_CHECKING:  # the pipeline (0.3 s of imports) is imported by the commands that run it
+    from aggregator.ingest.pipeline import PassResult
     from aggregator.model import Fetched
-    from aggregator.pipeline import PassResult
     from aggregator.schedule import Plan
 
 T = TypeVar("T")
-log = logging.getLogger("aggregator.cli")
+log = logging.getLogger("aggregator.cli.main")
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 EXIT_USAGE = 2  # a command line argparse could parse but that cannot work, as argparse's own
@@ -218,8 +218,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_check(args: argparse.Namespace, path: Path) -> int:
-    from aggregator.advice import READ_AT_MOST, advise
-    from aggregator.config import key_lines, place
+    from aggregator.cli.advice import READ_AT_MOST, advise
+    from aggregator.config.load import key_lines, place
 
     config = load(path)
     items: list = []
@@ -265,11 +265,9 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
             if plan is None or plan[0]:
                 # the pass's own modules (numpy, feedgen, pebble: ~0.2 s) load before it
                 # starts, as before; a cron run with nothing due never loads them
-                import aggregator.dedupe.similarity
-                import aggregator.publish
-                import aggregator.workers  # noqa: F401
+                pass
             if plan is None or _documents_likely(store, plan[0]):
-                from aggregator.workers import start_server
+                from aggregator.ingest.workers import start_server
 
                 start_server()  # its imports run on the other core while this one starts
             # What a pull creates dies by reference counting: a young-generation collection
@@ -313,7 +311,7 @@ def _documents_likely(store: Storage, due: list[Source]) -> bool:
 
 
 def cmd_serve(args: argparse.Namespace, path: Path) -> int:
-    from aggregator.config import listen_problem
+    from aggregator.config.load import listen_problem
 
     config = load(path)
     listen = args.listen or config.settings.listen or "127.0.0.1:8080"
@@ -347,7 +345,7 @@ def cmd_serve(args: argparse.Namespace, path: Path) -> int:
 def cmd_status(args: argparse.Namespace, path: Path) -> int:
     """The sources and their last pull, from the database. With config.toml invalid (the
     moment an operator needs this most) it still shows them, and says so."""
-    from aggregator.config import database_of
+    from aggregator.config.load import database_of
 
     refused_now: ConfigError | None = None
     try:
@@ -442,7 +440,7 @@ def cmd_sources_export(args: argparse.Namespace, path: Path) -> int:
 
 
 def cmd_sources_import(args: argparse.Namespace, path: Path) -> int:
-    from aggregator.editconfig import import_sources, parse_opml
+    from aggregator.config.edit import import_sources, parse_opml
 
     load(path)  # refuse to edit a config that is already invalid
     try:
@@ -465,12 +463,12 @@ def cmd_sources_import(args: argparse.Namespace, path: Path) -> int:
 
 
 def cmd_sources_add(args: argparse.Namespace, path: Path) -> int:
-    from aggregator.config import LANGUAGE, NAME, closest, tags_read
-    from aggregator.editconfig import add_source, slug
+    from aggregator.config.edit import add_source, slug
+    from aggregator.config.load import LANGUAGE, NAME, closest, tags_read
     from aggregator.errors import FetchError, ParseError
     from aggregator.fetch import Fetcher
     from aggregator.normalize import feed_title
-    from aggregator.parse import discover_feeds, looks_like_html, parse
+    from aggregator.parse.feed import discover_feeds, looks_like_html, parse
 
     config = load(path)
     # everything that can be checked without the network first
@@ -566,7 +564,7 @@ def cmd_sources_add(args: argparse.Namespace, path: Path) -> int:
 
 
 def cmd_sources_remove(args: argparse.Namespace, path: Path) -> int:
-    from aggregator.editconfig import remove_source
+    from aggregator.config.edit import remove_source
 
     load(path)
     try:
@@ -579,7 +577,7 @@ def cmd_sources_remove(args: argparse.Namespace, path: Path) -> int:
 
 
 def cmd_preview(args: argparse.Namespace, path: Path) -> int:
-    from aggregator.preview import READ_AT_MOST, Entry, as_text, preview
+    from aggregator.cli.preview import READ_AT_MOST, Entry, as_text, preview
 
     live = load(path)
     candidate = load(args.against) if args.against else live
@@ -624,7 +622,7 @@ def _control(path: Path, action: str, name: str) -> int:
     through the database, which the daemon reads every second: no socket to secure, no
     signal to send across users, and it works on every machine sharing the database's
     folder. Without one, the command does the work itself."""
-    from aggregator.config import closest
+    from aggregator.config.load import closest
     from aggregator.errors import LockedError
 
     config = load(path)
@@ -671,7 +669,7 @@ def _control(path: Path, action: str, name: str) -> int:
             if action == "reset":
                 with store.transaction():
                     store.reset_source(name)
-            from aggregator.pipeline import run_pass
+            from aggregator.ingest.pipeline import run_pass
 
             only = None if name == "*" else frozenset({name})
             result = run_async(run_pass(config, store, everything=True, only=only))
@@ -682,7 +680,7 @@ def _control(path: Path, action: str, name: str) -> int:
 
 
 def cmd_schema(args: argparse.Namespace, path: Path) -> int:
-    from aggregator.schema import render
+    from aggregator.config.schema import render
 
     sys.stdout.write(render())
     return EXIT_OK
@@ -907,7 +905,7 @@ def _from_iso(text: str) -> datetime:
 
 
 def _run_with_progress(config: Config, store: Storage, plan: Plan) -> PassResult:
-    from aggregator.pipeline import run_pass
+    from aggregator.ingest.pipeline import run_pass
 
     if not sys.stderr.isatty():
         return run_async(run_pass(config, store, plan=plan))

@@ -12,7 +12,7 @@ import json
 import types
 import typing
 
-from aggregator.config import AGGREGATOR_KEYS, FEED_KEYS, LANGUAGE, NAME, SOURCE_KEYS, TAG_KEYS
+from aggregator.config.load import AGGREGATOR_KEYS, FEED_KEYS, LANGUAGE, NAME, SOURCE_KEYS, TAG_KEYS
 from aggregator.model import CuratedFeed, Dedupe, Settings, Source, TagRule
 
 DURATION = {

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # imported when a hub is pinged: 56 ms of every run's start-up otherwise
     import httpx
 
-log = logging.getLogger("aggregator.websub")
+log = logging.getLogger("aggregator.fetch.websub")
 
 ATTEMPTS = 3
 DELAYS = (1.0, 3.0)  # seconds before the 2nd and 3rd attempts
@@ -65,7 +65,7 @@ async def _private(hub: str) -> str:
     its name resolves to, is loopback, private or local (the fetcher's rule)."""
     import ipaddress
 
-    from aggregator.urls import is_public, names_local_host, web_host
+    from aggregator.text.urls import is_public, names_local_host, web_host
 
     if names_local_host(hub):
         return "a private or local address"

@@ -1,0 +1,246 @@
+"""The order of the stages, for a pass and after it.
+
+    pull_source:  (pull.py) (gone? skip) -> fetch -> (304 or same bytes: done) -> parse ->
+                  normalize -> language -> tag (workers.py) -> dedupe -> store (stories.py),
+                  then the next pull time from `schedule`
+    run_pass:     every due source once, bounded and concurrently, then `refresh`
+    refresh:      re-tag stored items when the rules changed (retag.py), prune past
+                  retention, and publish when anything changed (the daemon calls it, debounced)
+
+`run --once` calls `run_pass`; the daemon calls `pull_source` when a source is due and
+`refresh` after; both only decide *when*. A source that fails becomes a `PullOutcome` with
+its error; nothing one source does can stop the others. CPU work (parse, normalize, tag)
+runs in worker processes so the event loop keeps every other pull's deadline; all SQL
+stays on the loop's thread, one unit per pull.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from aggregator import schedule
+from aggregator.ingest.pull import (
+    Clock,
+    Fetches,
+    log_outcome,
+    mark_unpublished,
+    pull_source,
+    utcnow,
+)
+from aggregator.ingest.retag import fingerprint, reindex_if_keys_changed, retag_if_rules_changed
+from aggregator.model import Config, PullOutcome, Source
+from aggregator.schedule import Skipped
+from aggregator.storage import Storage
+
+if TYPE_CHECKING:  # a cron run with nothing due imports none of them (numpy, feedgen, pebble)
+    from aggregator.publish import Published
+
+log = logging.getLogger("aggregator.pull")
+STAGES = ("fetch", "parse", "normalize", "language", "tag", "dedupe", "store", "publish")
+
+
+@dataclass(frozen=True)
+class PassResult:
+    outcomes: tuple[PullOutcome, ...]
+    published: tuple[Published, ...]
+    retagged: int
+    pruned: int
+    elapsed: float
+    publish_error: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)  # CPU time by stage
+    skipped: tuple[Skipped, ...] = ()  # sources not due in this run, with when and why
+
+    @property
+    def all_failed(self) -> bool:
+        return bool(self.outcomes) and not any(o.ok for o in self.outcomes)
+
+
+def expected_files(config: Config) -> list:
+    out = config.settings.output_dir
+    files = [out / f"{f.name}.{suffix}" for f in config.feeds for suffix in ("rss", "atom", "json")]
+    return [*files, out / "index.html", out / "sources.opml", out / "feeds.opml"]
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    retagged: int
+    pruned: int
+    published: tuple[Published, ...]
+    error: str = ""  # publishing failed (disk full, read-only folder): the old files stay
+
+
+def refresh(
+    config: Config, store: Storage, changed: bool, clock: Clock = utcnow, retag: bool = True
+) -> Refreshed:
+    """After pulls (or a config change): re-tag, prune, and publish when anything changed.
+    `retag` False: the caller re-tags itself (the daemon, off its event loop)."""
+    store.commit_pending()  # what gets published is stored first, whatever a crash does next
+    retagged = retag_if_rules_changed(config, store) if retag else 0
+    now = clock()
+    reindex_if_keys_changed(config, store, now)
+    with store.transaction():
+        pruned = store.prune(now - timedelta(seconds=config.settings.retention), now)
+        store.prune_near_keys(now - timedelta(seconds=config.dedupe.window))
+        if pruned:
+            mark_unpublished(store)
+    # index.html shows each source's health: a source that starts or stops failing republishes
+    health = [
+        (r.name, r.last_error_kind, r.last_pull is None, r.feed_title) for r in store.source_rows()
+    ]
+    output_print = fingerprint(
+        config.settings.base_url,
+        config.settings.hub,
+        config.settings.site_title,
+        config.settings.public_source_health,
+        config.disclaimers,
+        config.default_language,
+        config.sources,
+        config.feeds,
+        health,
+    )
+    needed = (
+        changed
+        or retagged
+        or pruned
+        or store.meta("output") != output_print
+        or not all(p.exists() for p in expected_files(config))
+    )
+    published: tuple[Published, ...] = ()
+    if needed:
+        # The marker says "the files show the store" only once every file is in place: a
+        # crash while writing them (or before) leaves it unset, and the next refresh
+        # publishes whatever else changes or not.
+        mark_unpublished(store)
+        store.commit_pending()
+        from aggregator.publish import publish
+
+        try:
+            published = tuple(publish(store, config))
+        except OSError as exc:
+            message = f"publishing to {config.settings.output_dir} failed: {exc}"
+            log.error("%s; the previous files stay, retried later", message)
+            return Refreshed(retagged, pruned, (), message)
+        with store.transaction():
+            store.set_meta("output", output_print)
+        written = [p.name for r in published for p in r.written]
+        if written:
+            log.info("published %s", ", ".join(written), extra={"fields": {"written": written}})
+    return Refreshed(retagged, pruned, published)
+
+
+async def run_pass(
+    config: Config,
+    store: Storage,
+    clock: Clock = utcnow,
+    on_outcome: Callable[[PullOutcome], None] | None = None,
+    everything: bool = False,
+    only: frozenset[str] | None = None,
+    plan: schedule.Plan | None = None,
+    fetcher: Fetches | None = None,
+) -> PassResult:
+    """Pull every enabled source that is due (`everything`: every enabled source; `only`:
+    of these; `plan`: the sources the caller already found due), then refresh (publish if
+    anything changed). `fetcher`: what pulls go through (by default a `fetch.Fetcher` on
+    the config's settings, opened for the pass)."""
+    retag_if_rules_changed(config, store)  # before the pull: new items are tagged already
+    reindex_if_keys_changed(config, store, clock())  # and compared with the same keys
+    enabled, skipped = plan or due_sources(config, store, clock(), everything)
+    if only is not None:
+        enabled = [s for s in enabled if s.name in only]
+        skipped = [k for k in skipped if k.name in only]
+    if enabled:  # a cron run with nothing due imports no HTTP client and no parse workers
+        from aggregator.fetch import Fetcher
+        from aggregator.ingest.workers import ParsePool
+    started = time.monotonic()  # after the imports, which are the process's, not the pass's
+    cpu_started = time.process_time()
+    pool = ParsePool(timeout=config.settings.parse_timeout) if enabled else None
+
+    # Pulls past the fetch limit would only hold their bodies waiting for a parse worker.
+    in_flight = asyncio.Semaphore(config.settings.concurrency)
+
+    async def one(client: Fetches, source: Source) -> PullOutcome:
+        assert pool is not None  # a pull only when some source is due
+        async with in_flight:
+            outcome = await pull_source(source, client, pool, store, config, clock)
+        log_outcome(outcome)
+        if on_outcome:
+            on_outcome(outcome)
+        return outcome
+
+    async def pull_all(client: Fetches) -> list[PullOutcome]:
+        with store.batch():
+            return list(await asyncio.gather(*(one(client, s) for s in enabled)))
+
+    outcomes: list[PullOutcome] = []
+    try:
+        if enabled and fetcher is not None:
+            outcomes = await pull_all(fetcher)
+        elif enabled:
+            async with Fetcher(config.settings) as client:
+                outcomes = await pull_all(client)
+        if pool is not None:
+            pool.stop()
+        pulled_cpu = time.process_time() - cpu_started
+        publish_started = time.process_time()
+        done = refresh(config, store, any(o.changed for o in outcomes), clock)
+    finally:
+        if pool is not None:
+            pool.close()
+    seconds = {stage: 0.0 for stage in STAGES}
+    for o in outcomes:
+        for stage, value in o.seconds.items():
+            seconds[stage] += value
+    seconds["publish"] = time.process_time() - publish_started
+    # what the main process spent outside storing: HTTP, the event loop, scheduling work
+    seconds["fetch"] = max(0.0, pulled_cpu - seconds["store"])
+    log.info(
+        "pass done in %.2fs: %s",
+        time.monotonic() - started,
+        ", ".join(f"{k} {v:.2f}s" for k, v in seconds.items()),
+        extra={
+            "fields": {
+                "event": "pass",
+                "wall": time.monotonic() - started,
+                "cpu": {k: round(v, 4) for k, v in seconds.items()},
+                "commit_wall": round(store.commit_seconds, 4),
+                "items": sum(o.new + o.updated + o.duplicate + o.unchanged for o in outcomes),
+            }
+        },
+    )
+    written = [p for r in done.published for p in r.written]
+    if config.settings.hub and written:  # the pass is done: the pings only delay the exit
+        from aggregator.fetch import websub
+
+        urls = websub.changed_feed_urls(config.settings.base_url, written)
+        if urls:
+            await websub.ping(
+                config.settings.hub,
+                urls,
+                config.settings.user_agent,
+                config.settings.allow_private_networks,
+            )
+    return PassResult(
+        tuple(outcomes),
+        done.published,
+        done.retagged,
+        done.pruned,
+        time.monotonic() - started,
+        done.error,
+        seconds,
+        tuple(skipped),
+    )
+
+
+def due_sources(
+    config: Config, store: Storage, now: datetime, everything: bool
+) -> tuple[list[Source], list[Skipped]]:
+    """schedule.due_sources on the states stored (one query)."""
+    return schedule.due_sources(
+        config.sources, config.settings.interval, store.source_states(), now, everything
+    )

@@ -1,0 +1,307 @@
+"""One pull of one source: fetch -> (304 or same bytes: done) -> parse, normalize,
+language, tag (in a worker) -> dedupe and store -> the next pull time, recorded.
+
+Whatever fails becomes the source's `PullOutcome`, recorded with its backoff; nothing one
+source does stops the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
+
+from aggregator import schedule
+from aggregator.errors import FetchError, ParseError
+from aggregator.faults import crash_point
+from aggregator.ingest.stories import complete, store_items
+from aggregator.model import Config, Fetched, ParsedFeed, PullOutcome, Source, SourceState
+from aggregator.normalize import feed_link, feed_title
+from aggregator.schedule import is_gone
+from aggregator.storage import Storage
+
+if TYPE_CHECKING:
+    from aggregator.ingest.workers import ParsePool
+
+log = logging.getLogger("aggregator.pull")
+Clock = Callable[[], datetime]
+
+
+class Fetches(Protocol):
+    """What a pull asks of the HTTP side (`fetch.Fetcher`; a fake one in tests)."""
+
+    async def fetch(self, url: str, state: SourceState | None = None) -> Fetched: ...
+
+
+_rng = random.Random()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def effective_url(source: Source, state: SourceState) -> str:
+    """The config's URL, or where it moved after enough permanent redirects in a row."""
+    if (
+        state.redirect_url
+        and state.redirect_count >= schedule.PERMANENT_REDIRECTS_TO_MOVE
+        and state.redirect_print == schedule.source_print(source)
+    ):
+        return state.redirect_url
+    return source.url
+
+
+async def pull_source(
+    source: Source, fetcher: Fetches, pool: ParsePool, store: Storage, config: Config, clock: Clock
+) -> PullOutcome:
+    """One pull of one source, recorded in the store (with its next pull) whatever happens.
+
+    Whatever it raises, wherever (fetching, parsing, storing), becomes that source's
+    recorded failure: `status` shows it, the source backs off, and the pass goes on (the
+    pull's own storing unit is rolled back alone, see `Storage.batch`)."""
+    try:
+        return await _pull(source, fetcher, pool, store, config, clock)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+        log.error("%s: pull failed unexpectedly: %s", source.name, error)
+        log.debug("%s: the failure's traceback", source.name, exc_info=True)
+        outcome = PullOutcome(
+            source.name, ok=False, status=None, error_kind="internal", error=error
+        )
+        return _finish(store, config, source, store.source_state(source.name), outcome, clock())
+
+
+async def _pull(
+    source: Source, fetcher: Fetches, pool: ParsePool, store: Storage, config: Config, clock: Clock
+) -> PullOutcome:
+    state = store.source_state(source.name)
+    if is_gone(source, state):
+        return PullOutcome(
+            source.name,
+            ok=False,
+            status=410,
+            error_kind="gone",
+            error="HTTP 410 Gone: not pulled until its config entry changes",
+        )
+    url = effective_url(source, state)
+    started = time.monotonic()
+    crash_point(f"before-fetch:{source.name}")
+
+    def failed(
+        status: int | None, kind: str, error: str, retry: float | None = None
+    ) -> PullOutcome:
+        outcome = PullOutcome(
+            source.name,
+            ok=False,
+            status=status,
+            error_kind=kind,
+            error=error,
+            elapsed=time.monotonic() - started,
+            url=url,
+            retry_after=retry,
+        )
+        return _finish(store, config, source, state, outcome, clock())
+
+    try:
+        fetched = await fetcher.fetch(url, state)
+    except FetchError as exc:
+        retry = schedule.parse_retry_after(exc.retry_after, clock()) if exc.retry_after else None
+        return failed(exc.status, exc.kind, str(exc), retry)
+    _follow_moves(store, source, state, url, fetched)
+    body_hash = "" if fetched.not_modified else hashlib.sha256(fetched.body).hexdigest()
+    if fetched.not_modified or body_hash == state.body_hash:
+        # 304, or a server without validators sending the same bytes: nothing to parse.
+        outcome = PullOutcome(
+            source.name,
+            ok=True,
+            status=fetched.status,
+            not_modified=True,
+            elapsed=time.monotonic() - started,
+            url=url,
+        )
+        return _finish(store, config, source, state, outcome, clock(), fetched=fetched)
+    now = clock()
+    from aggregator.ingest.workers import content_print
+
+    stored = frozenset(map(content_print, store.content_hashes(source.name)))
+    try:
+        prepared = await pool.prepare(
+            fetched,
+            source,
+            config.tags,
+            tuple(config.disclaimers.values()),
+            now,
+            stored,
+            config.settings.topic_model,
+            config.settings.max_document_items,
+        )
+    except ParseError as exc:
+        return failed(fetched.status, exc.kind, str(exc))
+    except Exception as exc:  # a parser bug on one hostile document must not end the pass
+        log.debug("parsing %s failed", source.name, exc_info=True)
+        message = " ".join(str(exc).split())[:300]
+        return failed(fetched.status, "parse_error", f"{type(exc).__name__}: {message}")
+
+    parsed = prepared.parsed
+    counts = {"new": 0, "updated": 0, "duplicate": 0, "unchanged": 0, "skipped": 0}
+    cutoff = now - timedelta(seconds=config.settings.retention)
+    stored_at = time.process_time()
+    with store.transaction():
+        lookups = store.lookups(prepared.items)
+        items, nears = complete(prepared, lookups, source, config)
+        intents = store_items(
+            store, items, now=now, cutoff=cutoff, near=config.dedupe, nears=nears, lookups=lookups
+        )
+        for intent in intents:
+            counts[intent.kind] += 1
+        crash_point(f"mid-store:{source.name}")
+        if counts["new"] or counts["updated"] or counts["duplicate"]:
+            # in the same unit as the items: whatever a crash interrupts, the next refresh
+            # sees that the files do not show the store yet
+            mark_unpublished(store)
+        seconds = {**prepared.seconds, "store": time.process_time() - stored_at}
+        outcome = PullOutcome(
+            source.name,
+            ok=True,
+            status=fetched.status,
+            elapsed=time.monotonic() - started,
+            warning=parsed.warning,
+            url=url,
+            seconds=seconds,
+            new=counts["new"],
+            updated=counts["updated"],
+            duplicate=counts["duplicate"],
+            unchanged=counts["unchanged"],
+            skipped=counts["skipped"],
+        )
+        return _finish(
+            store,
+            config,
+            source,
+            state,
+            outcome,
+            now,
+            fetched=fetched,
+            parsed=parsed,
+            body_hash=body_hash,
+        )
+
+
+def _follow_moves(
+    store: Storage, source: Source, state: SourceState, url: str, fetched: Fetched
+) -> None:
+    """Count permanent redirects in a row to one target; a source that stops moving resets."""
+    if fetched.moved_to:
+        print_ = schedule.source_print(source)
+        same = fetched.moved_to == state.redirect_url and state.redirect_print == print_
+        count = state.redirect_count + 1 if same else 1
+        with store.transaction():
+            store.set_redirect(source.name, fetched.moved_to, count, print_)
+        if count == schedule.PERMANENT_REDIRECTS_TO_MOVE:
+            log.warning(
+                "%s: moved permanently to %s: pulling it from now on (config.toml still says %s)",
+                source.name,
+                fetched.moved_to,
+                source.url,
+            )
+    elif url == source.url and state.redirect_count:
+        with store.transaction():
+            store.set_redirect(source.name, "", 0, "")
+
+
+def _finish(
+    store: Storage,
+    config: Config,
+    source: Source,
+    state: SourceState,
+    outcome: PullOutcome,
+    now: datetime,
+    *,
+    fetched: Fetched | None = None,
+    parsed: ParsedFeed | None = None,
+    body_hash: str | None = None,
+) -> PullOutcome:
+    """Record the pull and when the next one is due, in one transaction with the items."""
+    failures = 0 if outcome.ok else state.consecutive_failures + 1
+    nxt = schedule.after_pull(
+        source,
+        config.settings.interval,
+        ok=outcome.ok,
+        failures=failures,
+        status=outcome.status,
+        retry_after=outcome.retry_after,
+        now=now,
+        rng=_rng,
+    )
+    outcome = replace(outcome, next_pull=nxt.at, next_reason=nxt.reason)
+    with store.transaction():
+        store.record_pull(
+            outcome,
+            outcome.url or source.url,
+            now,
+            etag=fetched.etag if fetched else None,
+            last_modified=fetched.last_modified if fetched else None,
+            feed_title=feed_title(parsed) if parsed else None,
+            feed_link=feed_link(parsed, fetched.url) if parsed and fetched else None,
+            body_hash=body_hash,
+        )
+        store.set_next_pull(source.name, nxt.at, nxt.reason)
+        if outcome.status == 410:
+            store.set_gone(source.name, schedule.source_print(source))
+        elif state.gone_print:
+            store.set_gone(source.name, "")
+    return outcome
+
+
+def mark_unpublished(store: Storage) -> None:
+    """Note that the published files may not show the store: the next refresh publishes."""
+    with store.transaction():
+        store.set_meta("output", "")
+
+
+def log_outcome(o: PullOutcome) -> None:
+    fields = {
+        "source": o.source,
+        "status": o.status,
+        "duration_ms": round(o.elapsed * 1000),
+        "new": o.new,
+        "updated": o.updated,
+        "duplicate": o.duplicate,
+        "unchanged": o.unchanged,
+        "too_old": o.skipped,
+        "not_modified": o.not_modified,
+        "next_pull": o.next_pull.isoformat() if o.next_pull else None,
+        "next_reason": o.next_reason or None,
+    }
+    if o.ok:
+        what = f"{o.new} new, {o.updated} updated, {o.duplicate} duplicate, {o.unchanged} same"
+        if o.skipped:  # a feed of old items stored nothing: say why
+            what += f", {o.skipped} older than retention (not stored)"
+        if o.not_modified:
+            what = "not modified"
+        log.info(
+            "%s: %s (HTTP %s, %d ms)",
+            o.source,
+            what,
+            o.status,
+            fields["duration_ms"],
+            extra={"fields": fields},
+        )
+        if o.warning:
+            log.warning("%s: %s", o.source, o.warning, extra={"fields": {"source": o.source}})
+    else:
+        # not "message": that key is the log line itself in a JSON log
+        fields |= {"error": o.error_kind, "error_message": o.error}
+        log.warning(
+            "%s: failed: %s: %s (next: %s)",
+            o.source,
+            o.error_kind,
+            o.error,
+            o.next_reason or "-",
+            extra={"fields": fields},
+        )
