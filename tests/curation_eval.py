@@ -13,6 +13,7 @@ accuracy and disclaimer-language accuracy.
 
 `dev.jsonl` (1,060 items, five hands) is what the rules and the topic model are tuned on;
 `holdout.jsonl` (260, a third hand) is never tuned on: read its figures, never its errors.
+How a part is written and labelled: `fixtures/curation/LABELLING.md`.
 """
 
 from __future__ import annotations
