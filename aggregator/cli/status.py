@@ -1,0 +1,129 @@
+"""`status`: each source's health and schedule, as a table or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import textwrap
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aggregator.cli.common import EXIT_OK, from_iso, iso, print_table, terminal_width, when_short
+from aggregator.config.load import load
+from aggregator.errors import ConfigError
+from aggregator.model import Config, SourceRecord
+from aggregator.storage import open_store
+
+if TYPE_CHECKING:  # the pipeline (0.3 s of imports) is imported by the commands that run it
+    pass
+
+
+def cmd_status(args: argparse.Namespace, path: Path) -> int:
+    """The sources and their last pull, from the database. With config.toml invalid (the
+    moment an operator needs this most) it still shows them, and says so."""
+    from aggregator.config.load import database_of
+
+    refused_now: ConfigError | None = None
+    try:
+        config: Config | None = load(path)
+    except ConfigError as exc:
+        config, refused_now = None, exc
+    database = config.settings.database if config else database_of(path)
+    if refused_now is not None and (database is None or not database.exists()):
+        raise refused_now  # nothing stored to show: the problems are all there is
+    assert database is not None
+    rows: dict[str, SourceRecord] = {}
+    refused = ""
+    if database.exists():
+        store = open_store(database)
+        try:
+            rows = {r.name: r for r in store.source_rows()}
+            refused = store.meta("config_refused")
+        finally:
+            store.close()
+    sources = config.sources if config else ()
+    names = [s.name for s in sources] + sorted(set(rows) - {s.name for s in sources})
+    report = [_status_record(name, config, rows.get(name)) for name in names]
+    notes = _status_notes(path, refused_now, refused, database)
+    if args.json:
+        print(json.dumps({"notes": notes, "sources": report}, ensure_ascii=False, indent=2))
+    else:
+        for note in notes:
+            print(textwrap.fill(note, terminal_width()) if terminal_width() else note)
+        if not database.exists():
+            print("no pulls yet (the database does not exist)")
+        else:
+            _print_status(report)
+    return EXIT_OK
+
+
+def _status_notes(
+    path: Path, refused_now: ConfigError | None, refused: str, database: Path
+) -> list[str]:
+    notes = []
+    if refused_now is not None:
+        n = len(refused_now.problems)
+        notes.append(
+            f"{path}: invalid ({n} problem{'s' * (n != 1)}: {refused_now.problems[0]}; "
+            f"`aggregator check` lists them); the sources below are those in {database}"
+        )
+    if refused:
+        data = json.loads(refused)
+        notes.append(
+            f"{path} refused by the running daemon at {data['at'][11:16]}Z "
+            f"({data['first']}): it is running on the last good one"
+        )
+    return notes
+
+
+def _status_record(name: str, config: Config | None, r: SourceRecord | None) -> dict:
+    source = config.source(name) if config else None
+    record: dict[str, Any] = {"source": name}
+    if config is not None and source is None:
+        record["note"] = "not in config.toml any more"
+    elif source is not None and not source.enabled:
+        record["note"] = "disabled"
+    if r is None:
+        return record | {"last_pull": None, "result": "never pulled", "next_reason": "first pull"}
+    record |= {
+        "last_pull": iso(r.last_pull),
+        "result": r.last_error_kind or "ok",
+        ("message" if r.last_error_kind else "warning"): r.last_error,
+        "http": r.last_status,
+        "items": r.last_items,
+        "failures": r.consecutive_failures,
+        "next_pull": iso(r.next_pull) if "note" not in record else None,
+        "next_reason": record.get("note", r.next_reason),
+    }
+    if r.redirect_url and r.redirect_count >= 3:
+        record["moved_to"] = r.redirect_url
+    return record
+
+
+def _print_status(report: list[dict]) -> None:
+    """One line a source, fit to the terminal's width; what went wrong is wrapped on the
+    lines below, never cut (the fix is often at its end: "(allow_private_networks ...)")."""
+    width = terminal_width()
+    table = [("source", "last pull", "result", "http", "items", "fails", "next pull")]
+    details = []
+    for rec in report:
+        nxt = when_short(from_iso(rec["next_pull"])) if rec.get("next_pull") else "-"
+        why = rec.get("next_reason") or ""
+        table.append(
+            (
+                rec["source"],
+                when_short(from_iso(rec["last_pull"])) if rec.get("last_pull") else "never",
+                rec["result"],
+                str(rec.get("http") or "-"),
+                str(rec.get("items", "-")),
+                str(rec.get("failures", "-")),
+                f"{nxt} {why}".strip(),
+            )
+        )
+        said = [x for x in (rec.get("message"), rec.get("note")) if x]
+        if rec.get("warning"):
+            said.append(f"warning: {rec['warning']}")
+        if rec.get("moved_to"):
+            said.append(f"moved to {rec['moved_to']}")
+        details.append("; ".join(said))
+    print_table(table, width, details)
