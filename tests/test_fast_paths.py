@@ -146,7 +146,7 @@ def test_stored_json_is_what_json_dumps_writes(tags: list, strings: list[str]) -
     import json
 
     from aggregator.model import TagMatch
-    from aggregator.storage.sqlite import _json_strings, _tags_json
+    from aggregator.storage.sqlite.rows import _json_strings, _tags_json
 
     matches = [TagMatch(*t) for t in tags]
     assert _tags_json(matches) == json.dumps([list(t) for t in tags], ensure_ascii=False)

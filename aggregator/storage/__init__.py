@@ -2,7 +2,7 @@
 
     port.py     `Storage`, the Protocol every backend implements
     keyindex.py the near-duplicate keys of stored items, searched in memory (numpy)
-    sqlite.py   the embedded backend (WAL, migrations, the writer's lock file)
+    sqlite/     the embedded backend (WAL, migrations, the writer's lock file)
 
 Storage keeps what dedupe decides and never decides: nothing here imports dedupe.
 
