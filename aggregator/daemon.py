@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
@@ -100,15 +101,15 @@ class Daemon:
         self.store = store
         self.clock = clock
         self.rng = random.Random()
-        self.inflight: set[asyncio.Task] = set()
-        self.pings: set[asyncio.Task] = set()
+        self.inflight: set[asyncio.Task[None]] = set()
+        self.pings: set[asyncio.Task[dict[str, bool]]] = set()
         self.stopping = asyncio.Event()
         self.reload_asked = asyncio.Event()
         self.dirty = False
-        self.refused: dict | None = None  # the live config.toml refused: when, why
+        self.refused: dict[str, Any] | None = None  # the live config.toml refused: when, why
         self.publish_error = ""  # the last publish failed, and why
         self.unreported: list[PullOutcome] = []  # pulls done, logged once committed
-        self.retagging: asyncio.Task | None = None  # stored items being re-tagged
+        self.retagging: asyncio.Task[None] | None = None  # stored items being re-tagged
         self._stamp = self._file_stamp()
         self._digest = self._file_digest()
 
@@ -329,7 +330,7 @@ class Daemon:
         self._announce(refresh(self.config, self.store, True, self.clock, retag=False))
         self._flush_reports()  # refresh committed what the pulls stored
 
-    def _set_refused(self, refused: dict | None) -> None:
+    def _set_refused(self, refused: dict[str, Any] | None) -> None:
         """Remember (in the database too, for `status`) that the file on disk is refused."""
         self.refused = refused
         with self.store.transaction():
@@ -481,7 +482,7 @@ class Daemon:
 
     # ------------------------------------------------------------ health
 
-    def health(self) -> dict:
+    def health(self) -> dict[str, Any]:
         """What /healthz says: "ok", or "degraded" with each reason (served as a 503, which
         a load balancer or a monitor reads without parsing)."""
         rows = self.store.source_rows()

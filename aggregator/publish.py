@@ -12,6 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from aggregator.faults import crash_point
 from aggregator.model import Config, SourceRecord
@@ -95,7 +96,7 @@ def publish(store: Storage, config: Config) -> list[Published]:
     return results
 
 
-def _empty_since(store: Storage, feed: str, chosen: list) -> datetime | None:
+def _empty_since(store: Storage, feed: str, chosen: list[Any]) -> datetime | None:
     """When an empty feed became empty: its date, stable from one publish to the next (an
     empty feed had claimed to be last built in 2000)."""
     key = f"empty_since:{feed}"

@@ -65,7 +65,7 @@ def regular(source: Source, default_interval: float, now: datetime, rng: random.
 def backoff(failures: int, interval: float, rng: random.Random) -> float:
     """Seconds to wait after `failures` consecutive failures: doubling, capped, jittered."""
     cap = max(BACKOFF_CAP, interval)
-    delay = min(cap, interval * 2 ** max(0, failures - 1))
+    delay: float = min(cap, interval * 2 ** max(0, failures - 1))
     return min(cap, delay * rng.uniform(1.0, 1.2))
 
 

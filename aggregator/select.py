@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from aggregator.dedupe import stand_in_order
 from aggregator.model import CopyMeta, CuratedFeed, Item, Source
@@ -97,7 +97,7 @@ def select(
             and (not feed.languages or (c.language or default_language) in feed.languages)
         )
 
-    def ranked(c: C) -> tuple:
+    def ranked(c: C) -> tuple[Any, ...]:
         return stand_in_order(c, sources)
 
     # the newest max_items (by their stand-in's date, then id) in a heap, oldest on top; a

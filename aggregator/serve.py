@@ -56,7 +56,7 @@ FD_RESERVE = 256  # descriptors kept for pulls, the database, workers and publis
 MAX_CONNECTIONS = 4096
 _BUSY = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
-Health = Callable[[], dict]
+Health = Callable[[], dict[str, Any]]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from aggregator.model import Config, Item, SourceRecord
 from aggregator.select import group, select
@@ -28,10 +29,10 @@ def advise(
     sources: Mapping[str, SourceRecord],
     now: datetime,
     stored: int | None = None,
-) -> list[tuple[tuple, str]]:
+) -> list[tuple[tuple[Any, ...], str]]:
     """(key path, message) for each thing worth a second look; `items` are the newest
     stored ones, of `stored` in all (when they are not all)."""
-    found: list[tuple[tuple, str]] = []
+    found: list[tuple[tuple[Any, ...], str]] = []
     found += _unused_tags(config)
     found += _stray_source_tags(config)
     if items:
@@ -46,7 +47,7 @@ def advise(
     return found
 
 
-def _unused_tags(config: Config) -> Iterable[tuple[tuple, str]]:
+def _unused_tags(config: Config) -> Iterable[tuple[tuple[Any, ...], str]]:
     used = {t for f in config.feeds for t in (*f.any_tags, *f.all_tags, *f.none_tags)}
     used |= {t for rule in config.tags for t in rule.implies}
     for rule in config.tags:
@@ -54,7 +55,7 @@ def _unused_tags(config: Config) -> Iterable[tuple[tuple, str]]:
             yield ("tags", rule.name), "no curated feed and no other tag uses this tag"
 
 
-def _stray_source_tags(config: Config) -> Iterable[tuple[tuple, str]]:
+def _stray_source_tags(config: Config) -> Iterable[tuple[tuple[Any, ...], str]]:
     """A source tag no rule defines and no feed selects is most likely misspelt
     (`--tags crpyto`): it tags the source's items, and nothing ever reads it."""
     from aggregator.config.load import closest, tags_read
@@ -71,7 +72,9 @@ def _stray_source_tags(config: Config) -> Iterable[tuple[tuple, str]]:
                 )
 
 
-def _empty_feeds(config: Config, items: list[Item], read: str) -> Iterable[tuple[tuple, str]]:
+def _empty_feeds(
+    config: Config, items: list[Item], read: str
+) -> Iterable[tuple[tuple[Any, ...], str]]:
     stories = group(items)
     sources = {s.name: s for s in config.sources}
     for n, feed in enumerate(config.feeds):
@@ -81,7 +84,7 @@ def _empty_feeds(config: Config, items: list[Item], read: str) -> Iterable[tuple
 
 def _acronyms_never_in_capitals(
     config: Config, items: list[Item], read: str
-) -> Iterable[tuple[tuple, str]]:
+) -> Iterable[tuple[tuple[Any, ...], str]]:
     texts = [fold("\n".join((i.title, i.summary_text, i.content_text))) for i in items]
     for rule in config.tags:
         for k, keyword in enumerate(rule.keywords):
@@ -102,7 +105,7 @@ def _acronyms_never_in_capitals(
 
 def _failing_sources(
     config: Config, rows: Mapping[str, SourceRecord], now: datetime
-) -> Iterable[tuple[tuple, str]]:
+) -> Iterable[tuple[tuple[Any, ...], str]]:
     for n, source in enumerate(config.sources):
         row = rows.get(source.name)
         if not source.enabled or row is None or not row.consecutive_failures:

@@ -75,7 +75,9 @@ def _command(where: str) -> Callable[[argparse.Namespace, Path], int]:
     A command loads only what it uses (a cron run with nothing due never imports the
     editors' tools, nor they the runner)."""
     module, name = where.split(":")
-    return getattr(importlib.import_module(f"aggregator.cli.{module}"), name)
+    command: Callable[[argparse.Namespace, Path], int]
+    command = getattr(importlib.import_module(f"aggregator.cli.{module}"), name)
+    return command
 
 
 def _parser() -> argparse.ArgumentParser:

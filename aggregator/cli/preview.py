@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 from aggregator.model import Config, Item
 from aggregator.select import group, select
@@ -54,7 +55,7 @@ class Preview:
     items_read: int = 0  # the newest stored items, re-tagged with the candidate rules
     items_stored: int = 0
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 

@@ -26,7 +26,7 @@ from aggregator.cli.common import (
 )
 from aggregator.config.load import load
 from aggregator.errors import LockedError
-from aggregator.model import Config, PullOutcome, Source, SourceRecord
+from aggregator.model import Config, Item, PullOutcome, Source, SourceRecord
 from aggregator.storage import Storage, open_store
 from aggregator.storage.sqlite import Lock
 
@@ -40,7 +40,7 @@ def cmd_check(args: argparse.Namespace, path: Path) -> int:
     from aggregator.config.load import key_lines, place
 
     config = load(path)
-    items: list = []
+    items: list[Item] = []
     rows: dict[str, SourceRecord] = {}
     stored = 0
     if config.settings.database.exists():

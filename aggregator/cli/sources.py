@@ -7,7 +7,7 @@ import argparse
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aggregator.cli.common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_USAGE, run_async
@@ -141,7 +141,7 @@ def cmd_sources_add(args: argparse.Namespace, path: Path) -> int:
             + (f" ({when:%Y-%m-%d})" if when else "")
         )
     name = args.name or slug(title or url, {s.name for s in config.sources})
-    entry: dict = {"name": name, "url": url}
+    entry: dict[str, Any] = {"name": name, "url": url}
     if title:
         entry["title"] = title
     if tags:

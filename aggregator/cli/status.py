@@ -76,7 +76,7 @@ def _status_notes(
     return notes
 
 
-def _status_record(name: str, config: Config | None, r: SourceRecord | None) -> dict:
+def _status_record(name: str, config: Config | None, r: SourceRecord | None) -> dict[str, Any]:
     source = config.source(name) if config else None
     record: dict[str, Any] = {"source": name}
     if config is not None and source is None:
@@ -100,7 +100,7 @@ def _status_record(name: str, config: Config | None, r: SourceRecord | None) -> 
     return record
 
 
-def _print_status(report: list[dict]) -> None:
+def _print_status(report: list[dict[str, Any]]) -> None:
     """One line a source, fit to the terminal's width; what went wrong is wrapped on the
     lines below, never cut (the fix is often at its end: "(allow_private_networks ...)")."""
     width = terminal_width()

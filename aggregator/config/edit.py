@@ -12,6 +12,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import tomlkit
 from lxml import etree
@@ -96,7 +97,7 @@ def import_sources(path: Path, outlines: list[Outline]) -> tuple[list[str], list
     return added, skipped
 
 
-def add_source(path: Path, entry: dict) -> str:
+def add_source(path: Path, entry: dict[str, Any]) -> str:
     """Add one [[sources]] entry right after the last one; ConfigError (nothing written)
     when the result is invalid.
 

@@ -265,14 +265,14 @@ class _Validator:
 
     # typed getters: record a problem and return the default when the value is wrong
 
-    def table(self, data: dict, key: str, where: Path_ = ()) -> dict:
+    def table(self, data: dict[str, Any], key: str, where: Path_ = ()) -> dict[str, Any]:
         value = data.get(key, {})
         if not isinstance(value, dict):
             self.err((*where, key), "must be a table")
             return {}
         return value
 
-    def unknown(self, data: dict, allowed: set[str], where: Path_) -> None:
+    def unknown(self, data: dict[str, Any], allowed: set[str], where: Path_) -> None:
         for key in data:
             if key not in allowed:
                 hint = closest(key, allowed)
@@ -280,7 +280,14 @@ class _Validator:
                     (*where, key), "unknown key" + (f" (did you mean {hint!r}?)" if hint else "")
                 )
 
-    def get(self, data: dict, key: str, kind: type | tuple, where: Path_, default: Any) -> Any:
+    def get(
+        self,
+        data: dict[str, Any],
+        key: str,
+        kind: type | tuple[type, ...],
+        where: Path_,
+        default: Any,
+    ) -> Any:
         if key not in data:
             return default
         value = data[key]
@@ -291,7 +298,7 @@ class _Validator:
             return default
         return value
 
-    def strings(self, data: dict, key: str, where: Path_) -> tuple[str, ...]:
+    def strings(self, data: dict[str, Any], key: str, where: Path_) -> tuple[str, ...]:
         value = self.get(data, key, list, where, [])
         out = []
         for i, item in enumerate(value):
@@ -302,7 +309,12 @@ class _Validator:
         return tuple(out)
 
     def converted(
-        self, data: dict, key: str, where: Path_, default: Any, convert: Callable[[Any], Any]
+        self,
+        data: dict[str, Any],
+        key: str,
+        where: Path_,
+        default: Any,
+        convert: Callable[[Any], Any],
     ) -> Any:
         if key not in data:
             return default
@@ -312,7 +324,9 @@ class _Validator:
             self.err((*where, key), str(exc))
             return default
 
-    def url(self, data: dict, key: str, where: Path_, default: str, required: bool = False) -> str:
+    def url(
+        self, data: dict[str, Any], key: str, where: Path_, default: str, required: bool = False
+    ) -> str:
         if key not in data:
             if required:
                 self.err((*where, key), "missing (an http(s) URL is required)")
@@ -325,7 +339,7 @@ class _Validator:
 
     # sections
 
-    def config(self, data: dict) -> Config | None:
+    def config(self, data: dict[str, Any]) -> Config | None:
         self.unknown(data, {"aggregator", "disclaimer", "dedupe", "sources", "tags", "feeds"}, ())
         settings = self.settings(self.table(data, "aggregator"))
         disclaimers, default_language = self.disclaimer(self.table(data, "disclaimer"))
@@ -355,7 +369,7 @@ class _Validator:
             feeds=feeds,
         )
 
-    def settings(self, data: dict) -> Settings:
+    def settings(self, data: dict[str, Any]) -> Settings:
         w: Path_ = ("aggregator",)
         self.unknown(data, AGGREGATOR_KEYS, w)
         base = self.path.parent
@@ -398,14 +412,14 @@ class _Validator:
             max_document_items=self.document_items(data, w),
         )
 
-    def document_items(self, data: dict, w: Path_) -> int:
+    def document_items(self, data: dict[str, Any], w: Path_) -> int:
         value = self.get(data, "max_document_items", int, w, 1000)
         if not 10 <= value <= 100_000:
             self.err((*w, "max_document_items"), f"must be between 10 and 100000, got {value}")
             return 1000
-        return value
+        return int(value)
 
-    def disclaimer(self, data: dict) -> tuple[dict[str, str], str]:
+    def disclaimer(self, data: dict[str, Any]) -> tuple[dict[str, str], str]:
         w: Path_ = ("disclaimer",)
         default = self.get(data, "default", str, w, "en")
         texts: dict[str, str] = {}
@@ -424,7 +438,7 @@ class _Validator:
             self.err((*w, "default"), f"names {default!r}, which has no text here")
         return texts, default
 
-    def dedupe(self, data: dict) -> Dedupe:
+    def dedupe(self, data: dict[str, Any]) -> Dedupe:
         w: Path_ = ("dedupe",)
         self.unknown(data, {"window", "similarity"}, w)
         similarity = self.get(data, "similarity", (float, int), w, 0.8)
@@ -471,7 +485,7 @@ class _Validator:
             order=order,
         )
 
-    def name(self, raw: dict, w: Path_) -> str:
+    def name(self, raw: dict[str, Any], w: Path_) -> str:
         if "name" not in raw:
             self.err((*w, "name"), "missing (a unique name of [a-z0-9-] is required)")
             return ""
@@ -481,7 +495,7 @@ class _Validator:
             return ""
         return name
 
-    def tags(self, data: dict) -> tuple[TagRule, ...]:
+    def tags(self, data: dict[str, Any]) -> tuple[TagRule, ...]:
         rules = []
         for name, raw in data.items():
             w: Path_ = ("tags", name)
@@ -567,7 +581,7 @@ class _Validator:
             content=content,
         )
 
-    def unique(self, raws: list, section: str) -> None:
+    def unique(self, raws: list[Any], section: str) -> None:
         seen: dict[str, int] = {}
         for i, raw in enumerate(raws):
             name = raw.get("name") if isinstance(raw, dict) else None

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import types
 import typing
+from typing import Any
 
 from aggregator.config.load import AGGREGATOR_KEYS, FEED_KEYS, LANGUAGE, NAME, SOURCE_KEYS, TAG_KEYS
 from aggregator.model import CuratedFeed, Dedupe, Settings, Source, TagRule
@@ -30,7 +31,7 @@ NAME_S = {"type": "string", "pattern": NAME.pattern}
 LANG_S = {"type": "string", "pattern": LANGUAGE.pattern.replace("[a-z]", "[a-zA-Z]")}
 
 # Keys whose TOML form differs from their Python type (durations and sizes are strings).
-SPECIAL: dict[str, dict] = {
+SPECIAL: dict[str, dict[str, Any]] = {
     "interval": DURATION,
     "retention": DURATION,
     "timeout": DURATION,
@@ -111,7 +112,7 @@ DESCRIPTIONS = {
 }
 
 
-def _json_type(annotation: object) -> dict:
+def _json_type(annotation: object) -> dict[str, Any]:
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
@@ -127,13 +128,13 @@ def _json_type(annotation: object) -> dict:
     return scalars.get(annotation, {"type": "string"})
 
 
-def _table(cls: type, keys: set[str], required: tuple[str, ...] = ()) -> dict:
+def _table(cls: type, keys: set[str], required: tuple[str, ...] = ()) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
-    properties: dict[str, dict] = {}
+    properties: dict[str, dict[str, Any]] = {}
     for field in dataclasses.fields(cls):
         if field.name not in keys:
             continue
-        prop: dict = dict(SPECIAL.get(field.name) or _json_type(hints[field.name]))
+        prop: dict[str, Any] = dict(SPECIAL.get(field.name) or _json_type(hints[field.name]))
         if field.name in DESCRIPTIONS:
             prop["description"] = DESCRIPTIONS[field.name]
         properties[field.name] = prop
@@ -145,7 +146,7 @@ def _table(cls: type, keys: set[str], required: tuple[str, ...] = ()) -> dict:
     return table
 
 
-def json_schema() -> dict:
+def json_schema() -> dict[str, Any]:
     source = _table(Source, SOURCE_KEYS, ("name", "url"))
     source["properties"]["cron"] = SPECIAL["cron"]
     return {

@@ -10,6 +10,7 @@ and compares texts; `stand_in_order` picks the copy a feed shows for a story.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from aggregator.model import CopyMeta, Item, Source
 
@@ -19,7 +20,9 @@ from aggregator.model import CopyMeta, Item, Source
 KEYS_VERSION = "4"
 
 
-def stand_in_order(copy: Item | CopyMeta, sources: Mapping[str, Source]) -> tuple:
+def stand_in_order(
+    copy: Item | CopyMeta, sources: Mapping[str, Source]
+) -> tuple[int, datetime, int, str]:
     """Sort key of the contract's rule: highest priority, then earliest, then config order.
 
     Deterministic (the uid breaks the last ties), so a stand-in never flips between passes.

@@ -256,7 +256,8 @@ def _mix64(x: np.ndarray) -> np.ndarray:
     """splitmix64's finalizer: every input bit moves every output bit."""
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+    mixed: np.ndarray = x ^ (x >> np.uint64(31))
+    return mixed
 
 
 def index_keys(fp: Fingerprint) -> list[int]:
@@ -314,7 +315,7 @@ def _minhash(xs: np.ndarray, first: int, last: int | None) -> np.ndarray:
 
     In place after the product: the expression's two other temporaries tripled its cost
     (a document's matrix is ~1 MB: fresh pages each time)."""
-    out = _A[first:last, None] * xs[None, :]
+    out: np.ndarray = _A[first:last, None] * xs[None, :]
     out += _B[first:last, None]
     out %= _P
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported when a hub is pinged: 56 ms of every run's start-up otherwise
@@ -84,6 +85,6 @@ async def _private(hub: str) -> str:
     return f"resolves to {', '.join(private)}" if private else ""
 
 
-def changed_feed_urls(base_url: str, written: list) -> list[str]:
+def changed_feed_urls(base_url: str, written: list[Path]) -> list[str]:
     """Public URLs of the feed files a publish rewrote (index and OPML are not feeds)."""
     return [base_url + path.name for path in written if path.suffix in (".rss", ".atom", ".json")]

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aggregator import schedule
@@ -61,7 +62,7 @@ class PassResult:
         return bool(self.outcomes) and not any(o.ok for o in self.outcomes)
 
 
-def expected_files(config: Config) -> list:
+def expected_files(config: Config) -> list[Path]:
     out = config.settings.output_dir
     files = [out / f"{f.name}.{suffix}" for f in config.feeds for suffix in ("rss", "atom", "json")]
     return [*files, out / "index.html", out / "sources.opml", out / "feeds.opml"]

@@ -46,7 +46,7 @@ def retag_plan(config: Config, store: Storage) -> RetagPlan | None:
     model = topic_model().version if config.settings.topic_model else ""
     rules_print = fingerprint(config.tags, config.disclaimers, model)
     given = {s.name: [list(s.tags), list(s.leans)] for s in config.sources}
-    before: dict[str, list] = json.loads(store.meta("source_tags") or "{}")
+    before: dict[str, list[list[str]]] = json.loads(store.meta("source_tags") or "{}")
     given_json = json.dumps(given, sort_keys=True)
     if store.meta("rules") != rules_print:
         return RetagPlan(None, rules_print, given_json)

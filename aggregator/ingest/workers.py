@@ -218,17 +218,17 @@ class ParsePool:
         except ProcessExpired as exc:
             raise BudgetExceeded("parse_crashed", f"the parser process died: {exc}") from None
         except asyncio.CancelledError:
-            future.cancel()
+            future.cancel()  # type: ignore[no-untyped-call]
             raise
 
     def stop(self) -> None:
         """Let the workers wind down without waiting (pebble's threads take ~0.1 s to
         notice): a pass publishes meanwhile, then `close` finds them gone."""
         if self._pool is not None:
-            self._pool.stop()
+            self._pool.stop()  # type: ignore[no-untyped-call]  # pebble ships no hints
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.stop()
+            self._pool.stop()  # type: ignore[no-untyped-call]
             self._pool.join(timeout=5)
             self._pool = None

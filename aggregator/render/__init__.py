@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from aggregator.model import Config, CuratedFeed
 from aggregator.render.disclaimer import disclaimer_for, with_disclaimer_html, with_disclaimer_text
@@ -59,7 +60,7 @@ class FeedDoc:
 
 def prepare(
     feed: CuratedFeed,
-    stories: list[Story],
+    stories: list[Story[Any]],
     config: Config,
     source_titles: Mapping[str, str],
     source_links: Mapping[str, str],

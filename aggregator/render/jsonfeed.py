@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 from aggregator.render import FeedDoc
 
@@ -13,7 +14,7 @@ def _date(dt: datetime) -> str:
 
 
 def render_json(doc: FeedDoc) -> bytes:
-    feed: dict = {
+    feed: dict[str, Any] = {
         "version": "https://jsonfeed.org/version/1.1",
         "title": doc.title,
         "home_page_url": doc.home_url,
@@ -27,7 +28,7 @@ def render_json(doc: FeedDoc) -> bytes:
         feed["hubs"] = [{"type": "WebSub", "url": doc.hub}]
     items = []
     for e in doc.entries:
-        item: dict = {"id": e.id}
+        item: dict[str, Any] = {"id": e.id}
         if e.link:
             item["url"] = e.link
         item["title"] = e.title

@@ -169,7 +169,8 @@ class KeyFilter:
         held = self._bits[first >> 3] >> (first & 7)
         for slots in others:
             held &= self._bits[slots >> 3] >> (slots & 7)
-        return (held & 1).astype(bool)
+        maybe: np.ndarray = (held & 1).astype(bool)
+        return maybe
 
     def _slots(self, keys: Iterable[int] | np.ndarray) -> list[np.ndarray]:
         """The three bits of each key: its low bits, and two ranges of its product."""

@@ -12,6 +12,7 @@ import html
 import re
 import unicodedata
 from collections.abc import Iterator
+from typing import Any
 
 import nh3
 import regex
@@ -130,7 +131,7 @@ def _local_base(base: str) -> bool:
 def _cleaner(base: str, filtered: bool) -> nh3.Cleaner:
     """The allow-list built once per base URL (a document's items share one): nh3.clean
     converts every option to Rust on each call, 2.4x the cost of the cleaning itself."""
-    options: dict = dict(
+    options: dict[str, Any] = dict(
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=URL_SCHEMES,

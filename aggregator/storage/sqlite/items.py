@@ -7,7 +7,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aggregator.model import (
     Candidate,
@@ -132,7 +132,7 @@ class Items:
         )
 
     @staticmethod
-    def _fields(item: Item) -> tuple:
+    def _fields(item: Item) -> tuple[Any, ...]:
         return (
             item.link,
             item.canonical,
@@ -350,11 +350,12 @@ class Items:
     def _first_rowid_seen_since(self, since: datetime) -> int | None:
         cut = _ts(since)
 
-        def first_from(rowid: int) -> tuple[int, float]:
-            return self.db.execute(
+        def first_from(rowid: int) -> tuple[int, float]:  # rowid <= max(rowid): a row
+            row: tuple[int, float] = self.db.execute(
                 "SELECT rowid, first_seen FROM items WHERE rowid >= ? ORDER BY rowid LIMIT 1",
                 (rowid,),
             ).fetchone()
+            return row
 
         low, high = self.db.execute("SELECT min(rowid), max(rowid) FROM items").fetchone()
         if high is None or first_from(high)[1] < cut:
@@ -369,7 +370,7 @@ class Items:
         return first_from(low)[0]
 
     def count_items(self) -> int:
-        return self.db.execute("SELECT count(*) FROM items").fetchone()[0]
+        return int(self.db.execute("SELECT count(*) FROM items").fetchone()[0])
 
     def prune(self, cutoff: datetime, now: datetime) -> int:
         """Drop copies published before `cutoff`, leaving their keys as tombstones.

@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import fields
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aggregator.errors import StoreError
 from aggregator.model import (
@@ -42,7 +42,10 @@ def _url_tomb(canonical: str) -> str:
     return f"u:{canonical}"
 
 
-def _chunks(values: list, size: int = 500) -> Iterator[list]:
+T = TypeVar("T")
+
+
+def _chunks(values: list[T], size: int = 500) -> Iterator[list[T]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
