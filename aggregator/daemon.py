@@ -29,12 +29,11 @@ from apscheduler.triggers.date import DateTrigger
 from aggregator import schedule, serve
 from aggregator.config.load import load
 from aggregator.errors import ConfigError
-from aggregator.fetch import Fetcher, websub
+from aggregator.fetch import websub
 from aggregator.fetch.websub import changed_feed_urls
-from aggregator.ingest.pipeline import Refreshed, refresh
-from aggregator.ingest.pull import Clock, log_outcome, pull_source, utcnow
+from aggregator.ingest.pipeline import Refreshed, Runner
+from aggregator.ingest.pull import Clock, Fetches, log_outcome, utcnow
 from aggregator.ingest.retag import Retagger, retag_plan
-from aggregator.ingest.workers import ParsePool
 from aggregator.model import Config, PullOutcome, Source
 from aggregator.schedule import is_gone
 from aggregator.storage import Storage
@@ -46,14 +45,6 @@ PUBLISH_RETRY = 30.0  # seconds before publishing again after a failure
 STOP_GRACE = 5.0  # seconds in-flight pulls get to finish on SIGTERM before being cancelled
 COMMIT_EVERY = 1.0  # seconds: pulls ending within this are committed together
 WATCH_EVERY = 1.0  # seconds between looks at config.toml
-FETCH_SETTINGS = (
-    "timeout",
-    "concurrency",
-    "per_host",
-    "user_agent",
-    "max_feed_size",
-    "allow_private_networks",
-)
 
 
 def raise_file_limit() -> int:
@@ -95,8 +86,16 @@ async def supervised(
 
 
 class Daemon:
-    def __init__(self, path: Path, config: Config, store: Storage, clock: Clock = utcnow):
+    def __init__(
+        self,
+        path: Path,
+        config: Config,
+        store: Storage,
+        clock: Clock = utcnow,
+        fetcher: Fetches | None = None,
+    ):
         self.path = path
+        self.fetcher = fetcher  # None: a `fetch.Fetcher` on the config's settings
         self.config = config
         self.store = store
         self.clock = clock
@@ -131,8 +130,7 @@ class Daemon:
                 hint=f'; choose another with `listen` in {self.path} ("" turns it off)',
                 pulls=self.config.settings.concurrency,
             )
-        self.fetcher = Fetcher(self.config.settings)
-        self.pool = ParsePool(timeout=self.config.settings.parse_timeout)
+        self.runner = Runner(self.config, self.store, self.clock, self.fetcher)
         self.scheduler = AsyncIOScheduler(
             event_loop=loop,
             timezone="UTC",
@@ -149,7 +147,7 @@ class Daemon:
         # pass: one commit a source rewrote the random-key index pages once per source.
         self._set_refused(None)  # started on a valid config: a past refusal is over
         with self.store.batch(COMMIT_EVERY):
-            self._announce(refresh(self.config, self.store, False, self.clock, retag=False))
+            self._announce(self.runner.refresh(False, retag=False))
             self._retag_soon()
             for source in self.config.sources:
                 self._schedule_start(source)
@@ -170,12 +168,11 @@ class Daemon:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
             if self.dirty:
-                self._announce(refresh(self.config, self.store, True, self.clock, retag=False))
+                self._announce(self.runner.refresh(True, retag=False))
         self._flush_reports()  # the batch is committed
         if self.pings:
             await asyncio.wait(self.pings, timeout=STOP_GRACE)
-        await self.fetcher.__aexit__(None, None, None)
-        self.pool.close()
+        await self.runner.close()
         if runner is not None:
             await runner.cleanup()
         log.info("stopped cleanly")
@@ -262,9 +259,7 @@ class Daemon:
         assert task is not None
         self.inflight.add(task)
         try:
-            outcome = await pull_source(
-                source, self.fetcher, self.pool, self.store, self.config, self.clock
-            )
+            outcome = await self.runner.pull(source)
         except asyncio.CancelledError:  # stopping, past the grace: one line, no traceback
             log.info("%s: pull cancelled at stop; nothing of it was stored", name)
             return
@@ -327,7 +322,7 @@ class Daemon:
 
     async def _publish(self) -> None:
         self.dirty = False
-        self._announce(refresh(self.config, self.store, True, self.clock, retag=False))
+        self._announce(self.runner.refresh(True, retag=False))
         self._flush_reports()  # refresh committed what the pulls stored
 
     def _set_refused(self, refused: dict[str, Any] | None) -> None:
@@ -446,12 +441,7 @@ class Daemon:
         ):
             log.warning("database and listen changes take effect at the next restart")
             new = _keep(new, old, ("database", "listen"))
-        if any(getattr(new.settings, k) != getattr(old.settings, k) for k in FETCH_SETTINGS):
-            previous, self.fetcher = self.fetcher, Fetcher(new.settings)
-            asyncio.get_running_loop().call_later(
-                old.settings.timeout + 1,
-                lambda: asyncio.ensure_future(previous.__aexit__(None, None, None)),
-            )
+        self.runner.reconfigure(new)
         self.config = new
         before = {s.name: s for s in old.sources if s.enabled}
         after = {s.name: s for s in new.sources if s.enabled}
@@ -477,7 +467,7 @@ class Daemon:
             len(removed),
             len(changed),
         )
-        self._announce(refresh(self.config, self.store, False, self.clock, retag=False))
+        self._announce(self.runner.refresh(False, retag=False))
         self._retag_soon()
 
     # ------------------------------------------------------------ health

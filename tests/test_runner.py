@@ -116,3 +116,64 @@ def test_a_pass_pulls_what_is_due_and_schedules_the_next_by_its_clock(tmp_path: 
         assert store.count_items() == 5  # a failure loses nothing stored
     finally:
         store.close()
+
+
+def test_the_daemon_pulls_each_source_when_its_clock_says_and_stops_cleanly(
+    tmp_path: Path,
+) -> None:
+    """The daemon in-process on the same runner: at start it pulls what is due, arms
+    each source's next pull from its clock (15 minutes and one hour later, jittered),
+    publishes, and stops on request with nothing in flight. A failing source backs off
+    from the same clock. The clock is ten minutes behind the real time (the scheduler
+    fires on real time): next pulls 15 minutes after it are 5 minutes away for real."""
+    from aggregator.daemon import Daemon
+    from aggregator.schedule import JITTER, MAX_JITTER
+
+    body = (
+        '[[sources]]\nname = "a"\nurl = "https://a.example/feed"\ninterval = "15m"\n'
+        '[[sources]]\nname = "b"\nurl = "https://b.example/feed"\ninterval = "1h"\n'
+        '[[sources]]\nname = "c"\nurl = "https://c.example/feed"\ninterval = "15m"\n'
+        '[tags.crypto]\nkeywords = ["bitcoin"]\n[[feeds]]\nname = "all"\ntitle = "All"\n'
+    )
+    path = write_config(tmp_path, body)
+    clock = FakeClock(datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10))
+    fetcher = FakeFetcher(
+        {
+            "https://a.example/feed": _feed("a", 3),
+            "https://b.example/feed": _feed("b", 2),
+            "https://c.example/feed": FetchError("http_500", "HTTP 500", 500),
+        }
+    )
+    config = config_module.load(path)
+    store = open_store(tmp_path / "agg.db")
+    daemon = Daemon(path, config, store, clock, fetcher)
+
+    async def scenario() -> int:
+        running = asyncio.create_task(daemon.run())
+        published = tmp_path / "out" / "all.json"
+        for _ in range(300):  # the three pulls, then the debounced publish
+            if len(fetcher.asked) >= 3 and published.exists():
+                if len(json.loads(published.read_text())["items"]) == 5:
+                    break
+            await asyncio.sleep(0.05)
+        daemon.stopping.set()
+        return await asyncio.wait_for(running, 30)
+
+    try:
+        assert asyncio.run(scenario()) == 0
+        assert sorted(url for url, _ in fetcher.asked) == [
+            "https://a.example/feed",
+            "https://b.example/feed",
+            "https://c.example/feed",
+        ]  # each once: the next pulls are 15 minutes after the clock, 5 for real
+        states = store.source_states()
+        a, b, c = states["a"], states["b"], states["c"]
+        assert a.next_pull is not None and b.next_pull is not None and c.next_pull is not None
+        spread = timedelta(seconds=JITTER * 900)  # schedule's jitter either way
+        assert abs(a.next_pull - clock.now - timedelta(minutes=15)) <= spread
+        spread = timedelta(seconds=min(JITTER * 3600, MAX_JITTER))
+        assert abs(b.next_pull - clock.now - timedelta(hours=1)) <= spread
+        assert c.consecutive_failures == 1 and c.next_reason.startswith("backoff after 1")
+        assert store.count_items() == 5
+    finally:
+        store.close()

@@ -15,6 +15,7 @@ from aggregator.config.load import load
 from aggregator.text.urls import canonical
 
 if TYPE_CHECKING:  # the pipeline (0.3 s of imports) is imported by the commands that run it
+    from aggregator.ingest.workers import Prepared
     from aggregator.model import Fetched
 
 
@@ -57,8 +58,9 @@ def cmd_sources_add(args: argparse.Namespace, path: Path) -> int:
     from aggregator.config.load import LANGUAGE, NAME, closest, tags_read
     from aggregator.errors import FetchError, ParseError
     from aggregator.fetch import Fetcher
+    from aggregator.model import Source
     from aggregator.normalize import feed_title
-    from aggregator.parse.feed import discover_feeds, looks_like_html, parse
+    from aggregator.parse.feed import discover_feeds, looks_like_html
 
     config = load(path)
     # everything that can be checked without the network first
@@ -99,6 +101,26 @@ def cmd_sources_add(args: argparse.Namespace, path: Path) -> int:
         async with Fetcher(config.settings) as fetcher:
             return await fetcher.fetch(url)
 
+    async def prepare(fetched: Fetched) -> Prepared:
+        """The pull's own stages and limits, in a worker (parse, normalize, language,
+        tag): a document a pull would refuse is refused here too."""
+        from aggregator.ingest.workers import ParsePool
+
+        pool = ParsePool(timeout=config.settings.parse_timeout)
+        source = Source(name="new", url=url, language=(args.language or "").lower())
+        try:
+            return await pool.prepare(
+                fetched,
+                source,
+                config.tags,
+                tuple(config.disclaimers.values()),
+                datetime.now(UTC),
+                model=config.settings.topic_model,
+                cap=config.settings.max_document_items,
+            )
+        finally:
+            pool.close()
+
     try:
         fetched = run_async(get(url))
         if looks_like_html(fetched.body, fetched.content_type):
@@ -119,7 +141,7 @@ def cmd_sources_add(args: argparse.Namespace, path: Path) -> int:
             url = found[choice][0]
             print(f"found the feed {url} on the page")
             fetched = run_async(get(url))
-        parsed = parse(fetched.body, fetched.url, fetched.content_type)
+        prepared = run_async(prepare(fetched))
     except (FetchError, ParseError) as exc:
         kind = getattr(exc, "kind", "error")
         print(f"aggregator: refused: {url} is not a working feed ({kind}: {exc})", file=sys.stderr)
@@ -127,19 +149,12 @@ def cmd_sources_add(args: argparse.Namespace, path: Path) -> int:
     if canonical(url) in {canonical(s.url) for s in config.sources}:
         print(f"aggregator: refused: {url} is already a source", file=sys.stderr)
         return EXIT_FAILED
+    parsed, items = prepared.parsed, prepared.items
     title = feed_title(parsed)
-    newest = max(
-        parsed.entries,
-        key=lambda e: e.published or e.updated or datetime.min.replace(tzinfo=UTC),
-        default=None,
-    )
-    print(f"title:  {title or '(none)'}\nformat: {parsed.format}\nitems:  {len(parsed.entries)}")
+    newest = max(items, key=lambda i: i.published, default=None)
+    print(f"title:  {title or '(none)'}\nformat: {parsed.format}\nitems:  {len(items)}")
     if newest is not None:
-        when = newest.published or newest.updated
-        print(
-            f"newest: {' '.join(newest.title.split())[:100]}"
-            + (f" ({when:%Y-%m-%d})" if when else "")
-        )
+        print(f"newest: {' '.join(newest.title.split())[:100]} ({newest.published:%Y-%m-%d})")
     name = args.name or slug(title or url, {s.name for s in config.sources})
     entry: dict[str, Any] = {"name": name, "url": url}
     if title:

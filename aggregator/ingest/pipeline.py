@@ -135,6 +135,77 @@ def refresh(
     return Refreshed(retagged, pruned, published)
 
 
+# the settings a Fetcher is built with: a change of one of them needs a new client
+FETCH_SETTINGS = (
+    "timeout",
+    "concurrency",
+    "per_host",
+    "user_agent",
+    "max_feed_size",
+    "allow_private_networks",
+)
+
+
+class Runner:
+    """What pulls share, opened once: the HTTP client and the parse workers, beside the
+    config, the store and the clock. `run --once` (`run_pass`) and the daemon pull through
+    one and only decide when; a test passes a fake `fetcher` and `clock`.
+
+    Built only when something is to be pulled: it imports the HTTP client and the worker
+    pool (a cron run with nothing due imports neither). Nothing starts until the first
+    pull: the HTTP session and the worker processes are made on first use."""
+
+    def __init__(
+        self, config: Config, store: Storage, clock: Clock = utcnow, fetcher: Fetches | None = None
+    ):
+        from aggregator.fetch import Fetcher
+        from aggregator.ingest.workers import ParsePool
+
+        self.config, self.store, self.clock = config, store, clock
+        self._owned = fetcher is None  # a given fetcher is its giver's to close
+        self.fetcher: Fetches = fetcher or Fetcher(config.settings)
+        self.pool = ParsePool(timeout=config.settings.parse_timeout)
+
+    async def pull(self, source: Source) -> PullOutcome:
+        """One pull of `source`, recorded with its next pull time (see `pull.pull_source`)."""
+        return await pull_source(
+            source, self.fetcher, self.pool, self.store, self.config, self.clock
+        )
+
+    def refresh(self, changed: bool, retag: bool = True) -> Refreshed:
+        return refresh(self.config, self.store, changed, self.clock, retag)
+
+    def reconfigure(self, config: Config) -> None:
+        """Pull with `config` from now on. A pull under way keeps the client it started
+        with; an old client is closed once no pull can still be using it."""
+        old = self.config
+        self.config = config
+        self.pool.timeout = config.settings.parse_timeout
+        fetching = [getattr(config.settings, k) != getattr(old.settings, k) for k in FETCH_SETTINGS]
+        if any(fetching) and self._owned:
+            from aggregator.fetch import Fetcher
+
+            previous, self.fetcher = self.fetcher, Fetcher(config.settings)
+            asyncio.get_running_loop().call_later(
+                old.settings.timeout + 1, lambda: asyncio.ensure_future(_close(previous))
+            )
+
+    def pause(self) -> None:
+        """The pulls are over for now: let the workers wind down while the caller goes on."""
+        self.pool.stop()
+
+    async def close(self) -> None:
+        if self._owned:
+            await _close(self.fetcher)
+        self.pool.close()
+
+
+async def _close(fetcher: Fetches) -> None:
+    aexit = getattr(fetcher, "__aexit__", None)
+    if aexit is not None:
+        await aexit(None, None, None)
+
+
 async def run_pass(
     config: Config,
     store: Storage,
@@ -155,44 +226,34 @@ async def run_pass(
     if only is not None:
         enabled = [s for s in enabled if s.name in only]
         skipped = [k for k in skipped if k.name in only]
-    if enabled:  # a cron run with nothing due imports no HTTP client and no parse workers
-        from aggregator.fetch import Fetcher
-        from aggregator.ingest.workers import ParsePool
+    # a cron run with nothing due imports no HTTP client and no parse workers
+    runner = Runner(config, store, clock, fetcher) if enabled else None
     started = time.monotonic()  # after the imports, which are the process's, not the pass's
     cpu_started = time.process_time()
-    pool = ParsePool(timeout=config.settings.parse_timeout) if enabled else None
 
     # Pulls past the fetch limit would only hold their bodies waiting for a parse worker.
     in_flight = asyncio.Semaphore(config.settings.concurrency)
 
-    async def one(client: Fetches, source: Source) -> PullOutcome:
-        assert pool is not None  # a pull only when some source is due
+    async def one(runner: Runner, source: Source) -> PullOutcome:
         async with in_flight:
-            outcome = await pull_source(source, client, pool, store, config, clock)
+            outcome = await runner.pull(source)
         log_outcome(outcome)
         if on_outcome:
             on_outcome(outcome)
         return outcome
 
-    async def pull_all(client: Fetches) -> list[PullOutcome]:
-        with store.batch():
-            return list(await asyncio.gather(*(one(client, s) for s in enabled)))
-
     outcomes: list[PullOutcome] = []
     try:
-        if enabled and fetcher is not None:
-            outcomes = await pull_all(fetcher)
-        elif enabled:
-            async with Fetcher(config.settings) as client:
-                outcomes = await pull_all(client)
-        if pool is not None:
-            pool.stop()
+        if runner is not None:
+            with store.batch():
+                outcomes = list(await asyncio.gather(*(one(runner, s) for s in enabled)))
+            runner.pause()
         pulled_cpu = time.process_time() - cpu_started
         publish_started = time.process_time()
         done = refresh(config, store, any(o.changed for o in outcomes), clock)
     finally:
-        if pool is not None:
-            pool.close()
+        if runner is not None:
+            await runner.close()
     seconds = {stage: 0.0 for stage in STAGES}
     for o in outcomes:
         for stage, value in o.seconds.items():
