@@ -1,0 +1,314 @@
+"""Editors' tag rules, compiled once per config, applied to an item with the reason for each tag.
+
+How a keyword matches (docs/editing.md says the same for editors):
+- whole words or phrases only: "Meta" is not in "métavers", "ETH" is not in "Ethernet";
+- case- and accent-insensitive: "debauchage" matches "Débauchage";
+- a keyword written in capitals is an acronym and matches only in capitals: "AI" matches
+  "l'AI Act" but not "J'ai", "SEC" matches the SEC but not "sec";
+- a trailing `*` matches any ending: "stablecoin*" matches "stablecoins".
+`patterns` are regular expressions (case-insensitive) on the text as written, run by the
+`regex` engine with a time limit per item, so a pattern that backtracks catastrophically
+costs a reported miss, never a stalled pass. `exclude`
+phrases veto the tag, whichever rule gave it, except a source's own `tags`. `implies` adds
+tags transitively; a vetoed tag implies nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import regex
+
+from aggregator.model import Config, Item, Source, TagMatch, TagRule
+from aggregator.tagging.index import _Index, _Phrases, _salient, _spelled
+from aggregator.tagging.passing import _Compiled, _Passing, _rival_names, _said_in_passing
+from aggregator.tagging.words import _WORD, MAX_REASONS, PATTERN_TIMEOUT, Text, fold
+from aggregator.text.sanitize import boilerplate_probe, text_key
+from aggregator.topics import DOUBT, EVIDENCE, PROPOSE, TopicModel
+from aggregator.topics import load as load_model
+
+SLOTS = 4  # rule n's keywords are index slot 4n, excludes 4n+1, names 4n+2, context 4n+3
+
+
+class Tagger:
+    """The compiled form of a config's `[tags.*]`; `tag()` is pure and thread-safe."""
+
+    def __init__(
+        self,
+        rules: tuple[TagRule, ...],
+        boilerplate: tuple[str, ...] = (),
+        model: TopicModel | None = None,
+    ):
+        self.model = model  # the topic model's second signal (topics.py), or none
+        # Lines carrying boilerplate (our disclaimers, which sites often append themselves)
+        # are not read: "régulations locales" in a disclaimer is not news about regulation.
+        self.boilerplate = tuple(p for p in (boilerplate_probe(b) for b in boilerplate) if p)
+        # Words every text holding a probe holds too (the first and last may be cut): texts
+        # without them skip the line-by-line search.
+        self.boilerplate_words = tuple(
+            frozenset(_WORD.findall(fold(p).lower())[1:-1]) for p in self.boilerplate
+        )
+        named = {r.name: _rival_names(r) for r in rules}
+        self.rules = tuple(
+            _Compiled(
+                name=r.name,
+                keywords=_Phrases.of(r.keywords),
+                patterns=tuple(regex.compile(p, regex.IGNORECASE | regex.V0) for p in r.patterns),
+                exclude=_Phrases.of(r.exclude),
+                categories=frozenset(_category_key(c) for c in r.categories),
+                implies=r.implies,
+                names=_Phrases.of(r.needs_context, as_written=True),
+                context=_Phrases.of(r.context),
+                mentions=r.mentions,
+                requires=r.requires,
+                passing=_Passing.of(
+                    r.passing,
+                    tuple(n for rival in r.rivals if rival in named for n in named[rival]),
+                ),
+            )
+            for r in rules
+        )
+        self.by_name = {r.name: r for r in self.rules}
+        self.index = _Index(
+            [p for r in self.rules for p in (r.keywords, r.exclude, r.names, r.context)],
+            more=frozenset().union(*self.boilerplate_words),
+        )
+
+    def tag_text(
+        self,
+        text: str,
+        categories: tuple[str, ...] = (),
+        source_tags: tuple[str, ...] = (),
+        source: str = "",
+        problems: list[str] | None = None,
+        leans: tuple[str, ...] = (),
+        passing: list[str] | None = None,
+        gave_up: set[str] | None = None,
+    ) -> tuple[TagMatch, ...]:
+        """Tags for `text` (its first line the title, then summary and content) and the
+        entry's own categories; `leans` are the source's tags that need some evidence.
+        `passing`, when given, receives "tag: "word"" for each mention not counted because
+        it fits the rule's `passing` templates (for `tags` and `explain` to show).
+        `gave_up`, shared by the items of one batch (a document, a page being re-tagged),
+        collects the patterns that ran out of time, which the batch then skips: a rule that
+        backtracks costs PATTERN_TIMEOUT once a batch, not once an item (80 items of a
+        feed cost 8 s a pattern, and the feed was refused for the rule's slowness)."""
+        prepared = Text(text)
+        first = self.index.first(prepared)
+        if self.boilerplate and self._may_hold_boilerplate(prepared, first):
+            text = "\n".join(
+                line
+                for line in text.splitlines()
+                if not any(p in text_key(line) for p in self.boilerplate)
+            )
+            prepared = Text(text)
+            first = self.index.first(prepared)
+        item_categories = {_category_key(c): c for c in categories}
+        matches: dict[str, list[TagMatch]] = {}
+        vetoed: set[str] = set()
+        keyword_hits = self.index.hits(prepared, first)
+        scores: dict[str, float] = {}  # the topic model's, computed once when first asked
+        title_end = prepared.lowered.find("\n") % (len(prepared.lowered) + 1)
+        for n, rule in enumerate(self.rules):
+            slot = SLOTS * n
+            if slot + 1 in keyword_hits:  # an exclude: nothing else of the rule matters
+                vetoed.add(rule.name)
+                continue
+            # keywords come first and reasons past MAX_REASONS are dropped: spell no more
+            words = keyword_hits.get(slot)
+            found = (
+                [TagMatch(rule.name, "keyword", w) for w in _spelled(words, prepared, MAX_REASONS)]
+                if words and _salient(words, prepared, title_end, rule.mentions, rule.passing)
+                else []
+            )
+            if passing is not None and rule.passing is not None:
+                for hits in (words, keyword_hits.get(slot + 2)):
+                    passing += _said_in_passing(rule.name, hits or [], prepared, rule.passing)
+            names, context = keyword_hits.get(slot + 2), keyword_hits.get(slot + 3)
+            if (
+                names
+                and context
+                and _salient(names, prepared, title_end, rule.mentions, rule.passing)
+            ):
+                beside = _spelled(context, prepared, 1)[0]
+                found += [
+                    TagMatch(rule.name, "name", f"{name} + {beside}")
+                    for name in _spelled(names, prepared, MAX_REASONS)
+                ]
+            for pattern in rule.patterns:
+                if gave_up is not None and pattern.pattern in gave_up:
+                    continue  # it backtracked on an item of this batch: said once already
+                try:
+                    # concurrent: the GIL is let go while it runs (the daemon's loop goes on)
+                    said = list(pattern.finditer(text, timeout=PATTERN_TIMEOUT, concurrent=True))
+                except TimeoutError:  # an editor's pattern that backtracks: no match, reported
+                    if problems is not None:
+                        problems.append(
+                            f"tags.{rule.name}: pattern {pattern.pattern!r} gave up after "
+                            f"{PATTERN_TIMEOUT}s on one item (it backtracks: rewrite it)"
+                            + ("; not run on the rest of this batch" if gave_up is not None else "")
+                        )
+                    if gave_up is not None:
+                        gave_up.add(pattern.pattern)
+                    continue
+                if rule.passing is not None:  # "rivals GPT-5": a yardstick, not the story
+                    kept = [m for m in said if not rule.passing.at_written(text, *m.span())]
+                    if passing is not None:
+                        passing += [f'{rule.name}: "{m.group()}"' for m in said if m not in kept]
+                    said = kept
+                found += [TagMatch(rule.name, "pattern", m.group()) for m in said]
+            if item_categories and rule.categories:
+                found += [
+                    TagMatch(rule.name, "category", original)
+                    for key, original in item_categories.items()
+                    if key in rule.categories
+                ]
+            if (
+                not found
+                and rule.name in leans
+                and (evidence := context or words)
+                and not self._doubts(rule.name, text, scores)
+            ):
+                # the source leans to this tag and the item shows some evidence of it: a
+                # word of its context, or a keyword said once (a name alone is no evidence),
+                # unless the topic model finds the topic unlikely
+                word = _spelled(evidence, prepared, 1)[0]
+                found = [TagMatch(rule.name, "lean", f"{source} + {word}")]
+            if found:
+                matches[rule.name] = _dedupe(found)[:MAX_REASONS]
+        for tag in source_tags:
+            matches.setdefault(tag, []).insert(0, TagMatch(tag, "source", source))
+        self._imply(matches, vetoed)
+        if self.model is not None:  # the topics nothing above gave
+            self._second_signal(text, matches, vetoed, leans, scores)
+        self._require(matches)
+        return tuple(m for tag in sorted(matches) for m in matches[tag])
+
+    def _second_signal(
+        self,
+        text: str,
+        matches: dict[str, list[TagMatch]],
+        vetoed: set[str],
+        leans: tuple[str, ...],
+        scores: dict[str, float],
+    ) -> None:
+        """The topics the rules did not give and did not veto, from the topic model: given
+        when it is sure, or when it finds them likely in a source that leans to them. Only
+        topics with a rule of their own (an editor who removes `[tags.ai]` gets no `ai`)."""
+        assert self.model is not None
+        wanted = [
+            t
+            for t in self.model.topics
+            if t in self.by_name and t not in matches and t not in vetoed
+        ]
+        if not wanted:
+            return
+        if not scores:
+            scores.update(self.model.scores(text))
+        for topic in wanted:
+            score = scores[topic]
+            if score >= PROPOSE or (topic in leans and score >= EVIDENCE):
+                matches[topic] = [TagMatch(topic, "model", f"{score:.2f}")]
+
+    def _doubts(self, topic: str, text: str, scores: dict[str, float]) -> bool:
+        """The topic model finds `topic` unlikely in `text` (fills `scores` once)."""
+        if self.model is None or topic not in self.model.topics:
+            return False
+        if not scores:
+            scores.update(self.model.scores(text))
+        return scores[topic] < DOUBT
+
+    def _require(self, matches: dict[str, list[TagMatch]]) -> None:
+        """Drop the tags whose `requires` none of the item's tags meets (a source's own
+        tags always stand), until none is dropped: one may be what another required."""
+        dropped = True
+        while dropped:
+            dropped = False
+            for tag in list(matches):
+                rule = self.by_name.get(tag)
+                if (
+                    rule is not None
+                    and rule.requires
+                    and not any(r in matches for r in rule.requires)
+                    and not _from_source(matches[tag])
+                ):
+                    del matches[tag]
+                    dropped = True
+
+    def _may_hold_boilerplate(self, text: Text, first: dict[str, int]) -> bool:
+        return any(words <= first.keys() for words in self.boilerplate_words) and any(
+            p in text_key(text.original) for p in self.boilerplate
+        )
+
+    def tag(
+        self,
+        item: Item,
+        source_tags: tuple[str, ...] = (),
+        problems: list[str] | None = None,
+        leans: tuple[str, ...] = (),
+        passing: list[str] | None = None,
+        gave_up: set[str] | None = None,
+    ) -> tuple[TagMatch, ...]:
+        summary = item.summary_text
+        if summary and f"\n{summary}\n" in f"\n{item.content_text}\n":
+            summary = ""  # the excerpt is whole lines of the content (WordPress): read once
+        title = " ".join(item.title.split())  # one line: the text's first line is the title
+        text = "\n".join((title, summary, item.content_text))
+        return self.tag_text(
+            text, item.categories, source_tags, item.source, problems, leans, passing, gave_up
+        )
+
+    def tag_of(
+        self,
+        item: Item,
+        source: Source | None,
+        problems: list[str] | None = None,
+        gave_up: set[str] | None = None,
+    ) -> tuple[TagMatch, ...]:
+        """`tag` with the `tags` and `leans` of the item's source (none when the source
+        left the config)."""
+        if source is None:
+            return self.tag(item, (), problems, (), gave_up=gave_up)
+        return self.tag(item, source.tags, problems, source.leans, gave_up=gave_up)
+
+    def _imply(self, matches: dict[str, list[TagMatch]], vetoed: set[str]) -> None:
+        queue = list(matches)
+        while queue:
+            tag = queue.pop(0)
+            rule = self.by_name.get(tag)
+            if rule is None:
+                continue
+            for implied in rule.implies:
+                if implied in vetoed and not _from_source(matches.get(implied)):
+                    continue
+                if implied not in matches:
+                    matches[implied] = [TagMatch(implied, "implied", tag)]
+                    queue.append(implied)
+
+
+@functools.lru_cache(maxsize=8)
+def compile_rules(
+    rules: tuple[TagRule, ...], boilerplate: tuple[str, ...] = (), model: bool = False
+) -> Tagger:
+    """One compiled Tagger per distinct rule set (and topic model switch): rules compile
+    once per config."""
+    return Tagger(rules, boilerplate, load_model() if model else None)
+
+
+def tagger_for(config: Config) -> Tagger:
+    """The Tagger of a config: its rules, its disclaimers (never read), its model switch."""
+    return compile_rules(
+        config.tags, tuple(config.disclaimers.values()), config.settings.topic_model
+    )
+
+
+def _category_key(category: str) -> str:
+    return " ".join(fold(category).casefold().split())
+
+
+def _dedupe(found: list[TagMatch]) -> list[TagMatch]:
+    return list(dict.fromkeys(found))
+
+
+def _from_source(matches: list[TagMatch] | None) -> bool:
+    return bool(matches) and any(m.rule == "source" for m in matches or ())
