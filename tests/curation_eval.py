@@ -12,7 +12,7 @@ accuracy and disclaimer-language accuracy.
     .venv/bin/python tests/curation_eval.py --show dev   # and each error of the dev half
 
 `dev.jsonl` (1,260 items, six hands) is what the rules and the topic model are tuned on;
-`holdout.jsonl` (260, a third hand) is never tuned on: read its figures, never its errors.
+`holdout.jsonl` (460 items, two hands) is never tuned on: read its figures, never its errors.
 How a part is written and labelled: `fixtures/curation/LABELLING.md`.
 """
 
