@@ -152,9 +152,9 @@ def test_the_daemon_pulls_each_source_when_its_clock_says_and_stops_cleanly(
         running = asyncio.create_task(daemon.run())
         published = tmp_path / "out" / "all.json"
         for _ in range(300):  # the three pulls, then the debounced publish
-            if len(fetcher.asked) >= 3 and published.exists():
-                if len(json.loads(published.read_text())["items"]) == 5:
-                    break
+            done = len(fetcher.asked) >= 3 and published.exists()
+            if done and len(json.loads(published.read_text())["items"]) == 5:
+                break
             await asyncio.sleep(0.05)
         daemon.stopping.set()
         return await asyncio.wait_for(running, 30)

@@ -416,7 +416,7 @@ def test_rivals_listed_together_are_a_comparison_not_the_subject():
 def test_rivals_must_be_tags(tmp_path):
     from conftest import write_config
 
-    from aggregator.config.load import ConfigError
+    from aggregator.errors import ConfigError
 
     path = write_config(tmp_path, '[tags.a]\nkeywords = ["a"]\nrivals = ["b"]\n')
     with pytest.raises(ConfigError) as caught:

@@ -58,7 +58,8 @@ def _unused_tags(config: Config) -> Iterable[tuple[tuple[Any, ...], str]]:
 def _stray_source_tags(config: Config) -> Iterable[tuple[tuple[Any, ...], str]]:
     """A source tag no rule defines and no feed selects is most likely misspelt
     (`--tags crpyto`): it tags the source's items, and nothing ever reads it."""
-    from aggregator.config.load import closest, tags_read
+    from aggregator.config.keys import closest
+    from aggregator.config.load import tags_read
 
     known = tags_read(config)
     for n, source in enumerate(config.sources):

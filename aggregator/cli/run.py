@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # the pipeline (0.3 s of imports) is imported by the commands
 
 def cmd_check(args: argparse.Namespace, path: Path) -> int:
     from aggregator.cli.advice import READ_AT_MOST, advise
-    from aggregator.config.load import key_lines, place
+    from aggregator.config.place import key_lines, place
 
     config = load(path)
     items: list[Item] = []
@@ -129,7 +129,7 @@ def _documents_likely(store: Storage, due: list[Source]) -> bool:
 
 
 def cmd_serve(args: argparse.Namespace, path: Path) -> int:
-    from aggregator.config.load import listen_problem
+    from aggregator.config.keys import listen_problem
 
     config = load(path)
     listen = args.listen or config.settings.listen or "127.0.0.1:8080"
@@ -173,7 +173,7 @@ def _control(path: Path, action: str, name: str) -> int:
     through the database, which the daemon reads every second: no socket to secure, no
     signal to send across users, and it works on every machine sharing the database's
     folder. Without one, the command does the work itself."""
-    from aggregator.config.load import closest
+    from aggregator.config.keys import closest
 
     config = load(path)
     names = {s.name for s in config.sources}

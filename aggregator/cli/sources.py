@@ -55,7 +55,8 @@ def cmd_sources_import(args: argparse.Namespace, path: Path) -> int:
 
 def cmd_sources_add(args: argparse.Namespace, path: Path) -> int:
     from aggregator.config.edit import add_source, slug
-    from aggregator.config.load import LANGUAGE, NAME, closest, tags_read
+    from aggregator.config.keys import LANGUAGE, NAME, closest
+    from aggregator.config.load import tags_read
     from aggregator.errors import FetchError, ParseError
     from aggregator.fetch import Fetcher
     from aggregator.model import Source

@@ -17,7 +17,8 @@ from typing import Any
 import tomlkit
 from lxml import etree
 
-from aggregator.config.load import NAME, parse
+from aggregator.config.keys import NAME
+from aggregator.config.load import parse
 from aggregator.errors import ConfigError
 from aggregator.text.urls import canonical
 

@@ -13,7 +13,7 @@ import types
 import typing
 from typing import Any
 
-from aggregator.config.load import AGGREGATOR_KEYS, FEED_KEYS, LANGUAGE, NAME, SOURCE_KEYS, TAG_KEYS
+from aggregator.config.keys import AGGREGATOR_KEYS, FEED_KEYS, LANGUAGE, NAME, SOURCE_KEYS, TAG_KEYS
 from aggregator.model import CuratedFeed, Dedupe, Settings, Source, TagRule
 
 DURATION = {
