@@ -4,7 +4,7 @@
     ├── ConfigError       every problem of a config file, each with its place
     ├── FetchError        a pull failed; `kind` is the class shown to operators
     ├── ParseError        the body is not a feed (kind "not_a_feed")
-    │   └── BudgetExceeded    (workers.py) parsing took too long or too much memory
+    │   └── BudgetExceeded    parsing took too long or too much memory, or crashed
     ├── LockedError       another process holds the database's lock
     └── StoreError        the database cannot be used (corrupt, unreadable, newer, full)
 
@@ -13,6 +13,37 @@ exceptions never escape a pass for one bad source.
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorKind(StrEnum):
+    """Why a pull failed, as `status`, the log and index.html show it: stable names an
+    operator can grep and alert on. An HTTP error is `http_<status>` (`http_kind`)."""
+
+    TIMEOUT = "timeout"
+    DNS = "dns"
+    CONNECT = "connect"
+    REFUSED = "refused"
+    TLS = "tls"
+    NETWORK = "network"
+    BLOCKED_ADDRESS = "blocked_address"
+    REDIRECT_LOOP = "redirect_loop"
+    BAD_REDIRECT = "bad_redirect"
+    BAD_ENCODING = "bad_encoding"
+    TOO_LARGE = "too_large"
+    NOT_A_FEED = "not_a_feed"
+    PARSE_ERROR = "parse_error"  # the parser failed on the document (a parser bug)
+    PARSE_TIMEOUT = "parse_timeout"
+    PARSE_MEMORY = "parse_memory"
+    PARSE_CRASHED = "parse_crashed"
+    GONE = "gone"  # HTTP 410: not pulled again until its config entry changes
+    INTERNAL = "internal"  # a bug of ours, caught around one pull
+
+
+def http_kind(status: int) -> str:
+    """The kind of an HTTP error answer: `http_404`, `http_503`."""
+    return f"http_{status}"
 
 
 class AggregatorError(Exception):
@@ -40,7 +71,16 @@ class FetchError(AggregatorError):
 class ParseError(AggregatorError):
     """A body that holds no feed at all."""
 
-    kind = "not_a_feed"
+    kind: str = ErrorKind.NOT_A_FEED
+
+
+class BudgetExceeded(ParseError):
+    """A document that took more than its time or memory, or crashed its parser: one
+    failed source (`ingest/workers.py` enforces the budget)."""
+
+    def __init__(self, kind: ErrorKind, message: str):
+        self.kind = kind
+        super().__init__(message)
 
 
 class LockedError(AggregatorError):

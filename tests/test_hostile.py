@@ -314,7 +314,8 @@ def test_parse_budget_in_isolation(tmp_path):
 def test_a_document_over_its_parse_budget_costs_one_source():
     import asyncio
 
-    from aggregator.ingest.workers import BudgetExceeded, ParsePool
+    from aggregator.errors import BudgetExceeded
+    from aggregator.ingest.workers import ParsePool
     from aggregator.model import Fetched, Source
 
     items = "".join(

@@ -27,7 +27,7 @@ import aiohttp
 from yarl import URL
 
 from aggregator import __version__
-from aggregator.errors import FetchError
+from aggregator.errors import ErrorKind, FetchError, http_kind
 from aggregator.fetch.transport import BlockedAddress, is_literal, open_session, ssl_context
 from aggregator.model import Fetched, Settings, SourceState
 from aggregator.text.urls import is_public, web_host
@@ -91,7 +91,7 @@ class Fetcher:
                     return await self._get(url, state, started)
             except TimeoutError:
                 raise FetchError(
-                    "timeout", f"no complete answer within {self.settings.timeout:g}s"
+                    ErrorKind.TIMEOUT, f"no complete answer within {self.settings.timeout:g}s"
                 ) from None
             except FetchError:
                 raise
@@ -116,7 +116,7 @@ class Fetcher:
             location = response.headers["Location"]
             response.close()  # a redirect's body is not read: its connection is not reused
             if hops == MAX_REDIRECTS:
-                raise FetchError("redirect_loop", f"more than {MAX_REDIRECTS} redirects")
+                raise FetchError(ErrorKind.REDIRECT_LOOP, f"more than {MAX_REDIRECTS} redirects")
             hops += 1
             permanent = permanent and response.status in (301, 308)
             target = _resolve(target, location)
@@ -131,14 +131,16 @@ class Fetcher:
     async def _send(self, url: str, headers: dict[str, str]) -> aiohttp.ClientResponse:
         parsed = URL(url)
         if parsed.scheme not in ("http", "https"):  # a redirect to file:, ftp:, ...
-            raise FetchError("bad_redirect", f"redirected to a non-http(s) URL: {url[:200]}")
+            raise FetchError(
+                ErrorKind.BAD_REDIRECT, f"redirected to a non-http(s) URL: {url[:200]}"
+            )
         # the host as a browser reads it: "127.1", "017700000001", "[::7f00:1]" are literals
         host = web_host(url).strip("[]") or parsed.host or ""
         if self._admits is not None and is_literal(host):
             port = parsed.port or (443 if parsed.scheme == "https" else 80)
             if not self._admits(host, port):
                 raise FetchError(
-                    "blocked_address",
+                    ErrorKind.BLOCKED_ADDRESS,
                     f"{host} is a private or local address (allow_private_networks = false)",
                 )
         assert self._session is not None
@@ -173,7 +175,7 @@ class Fetcher:
         if response.status != 200:
             code = response.status
             raise FetchError(
-                f"http_{code}",
+                http_kind(code),
                 f"HTTP {code} {response.reason or ''}".rstrip(),
                 code,
                 retry_after=_header(response, "Retry-After"),
@@ -193,7 +195,9 @@ class Fetcher:
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
         """The decoded body, refusing once it passes `max_feed_size` (gzip bombs included)."""
         cap = self.settings.max_feed_size
-        too_large = FetchError("too_large", f"body larger than {cap} bytes", response.status)
+        too_large = FetchError(
+            ErrorKind.TOO_LARGE, f"body larger than {cap} bytes", response.status
+        )
         length = _header(response, "Content-Length")
         if length.isdigit() and int(length) > cap:
             raise too_large
@@ -228,7 +232,9 @@ def _resolve(base: str, location: str) -> str:
     try:
         return str(URL(base).join(URL(location.strip())).with_fragment(None))
     except ValueError as exc:
-        raise FetchError("bad_redirect", f"unreadable Location {location[:200]!r}: {exc}") from None
+        raise FetchError(
+            ErrorKind.BAD_REDIRECT, f"unreadable Location {location[:200]!r}: {exc}"
+        ) from None
 
 
 def _inflater(encoding: str) -> Any:
@@ -238,7 +244,7 @@ def _inflater(encoding: str) -> Any:
         return zlib.decompressobj(zlib.MAX_WBITS)  # zlib-wrapped, as RFC 9110 says
     if encoding in ("", "identity"):
         return None
-    raise FetchError("bad_encoding", f"unsupported Content-Encoding {encoding!r}")
+    raise FetchError(ErrorKind.BAD_ENCODING, f"unsupported Content-Encoding {encoding!r}")
 
 
 def _header(response: aiohttp.ClientResponse, name: str) -> str:
@@ -262,33 +268,33 @@ def _classify(exc: BaseException) -> FetchError:
         where = f"{exc.host}:{exc.port}"
         reason = _last_words(cause) if cause is not None else _last_words(exc)
         if isinstance(cause, BlockedAddress):
-            return FetchError("blocked_address", str(cause))
+            return FetchError(ErrorKind.BLOCKED_ADDRESS, str(cause))
         if (
             isinstance(exc, aiohttp.ClientConnectorDNSError)
             or isinstance(cause, socket.gaierror)
             or any(w in reason for w in _DNS_WORDS)
         ):
-            return FetchError("dns", f"cannot resolve host: {where}: {reason}")
+            return FetchError(ErrorKind.DNS, f"cannot resolve host: {where}: {reason}")
         if isinstance(cause, ConnectionRefusedError):
-            return FetchError("refused", "connection refused")
+            return FetchError(ErrorKind.REFUSED, "connection refused")
         if isinstance(exc, aiohttp.ClientSSLError) or isinstance(cause, ssl.SSLError):
-            return FetchError("tls", f"TLS error: {where}: {reason}")
-        return FetchError("connect", f"cannot connect: {where}: {reason}")
+            return FetchError(ErrorKind.TLS, f"TLS error: {where}: {reason}")
+        return FetchError(ErrorKind.CONNECT, f"cannot connect: {where}: {reason}")
     if isinstance(exc, BlockedAddress):
-        return FetchError("blocked_address", str(exc))
+        return FetchError(ErrorKind.BLOCKED_ADDRESS, str(exc))
     if isinstance(exc, ssl.SSLError):
-        return FetchError("tls", f"TLS error: {_last_words(exc)}")
+        return FetchError(ErrorKind.TLS, f"TLS error: {_last_words(exc)}")
     if isinstance(exc, aiohttp.InvalidURL):  # "127.1", "2130706433": legacy address forms
-        return FetchError("connect", f"cannot connect: not dialled: {_last_words(exc)}")
+        return FetchError(ErrorKind.CONNECT, f"cannot connect: not dialled: {_last_words(exc)}")
     if isinstance(exc, aiohttp.ServerTimeoutError):
-        return FetchError("timeout", f"timed out: {_last_words(exc)}")
+        return FetchError(ErrorKind.TIMEOUT, f"timed out: {_last_words(exc)}")
     if isinstance(exc, ConnectionRefusedError):
-        return FetchError("refused", "connection refused")
+        return FetchError(ErrorKind.REFUSED, "connection refused")
     if isinstance(exc, (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError)):
-        return FetchError("network", f"the answer was cut: {_last_words(exc)}")
+        return FetchError(ErrorKind.NETWORK, f"the answer was cut: {_last_words(exc)}")
     if isinstance(exc, aiohttp.ClientResponseError):
-        return FetchError("network", f"a malformed answer: {_last_words(exc)}")
-    return FetchError("network", f"{type(exc).__name__}: {_last_words(exc)}")
+        return FetchError(ErrorKind.NETWORK, f"a malformed answer: {_last_words(exc)}")
+    return FetchError(ErrorKind.NETWORK, f"{type(exc).__name__}: {_last_words(exc)}")
 
 
 def _last_words(exc: BaseException) -> str:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from aggregator import schedule
-from aggregator.errors import FetchError, ParseError
+from aggregator.errors import ErrorKind, FetchError, ParseError
 from aggregator.faults import crash_point
 from aggregator.ingest.stories import complete, store_items
 from aggregator.model import Config, Fetched, ParsedFeed, PullOutcome, Source, SourceState
@@ -71,7 +71,7 @@ async def pull_source(
         log.error("%s: pull failed unexpectedly: %s", source.name, error)
         log.debug("%s: the failure's traceback", source.name, exc_info=True)
         outcome = PullOutcome(
-            source.name, ok=False, status=None, error_kind="internal", error=error
+            source.name, ok=False, status=None, error_kind=ErrorKind.INTERNAL, error=error
         )
         return _finish(store, config, source, store.source_state(source.name), outcome, clock())
 
@@ -85,7 +85,7 @@ async def _pull(
             source.name,
             ok=False,
             status=410,
-            error_kind="gone",
+            error_kind=ErrorKind.GONE,
             error="HTTP 410 Gone: not pulled until its config entry changes",
         )
     url = effective_url(source, state)
@@ -145,7 +145,7 @@ async def _pull(
     except Exception as exc:  # a parser bug on one hostile document must not end the pass
         log.debug("parsing %s failed", source.name, exc_info=True)
         message = " ".join(str(exc).split())[:300]
-        return failed(fetched.status, "parse_error", f"{type(exc).__name__}: {message}")
+        return failed(fetched.status, ErrorKind.PARSE_ERROR, f"{type(exc).__name__}: {message}")
 
     parsed = prepared.parsed
     counts = {"new": 0, "updated": 0, "duplicate": 0, "unchanged": 0, "skipped": 0}

@@ -21,7 +21,7 @@ from datetime import datetime
 
 from pebble import ProcessExpired, ProcessPool
 
-from aggregator.errors import ParseError
+from aggregator.errors import BudgetExceeded, ErrorKind
 from aggregator.model import Fetched, Item, ParsedFeed, Source, TagMatch, TagRule
 
 # What a worker runs, imported once by the fork server instead of by every new worker:
@@ -38,14 +38,6 @@ PRELOAD = (
 PARSE_TIMEOUT = 15.0  # seconds for one document: parse, normalize, tag
 PARSE_MEMORY = 1 << 30  # address space of a worker, bytes
 MAX_TASKS = 200  # a worker is replaced after this many documents (bounds slow leaks)
-
-
-class BudgetExceeded(ParseError):
-    """A document that took more than its time or memory: one failed source."""
-
-    def __init__(self, kind: str, message: str):
-        self.kind = kind
-        super().__init__(message)
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -209,14 +201,18 @@ class ParsePool:
             return await asyncio.wrap_future(future)
         except FutureTimeout:
             raise BudgetExceeded(
-                "parse_timeout", f"parsing took more than {self.timeout:g}s: document refused"
+                ErrorKind.PARSE_TIMEOUT,
+                f"parsing took more than {self.timeout:g}s: document refused",
             ) from None
         except MemoryError:
             raise BudgetExceeded(
-                "parse_memory", f"parsing needed more than {self.memory >> 20} MB: document refused"
+                ErrorKind.PARSE_MEMORY,
+                f"parsing needed more than {self.memory >> 20} MB: document refused",
             ) from None
         except ProcessExpired as exc:
-            raise BudgetExceeded("parse_crashed", f"the parser process died: {exc}") from None
+            raise BudgetExceeded(
+                ErrorKind.PARSE_CRASHED, f"the parser process died: {exc}"
+            ) from None
         except asyncio.CancelledError:
             future.cancel()  # type: ignore[no-untyped-call]
             raise
