@@ -1,4 +1,5 @@
-"""`aggregator run`: scheduled pulls, debounced publishing, live config, clean stops.
+"""The daemon's life: scheduled pulls, debounced publishing, background re-tagging,
+clean stops (the live config is watch.py's).
 
 APScheduler (3.x, AsyncIOScheduler) runs one date-triggered job per source,
 re-armed after each pull at the time `schedule` decides (interval or cron, backoff,
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import random
@@ -27,8 +27,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from aggregator import schedule, serve
-from aggregator.config.load import load
-from aggregator.errors import ConfigError
+from aggregator.daemon.watch import Watching
 from aggregator.fetch import websub
 from aggregator.fetch.websub import changed_feed_urls
 from aggregator.ingest.pipeline import Refreshed, Runner
@@ -44,7 +43,6 @@ PUBLISH_DEBOUNCE = 2.0  # seconds: pulls finishing close together publish once
 PUBLISH_RETRY = 30.0  # seconds before publishing again after a failure
 STOP_GRACE = 5.0  # seconds in-flight pulls get to finish on SIGTERM before being cancelled
 COMMIT_EVERY = 1.0  # seconds: pulls ending within this are committed together
-WATCH_EVERY = 1.0  # seconds between looks at config.toml
 
 
 def raise_file_limit() -> int:
@@ -85,7 +83,7 @@ async def supervised(
             backoff = min(backoff * 2, most)
 
 
-class Daemon:
+class Daemon(Watching):
     def __init__(
         self,
         path: Path,
@@ -354,124 +352,6 @@ class Daemon:
             self.pings.add(task)
             task.add_done_callback(self.pings.discard)
 
-    # ------------------------------------------------------------ live config
-
-    def _file_stamp(self) -> tuple[int, int, int] | None:
-        try:
-            st = self.path.stat()
-        except OSError:
-            return None
-        return (st.st_mtime_ns, st.st_size, st.st_ino)
-
-    def _file_digest(self) -> str:
-        try:
-            return hashlib.sha256(self.path.read_bytes()).hexdigest()
-        except OSError:
-            return ""
-
-    async def _watch(self) -> None:
-        """Reload on a change of the file or on SIGHUP; a failure is logged, never the end
-        of the watching."""
-        while True:
-            try:
-                await self._watch_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("watching %s failed; watching on", self.path)
-                await asyncio.sleep(WATCH_EVERY)
-
-    async def _watch_once(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(WATCH_EVERY):
-                await self.reload_asked.wait()
-        self._serve_requests()
-        forced = self.reload_asked.is_set()
-        self.reload_asked.clear()
-        stamp = self._file_stamp()
-        if forced or stamp != self._stamp:
-            self._stamp = stamp
-            digest = self._file_digest()
-            if forced or digest != self._digest:
-                self._digest = digest
-                self.reload("SIGHUP" if forced else "config.toml changed")
-
-    def _serve_requests(self) -> None:
-        """Operators' requests left in the database (`aggregator refresh NAME|--all`,
-        `aggregator reset NAME`): pull now; reset also forgets failures and a 410."""
-        with self.store.transaction():
-            requests = self.store.take_requests()
-        for action, name in requests:
-            names = [s.name for s in self.config.sources if s.enabled] if name == "*" else [name]
-            for one in names:
-                source = self.config.source(one)
-                if source is None or not source.enabled:
-                    log.warning("%s asked for %s: no such enabled source", action, one)
-                    continue
-                if action == "reset":
-                    with self.store.transaction():
-                        self.store.reset_source(one)
-                self._arm(one, self.clock(), f"{action} asked")
-            log.info(
-                "%s asked for %s: pulling now", action, "every source" if name == "*" else name
-            )
-
-    def reload(self, why: str) -> None:
-        """Swap in the config on disk, or keep the last good one when it is invalid."""
-        try:
-            new = load(self.path)
-        except Exception as exc:
-            problems = exc.problems if isinstance(exc, ConfigError) else [f"{self.path}: {exc!r}"]
-            for problem in problems:
-                log.error("config refused: %s", problem)
-            log.error(
-                "%s: %d problem(s); still running with the last good config",
-                self.path,
-                len(problems),
-            )
-            self._set_refused(
-                {"at": self.clock().isoformat(), "problems": len(problems), "first": problems[0]}
-            )
-            return
-        self._set_refused(None)
-        old = self.config
-        if (
-            new.settings.database != old.settings.database
-            or new.settings.listen != old.settings.listen
-        ):
-            log.warning("database and listen changes take effect at the next restart")
-            new = _keep(new, old, ("database", "listen"))
-        self.runner.reconfigure(new)
-        self.config = new
-        before = {s.name: s for s in old.sources if s.enabled}
-        after = {s.name: s for s in new.sources if s.enabled}
-        added = [n for n in after if n not in before]
-        removed = [n for n in before if n not in after]
-        changed = [
-            n
-            for n in after
-            if n in before and schedule.source_print(after[n]) != schedule.source_print(before[n])
-        ]
-        for name in removed:
-            self._disarm(name)
-            with self.store.transaction():
-                self.store.set_next_pull(name, None, "removed from the config")
-        for name in added + changed:
-            with self.store.transaction():
-                self.store.set_next_pull(name, None, "config changed")
-            self._schedule_start(after[name])
-        log.info(
-            "config reloaded (%s): %d sources added, %d removed, %d changed",
-            why,
-            len(added),
-            len(removed),
-            len(changed),
-        )
-        self._announce(self.runner.refresh(False, retag=False))
-        self._retag_soon()
-
-    # ------------------------------------------------------------ health
-
     def health(self) -> dict[str, Any]:
         """What /healthz says: "ok", or "degraded" with each reason (served as a 503, which
         a load balancer or a monitor reads without parsing)."""
@@ -496,10 +376,3 @@ class Daemon:
             "feeds": [f.name for f in self.config.feeds],
             "items": self.store.count_items(),
         }
-
-
-def _keep(new: Config, old: Config, keys: tuple[str, ...]) -> Config:
-    from dataclasses import replace
-
-    kept = {k: getattr(old.settings, k) for k in keys}
-    return replace(new, settings=replace(new.settings, **kept))
