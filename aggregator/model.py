@@ -266,11 +266,29 @@ class Lookups:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class CopyText:
+    """A stored copy as the near-duplicate check reads it: who it is, and what it says
+    (its title and lead), enough to fingerprint it again when no fingerprint is stored."""
+
+    uid: str
+    source: str
+    story: str
+    title: str
+    lead: str  # the summary's text, else the content's (normalize.lead_text)
+
+    @classmethod
+    def of(cls, item: Item) -> CopyText:
+        return cls(
+            item.uid, item.source, item.story, item.title, item.summary_text or item.content_text
+        )
+
+
 class Candidate(NamedTuple):
     """A stored copy sharing near-duplicate keys with a new item: maybe the same story."""
 
-    copy: Item  # light: title and lead text, enough to compare when `near_print` is ""
-    near_print: str  # its serialized similarity fingerprint
+    copy: CopyText
+    near_print: str  # its serialized similarity fingerprint ("" when not stored)
 
 
 class Kind(StrEnum):

@@ -10,7 +10,17 @@ from datetime import UTC, datetime, timedelta
 
 from aggregator.dedupe.decide import View, decide_document, may_be_new
 from aggregator.ingest.stories import near_of
-from aggregator.model import Candidate, Dedupe, Intent, Item, Kind, Known, Lookups, Near
+from aggregator.model import (
+    Candidate,
+    CopyText,
+    Dedupe,
+    Intent,
+    Item,
+    Kind,
+    Known,
+    Lookups,
+    Near,
+)
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 CUTOFF = NOW - timedelta(days=30)
@@ -101,7 +111,7 @@ def test_old_and_pruned_items_are_skipped_and_need_no_candidates() -> None:
 def test_another_sources_copy_telling_the_same_story_joins_it() -> None:
     wire = item("wire", "1", "Nvidia to invest $5bn in France", LEAD)
     paper = item("paper", "2", "Nvidia plans $5 billion French AI campus", LEAD)
-    candidate = Candidate(wire, near_of(wire).print)
+    candidate = Candidate(CopyText.of(wire), near_of(wire).print)
     (intent,) = decide([paper], candidates={"2": [candidate]})
     assert intent.kind is Kind.DUPLICATE and intent.item.story == wire.uid
     assert intent.item.matched == wire.uid and intent.item.similarity
@@ -113,13 +123,13 @@ def test_a_copy_from_the_same_source_is_another_story() -> None:
     entries of its feed (a correction, a follow-up)."""
     wire = item("wire", "1", "Nvidia to invest $5bn in France", LEAD)
     again = item("wire", "2", "Nvidia plans $5 billion French AI campus", LEAD)
-    (intent,) = decide([again], candidates={"2": [Candidate(wire, "")]})
+    (intent,) = decide([again], candidates={"2": [Candidate(CopyText.of(wire), "")]})
     assert intent.kind is Kind.NEW
 
 
 def test_without_a_near_policy_only_exact_keys_count() -> None:
     wire = item("wire", "1", "Nvidia to invest $5bn in France", LEAD)
     paper = item("paper", "2", "Nvidia plans $5 billion French AI campus", LEAD)
-    view = View(Lookups(), {"2": [Candidate(wire, "")]})
+    view = View(Lookups(), {"2": [Candidate(CopyText.of(wire), "")]})
     (intent,) = decide_document([paper], [Near()], view, cutoff=CUTOFF, near=None)
     assert intent.kind is Kind.NEW

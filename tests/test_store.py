@@ -129,7 +129,7 @@ def test_a_database_of_schema_4_keeps_its_items_and_rowids(tmp_path):
     assert (meta.uid, meta.story, meta.tag_names) == ("u1", "u1", {"ai", "crypto"})
     found = store.near_candidates([7], datetime.fromtimestamp(0, UTC), 16)
     assert [(c.uid, near_print) for c, near_print in found] == [("u1", "")]
-    assert found[0][0].summary_text == "lead"  # no stored fingerprint: the text is read
+    assert found[0][0].lead == "lead"  # no stored fingerprint: the text is read
 
 
 def test_near_keys_of_items_before_the_window_are_pruned(tmp_path):

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from aggregator.model import Candidate, Dedupe, Intent, Item, Kind, Known, Lookups, Near
+from aggregator.model import Candidate, CopyText, Dedupe, Intent, Item, Kind, Known, Lookups, Near
 
 
 @dataclass(frozen=True)
@@ -121,14 +121,14 @@ def decide_document(
 
 def best_match(
     item: Item, prints: Near, candidates: Sequence[Candidate], near: Dedupe | None
-) -> tuple[Item, float, str] | None:
+) -> tuple[CopyText, float, str] | None:
     """The candidate from another source that tells the same story best: (copy, score, why)."""
     if near is None or not candidates:
         return None
     from aggregator.dedupe import similarity  # numpy: loaded once a candidate exists
     from aggregator.normalize import lead_text
 
-    best: tuple[Item, float, str] | None = None
+    best: tuple[CopyText, float, str] | None = None
     fp = None  # read from the item's print for the first candidate (most items have none)
     for candidate in candidates:
         copy = candidate.copy
@@ -139,7 +139,7 @@ def best_match(
                 item.title, lead_text(item)
             )
         known = similarity.loads(candidate.near_print) or similarity.fingerprint(
-            copy.title, lead_text(copy)
+            copy.title, copy.lead
         )
         verdict = similarity.compare(fp, known, near.similarity)
         if verdict.same and (best is None or verdict.score > best[1]):

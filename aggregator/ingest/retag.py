@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from aggregator.dedupe import KEYS_VERSION
 from aggregator.ingest.pull import mark_unpublished
 from aggregator.model import Config, Item, TagMatch
-from aggregator.normalize import lead_text
 from aggregator.storage import Storage
 from aggregator.tagging import tagger_for
 from aggregator.topics import load as topic_model
@@ -137,7 +136,7 @@ def reindex_if_keys_changed(config: Config, store: Storage, now: datetime) -> in
         store.clear_near_keys()
         texts = store.near_texts(now - timedelta(seconds=config.dedupe.window))
         while chunk := list(itertools.islice(texts, 500)):  # keyed together, as in workers
-            fps = [similarity.fingerprint(item.title, lead_text(item)) for _, item in chunk]
+            fps = [similarity.fingerprint(copy.title, copy.lead) for _, copy in chunk]
             rowids = [rowid for rowid, _ in chunk]
             store.add_near_keys(zip(rowids, similarity.index_keys_many(fps), strict=True))
             for rowid, fp in zip(rowids, fps, strict=True):

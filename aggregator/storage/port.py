@@ -3,7 +3,8 @@ store, whatever engine holds it. `sqlite.Store` is the embedded backend; a secon
 implements the same `Storage` and passes `tests/test_storage_contract.py`.
 
 What crosses the port is the package's own frozen values, never a driver's rows: `Item`,
-`CopyMeta`, `SourceState`, `SourceRecord`, `PullOutcome`, `TagMatch`; for one document's
+`CopyMeta` (what choosing a feed's stories reads), `CopyText` (what the near-duplicate
+check reads), `SourceState`, `SourceRecord`, `PullOutcome`, `TagMatch`; for one document's
 story decisions, `Lookups` and `Candidate`s are read before (the view) and `Intent`s
 written after, in one transaction (see `dedupe/decide.py`). A backend raises
 `errors.StoreError` when its database cannot be used, and lists its driver's own error
@@ -20,6 +21,7 @@ from typing import Protocol
 from aggregator.model import (
     Candidate,
     CopyMeta,
+    CopyText,
     Intent,
     Item,
     Lookups,
@@ -99,7 +101,7 @@ class Storage(Protocol):
 
     # -- the near-duplicate index
     def add_near_keys(self, rows: Iterable[tuple[int, Sequence[int]]]) -> None: ...
-    def near_texts(self, since: datetime) -> Iterator[tuple[int, Item]]: ...
+    def near_texts(self, since: datetime) -> Iterator[tuple[int, CopyText]]: ...
     def clear_near_keys(self) -> None: ...
     def set_near_print(self, rowid: int, near_print: str) -> None: ...
     def prune_near_keys(self, before: datetime) -> None: ...

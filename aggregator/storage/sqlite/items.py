@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from aggregator.model import (
     Candidate,
     CopyMeta,
+    CopyText,
     Intent,
     Item,
     Kind,
@@ -26,12 +27,12 @@ from aggregator.storage.sqlite.rows import (
     _CANDIDATE,
     _NEAR,
     _chunks,
+    _copy_text,
     _dt,
     _encode,
     _item,
     _json_strings,
     _key_tomb,
-    _light_item,
     _tag_columns,
     _ts,
     _url_tomb,
@@ -298,18 +299,18 @@ class Items:
             if not row["near_print"]:
                 row = self.db.execute(f"SELECT {_NEAR} FROM items WHERE uid = ?", (row["uid"],))
                 row = row.fetchone()
-            out.append(Candidate(_light_item(row)[1], row["near_print"]))
+            out.append(Candidate(_copy_text(row)[1], row["near_print"]))
         return out
 
-    def near_texts(self, since: datetime) -> Iterator[tuple[int, Item]]:
-        """(rowid, light item) of the items first seen since `since`, oldest first."""
+    def near_texts(self, since: datetime) -> Iterator[tuple[int, CopyText]]:
+        """(rowid, what it says) of the items first seen since `since`, oldest first."""
         rows = self.db.execute(
             f"SELECT {_NEAR} FROM items WHERE first_seen >= ? ORDER BY first_seen, rowid",
             (_ts(since),),
         )
         # Sorted by SQLite before the first row comes out (no index on first_seen), so the
         # rebuild may write to these rows while reading them, without holding them all.
-        return (_light_item(row) for row in rows)
+        return (_copy_text(row) for row in rows)
 
     def clear_near_keys(self) -> None:
         self.db.execute("DELETE FROM near_keys")

@@ -9,19 +9,17 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import fields
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from aggregator.errors import StoreError
 from aggregator.model import (
+    CopyText,
     Item,
     SourceRecord,
     SourceState,
     TagMatch,
 )
 from aggregator.text.sanitize import html_to_text
-
-if TYPE_CHECKING:  # numpy, imported on first use: a cron run with nothing due never needs it
-    pass
 
 
 def _ts(dt: datetime) -> float:
@@ -88,24 +86,9 @@ _CANDIDATE = (
 )
 
 
-def _light_item(row: sqlite3.Row) -> tuple[int, Item]:
-    seen = _dt(row["first_seen"])
-    return row["rowid"], Item(
-        source=row["source"],
-        key="",
-        uid=row["uid"],
-        link="",
-        canonical="",
-        title=row["title"],
-        summary_html="",
-        summary_text=_text(row, "summary"),
-        content_html="",
-        content_text=_text(row, "content"),
-        published=seen,
-        updated=seen,
-        content_hash=row["content_hash"],
-        story=row["story"],
-    )
+def _copy_text(row: sqlite3.Row) -> tuple[int, CopyText]:
+    lead = _text(row, "summary") or _text(row, "content")
+    return row["rowid"], CopyText(row["uid"], row["source"], row["story"], row["title"], lead)
 
 
 def _text(row: sqlite3.Row, field: str) -> str:
