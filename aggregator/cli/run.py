@@ -83,7 +83,9 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
             if plan is None or plan[0]:
                 # the pass's own modules (numpy, feedgen, pebble: ~0.2 s) load before it
                 # starts, as before; a cron run with nothing due never loads them
-                pass
+                import aggregator.dedupe.similarity
+                import aggregator.ingest.workers
+                import aggregator.publish  # noqa: F401
             if plan is None or _documents_likely(store, plan[0]):
                 from aggregator.ingest.workers import start_server
 

@@ -7,8 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import regex
-
 from aggregator.config.keys import (
     AGGREGATOR_KEYS,
     FEED_KEYS,
@@ -285,6 +283,8 @@ class _Validator:
             patterns = self.strings(raw, "patterns", w)
             for i, pattern in enumerate(patterns):
                 try:
+                    import regex  # the engine tagging runs patterns on: checked by it
+
                     regex.compile(pattern, regex.IGNORECASE | regex.V0)
                 except regex.error as exc:
                     self.err((*w, "patterns", i), f"regular expression does not compile: {exc}")

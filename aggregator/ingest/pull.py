@@ -21,7 +21,6 @@ from aggregator.errors import ErrorKind, FetchError, ParseError
 from aggregator.faults import crash_point
 from aggregator.ingest.stories import complete, store_items
 from aggregator.model import Config, Fetched, ParsedFeed, PullOutcome, Source, SourceState
-from aggregator.normalize import feed_link, feed_title
 from aggregator.schedule import is_gone
 from aggregator.storage import Storage
 
@@ -227,6 +226,8 @@ def _finish(
     body_hash: str | None = None,
 ) -> PullOutcome:
     """Record the pull and when the next one is due, in one transaction with the items."""
+    from aggregator.normalize import feed_link, feed_title  # text tools: once a pull ran
+
     failures = 0 if outcome.ok else state.consecutive_failures + 1
     nxt = schedule.after_pull(
         source,

@@ -18,7 +18,6 @@ from aggregator.dedupe import KEYS_VERSION
 from aggregator.ingest.pull import mark_unpublished
 from aggregator.model import Config, Item, TagMatch
 from aggregator.storage import Storage
-from aggregator.tagging import tagger_for
 from aggregator.topics import load as topic_model
 
 log = logging.getLogger("aggregator.pull")
@@ -68,6 +67,8 @@ class Retagger:
     def __init__(self, config: Config, store: Storage, plan: RetagPlan):
         self.config, self.store, self.plan = config, store, plan
         self.sources = {s.name: s for s in config.sources}
+        from aggregator.tagging import tagger_for  # a re-tag is rare: its rules load then
+
         self.tagger = tagger_for(config)
         self.after = 0
         self.changed = 0

@@ -11,12 +11,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from aggregator.language import settle
 from aggregator.model import Candidate, Config, Dedupe, Intent, Item, Lookups, Near, Source
-from aggregator.normalize import lead_text
 from aggregator.storage import Storage
-from aggregator.tagging import tagger_for
-from aggregator.text.sanitize import html_to_text
 
 if TYPE_CHECKING:
     from aggregator.ingest.workers import Prepared
@@ -33,6 +29,11 @@ def complete(
         known = lookups.by_key.get(item.key)
         near = Near(sent[0], tuple(sent[1])) if sent is not None else None
         if near is None and (known is None or known.content_hash != item.content_hash):
+            # rare (most items come tagged from the worker): loaded when one needs them
+            from aggregator.language import settle
+            from aggregator.tagging import tagger_for
+            from aggregator.text.sanitize import html_to_text
+
             full = settle(
                 replace(
                     item,
@@ -51,6 +52,7 @@ def complete(
 def near_of(item: Item) -> Near:
     """An item's similarity fingerprint and index keys (dedupe/similarity.py)."""
     from aggregator.dedupe import similarity
+    from aggregator.normalize import lead_text
 
     fp = similarity.fingerprint(item.title, lead_text(item))
     return Near(similarity.dumps(fp), tuple(similarity.index_keys(fp)))

@@ -19,7 +19,6 @@ from aggregator.model import (
     SourceState,
     TagMatch,
 )
-from aggregator.text.sanitize import html_to_text
 
 
 def _ts(dt: datetime) -> float:
@@ -93,7 +92,11 @@ def _copy_text(row: sqlite3.Row) -> tuple[int, CopyText]:
 
 def _text(row: sqlite3.Row, field: str) -> str:
     """A stored text, or (rows written since schema 6) the text of the stored HTML."""
-    return row[f"{field}_text"] or html_to_text(row[f"{field}_html"])
+    if text := row[f"{field}_text"]:
+        return str(text)
+    from aggregator.text.sanitize import html_to_text  # lxml and nh3: on the first read
+
+    return html_to_text(row[f"{field}_html"])
 
 
 def _item(row: sqlite3.Row) -> Item:
