@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import sys
 import textwrap
@@ -28,6 +27,8 @@ EXIT_USAGE = 2  # a command line argparse could parse but that cannot work, as a
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """asyncio.run on uvloop where it is installed (not on Windows): a pass of 304s is
     mostly event-loop work, 12-15% less wall time on uvloop (bench/, 200 sources)."""
+    import asyncio  # here: a cron run with nothing due needs no event loop
+
     try:
         import uvloop
     except ImportError:

@@ -4,7 +4,6 @@ that pull and publish, with the summary they print."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import json
 import logging
@@ -100,7 +99,12 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
 
                 return run_async(Daemon(path, config, store).run())
             assert plan is not None  # run --once
-            result = _run_with_progress(config, store, plan)
+            if plan[0]:
+                result = _run_with_progress(config, store, plan)
+            else:
+                from aggregator.ingest.pipeline import quiet_pass
+
+                result = quiet_pass(config, store, plan)
         finally:
             store.close()
     if args.log_format == "json":
@@ -140,6 +144,7 @@ def cmd_serve(args: argparse.Namespace, path: Path) -> int:
         return EXIT_USAGE
 
     async def serve_until_stopped() -> int:
+        import asyncio
         import signal
 
         from aggregator import serve

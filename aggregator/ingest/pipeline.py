@@ -16,14 +16,13 @@ stays on the loop's thread, one unit per pull.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aggregator import schedule
 from aggregator.ingest.pull import (
@@ -183,6 +182,8 @@ class Runner:
         self.pool.timeout = config.settings.parse_timeout
         fetching = [getattr(config.settings, k) != getattr(old.settings, k) for k in FETCH_SETTINGS]
         if any(fetching) and self._owned:
+            import asyncio
+
             from aggregator.fetch import Fetcher
 
             previous, self.fetcher = self.fetcher, Fetcher(config.settings)
@@ -231,6 +232,8 @@ async def run_pass(
     started = time.monotonic()  # after the imports, which are the process's, not the pass's
     cpu_started = time.process_time()
 
+    import asyncio
+
     # Pulls past the fetch limit would only hold their bodies waiting for a parse worker.
     in_flight = asyncio.Semaphore(config.settings.concurrency)
 
@@ -254,6 +257,41 @@ async def run_pass(
     finally:
         if runner is not None:
             await runner.close()
+    result = _summed(config, store, outcomes, skipped, done, started, pulled_cpu, publish_started)
+    if (pings := _pings(config, done)) is not None:  # the pass is done: they only delay the exit
+        await pings
+    return result
+
+
+def quiet_pass(
+    config: Config, store: Storage, plan: schedule.Plan, clock: Clock = utcnow
+) -> PassResult:
+    """`run --once` when no source is due: what `run_pass` does after its pulls (re-tag,
+    prune, publish if the config changed, the summary), without an event loop: a cron
+    run every few minutes loads no asyncio, no HTTP client and no parse workers."""
+    retag_if_rules_changed(config, store)
+    reindex_if_keys_changed(config, store, clock())
+    started, cpu = time.monotonic(), time.process_time()
+    done = refresh(config, store, False, clock)
+    result = _summed(config, store, [], plan[1], done, started, 0.0, cpu)
+    if (pings := _pings(config, done)) is not None:
+        import asyncio
+
+        asyncio.run(pings)
+    return result
+
+
+def _summed(
+    config: Config,
+    store: Storage,
+    outcomes: list[PullOutcome],
+    skipped: list[Skipped],
+    done: Refreshed,
+    started: float,
+    pulled_cpu: float,
+    publish_started: float,
+) -> PassResult:
+    """The pass's result, its CPU time by stage, logged as "pass done"."""
     seconds = {stage: 0.0 for stage in STAGES}
     for o in outcomes:
         for stage, value in o.seconds.items():
@@ -275,18 +313,6 @@ async def run_pass(
             }
         },
     )
-    written = [p for r in done.published for p in r.written]
-    if config.settings.hub and written:  # the pass is done: the pings only delay the exit
-        from aggregator.fetch import websub
-
-        urls = websub.changed_feed_urls(config.settings.base_url, written)
-        if urls:
-            await websub.ping(
-                config.settings.hub,
-                urls,
-                config.settings.user_agent,
-                config.settings.allow_private_networks,
-            )
     return PassResult(
         tuple(outcomes),
         done.published,
@@ -296,6 +322,24 @@ async def run_pass(
         done.error,
         seconds,
         tuple(skipped),
+    )
+
+
+def _pings(config: Config, done: Refreshed) -> Coroutine[Any, Any, dict[str, bool]] | None:
+    """The WebSub pings for the feeds just written, if a hub is set and any changed."""
+    written = [p for r in done.published for p in r.written]
+    if not (config.settings.hub and written):
+        return None
+    from aggregator.fetch import websub
+
+    urls = websub.changed_feed_urls(config.settings.base_url, written)
+    if not urls:
+        return None
+    return websub.ping(
+        config.settings.hub,
+        urls,
+        config.settings.user_agent,
+        config.settings.allow_private_networks,
     )
 
 
