@@ -110,15 +110,7 @@ def cmd_sources_add(args: argparse.Namespace, path: Path) -> int:
         pool = ParsePool(timeout=config.settings.parse_timeout)
         source = Source(name="new", url=url, language=(args.language or "").lower())
         try:
-            return await pool.prepare(
-                fetched,
-                source,
-                config.tags,
-                tuple(config.disclaimers.values()),
-                datetime.now(UTC),
-                model=config.settings.topic_model,
-                cap=config.settings.max_document_items,
-            )
+            return await pool.prepare_for(fetched, source, config, datetime.now(UTC))
         finally:
             pool.close()
 

@@ -57,10 +57,13 @@ def may_be_new(items: Sequence[Item], lookups: Lookups, cutoff: datetime) -> lis
     return [
         n
         for n, item in enumerate(items)
-        if item.key not in lookups.by_key
-        and item.published >= cutoff
-        and not lookups.pruned(item.source, item.key, item.canonical)
+        if item.key not in lookups.by_key and not _not_kept(item, lookups, cutoff)
     ]
+
+
+def _not_kept(item: Item, lookups: Lookups, cutoff: datetime) -> bool:
+    """Older than kept, or stored once and pruned: a new copy of it is skipped."""
+    return item.published < cutoff or lookups.pruned(item.source, item.key, item.canonical)
 
 
 def decide_document(
@@ -78,9 +81,7 @@ def decide_document(
     intents = []
     for item, prints in zip(items, nears, strict=True):
         known = by_key.get(item.key)
-        if known is None and (
-            item.published < cutoff or view.lookups.pruned(item.source, item.key, item.canonical)
-        ):
+        if known is None and _not_kept(item, view.lookups, cutoff):
             intents.append(Intent(Kind.SKIPPED, item))
             continue
         url_copy = None if known else by_url.get(item.canonical) if item.canonical else None

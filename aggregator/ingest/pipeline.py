@@ -39,6 +39,7 @@ from aggregator.schedule import Skipped
 from aggregator.storage import Storage
 
 if TYPE_CHECKING:  # a cron run with nothing due imports none of them (numpy, feedgen, pebble)
+    from aggregator.fetch import Fetcher
     from aggregator.publish import Published
 
 log = logging.getLogger("aggregator.pull")
@@ -161,8 +162,11 @@ class Runner:
         from aggregator.ingest.workers import ParsePool
 
         self.config, self.store, self.clock = config, store, clock
-        self._owned = fetcher is None  # a given fetcher is its giver's to close
-        self.fetcher: Fetches = fetcher or Fetcher(config.settings)
+        # the client this runner made, and so closes (a given fetcher is its giver's)
+        self._owned: Fetcher | None = None
+        if fetcher is None:
+            fetcher = self._owned = Fetcher(config.settings)
+        self.fetcher: Fetches = fetcher
         self.pool = ParsePool(timeout=config.settings.parse_timeout)
 
     async def pull(self, source: Source) -> PullOutcome:
@@ -181,14 +185,16 @@ class Runner:
         self.config = config
         self.pool.timeout = config.settings.parse_timeout
         fetching = [getattr(config.settings, k) != getattr(old.settings, k) for k in FETCH_SETTINGS]
-        if any(fetching) and self._owned:
+        if any(fetching) and self._owned is not None:
             import asyncio
 
             from aggregator.fetch import Fetcher
 
-            previous, self.fetcher = self.fetcher, Fetcher(config.settings)
+            previous = self._owned
+            self.fetcher = self._owned = Fetcher(config.settings)
             asyncio.get_running_loop().call_later(
-                old.settings.timeout + 1, lambda: asyncio.ensure_future(_close(previous))
+                old.settings.timeout + 1,
+                lambda: asyncio.ensure_future(previous.__aexit__(None, None, None)),
             )
 
     def pause(self) -> None:
@@ -196,15 +202,9 @@ class Runner:
         self.pool.stop()
 
     async def close(self) -> None:
-        if self._owned:
-            await _close(self.fetcher)
+        if self._owned is not None:
+            await self._owned.__aexit__(None, None, None)
         self.pool.close()
-
-
-async def _close(fetcher: Fetches) -> None:
-    aexit = getattr(fetcher, "__aexit__", None)
-    if aexit is not None:
-        await aexit(None, None, None)
 
 
 async def run_pass(

@@ -129,16 +129,7 @@ async def _pull(
 
     stored = frozenset(map(content_print, store.content_hashes(source.name)))
     try:
-        prepared = await pool.prepare(
-            fetched,
-            source,
-            config.tags,
-            tuple(config.disclaimers.values()),
-            now,
-            stored,
-            config.settings.topic_model,
-            config.settings.max_document_items,
-        )
+        prepared = await pool.prepare_for(fetched, source, config, now, stored)
     except ParseError as exc:
         return failed(fetched.status, exc.kind, str(exc))
     except Exception as exc:  # a parser bug on one hostile document must not end the pass

@@ -22,7 +22,7 @@ from datetime import datetime
 from pebble import ProcessExpired, ProcessPool
 
 from aggregator.errors import BudgetExceeded, ErrorKind
-from aggregator.model import Fetched, Item, ParsedFeed, Source, TagMatch, TagRule
+from aggregator.model import Config, Fetched, Item, ParsedFeed, Source, TagMatch, TagRule
 
 # What a worker runs, imported once by the fork server instead of by every new worker:
 # a spawned worker spent 0.3-0.6 s importing (numpy, lxml, feedparser, nh3) before its
@@ -180,6 +180,27 @@ class ParsePool:
                 context=_context(),
             )
         return self._pool
+
+    async def prepare_for(
+        self,
+        fetched: Fetched,
+        source: Source,
+        config: Config,
+        now: datetime,
+        stored: frozenset[int] = frozenset(),
+    ) -> Prepared:
+        """`prepare` with the config's rules, disclaimers, topic model and item cap: what a
+        pull and `sources add` run."""
+        return await self.prepare(
+            fetched,
+            source,
+            config.tags,
+            tuple(config.disclaimers.values()),
+            now,
+            stored,
+            config.settings.topic_model,
+            config.settings.max_document_items,
+        )
 
     async def prepare(
         self,
