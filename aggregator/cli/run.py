@@ -79,13 +79,9 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
 
                 states, now = store.source_states(), datetime.now(UTC)
                 plan = due_sources(config.sources, config.settings.interval, states, now, args.all)
-            if plan is None or plan[0]:
-                # the pass's own modules (numpy, feedgen, pebble: ~0.2 s) load before it
-                # starts, as before; a cron run with nothing due never loads them
-                import aggregator.dedupe.similarity
-                import aggregator.ingest.workers
-                import aggregator.publish  # noqa: F401
             if plan is None or _documents_likely(store, plan[0]):
+                # the pass's own modules (numpy, feedgen) load when first used: a pass that
+                # turns out all 304s never pays for them (17 MB, bench/)
                 from aggregator.ingest.workers import start_server
 
                 start_server()  # its imports run on the other core while this one starts
