@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from aggregator.text.urls import absolute, canonical, is_web_url
@@ -114,9 +116,15 @@ def test_the_fetcher_and_the_hub_ping_refuse_local_addresses(caplog):
     assert not is_public(ipaddress.ip_address("::7f00:1"))  # was dialled as public
     assert not is_public(ipaddress.ip_address("::a00:1"))  # ::10.0.0.1
     assert is_public(ipaddress.ip_address("2001:4860::1"))
-    result = asyncio.run(websub.ping("http://127.1:9/hub", ["https://f.example/a.rss"], "ua"))
-    assert result == {"https://f.example/a.rss": False}
-    # refused before any connection (a try would retry for seconds and say "retrying")
-    messages = [r.getMessage() for r in caplog.records]
-    assert any("a private or local address" in m and "not pinged" in m for m in messages)
-    assert not any("retrying" in m for m in messages)
+    from aggregator.model import Settings
+
+    feeds = ["https://f.example/a.rss", "https://f.example/a.atom"]
+    for hub in ("http://127.1:9/hub", "http://localhost:9/hub"):  # as written, as resolved
+        caplog.clear()
+        result = asyncio.run(websub.ping(Settings(Path("db"), Path("out"), hub=hub), feeds))
+        assert result == dict.fromkeys(feeds, False)
+        # refused before any connection (a try would retry for seconds and say "retrying")
+        messages = [r.getMessage() for r in caplog.records]
+        said = [m for m in messages if "private or local address" in m and "not pinged" in m]
+        assert len(said) == 1, messages
+        assert not any("retrying" in m for m in messages)

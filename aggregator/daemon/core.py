@@ -344,11 +344,7 @@ class Daemon(Watching):
         settings = self.config.settings
         urls = changed_feed_urls(settings.base_url, [p for r in done.published for p in r.written])
         if settings.hub and urls:
-            task = asyncio.create_task(
-                websub.ping(
-                    settings.hub, urls, settings.user_agent, settings.allow_private_networks
-                )
-            )
+            task = asyncio.create_task(websub.ping(settings, urls))
             self.pings.add(task)
             task.add_done_callback(self.pings.discard)
 

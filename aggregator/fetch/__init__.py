@@ -98,6 +98,26 @@ class Fetcher:
             except (aiohttp.ClientError, OSError, ValueError) as exc:
                 raise _classify(exc) from None
 
+    async def post(self, url: str, form: dict[str, str]) -> int:
+        """POST a form (a WebSub ping) through the same guarded pool, redirects not
+        followed; the status, or FetchError as for `fetch`."""
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                if self._session is None:
+                    self._session = open_session(self.settings.concurrency, 5.0, self._admits)
+                headers = {"User-Agent": self._headers["User-Agent"]}
+                response = await self._send(url, headers, "POST", form)
+                response.close()  # a hub's answer is its status
+                return response.status
+        except TimeoutError:
+            raise FetchError(
+                ErrorKind.TIMEOUT, f"no complete answer within {self.settings.timeout:g}s"
+            ) from None
+        except FetchError:
+            raise
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            raise _classify(exc) from None
+
     async def _get(self, url: str, state: SourceState | None, started: float) -> Fetched:
         headers = self._headers
         if state and (state.etag or state.last_modified):
@@ -128,7 +148,13 @@ class Fetcher:
             else:
                 response.close()  # a body left unread (an error, too large): dropped
 
-    async def _send(self, url: str, headers: dict[str, str]) -> aiohttp.ClientResponse:
+    async def _send(
+        self,
+        url: str,
+        headers: dict[str, str],
+        method: str = "GET",
+        form: dict[str, str] | None = None,
+    ) -> aiohttp.ClientResponse:
         parsed = URL(url)
         if parsed.scheme not in ("http", "https"):  # a redirect to file:, ftp:, ...
             raise FetchError(
@@ -144,9 +170,11 @@ class Fetcher:
                     f"{host} is a private or local address (allow_private_networks = false)",
                 )
         assert self._session is not None
-        return await self._session.get(
+        return await self._session.request(
+            method,
             parsed,
             headers=headers,
+            data=form,
             allow_redirects=False,
             ssl=ssl_context() if parsed.scheme == "https" else True,
             timeout=self._timeout,

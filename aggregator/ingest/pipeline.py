@@ -335,12 +335,7 @@ def _pings(config: Config, done: Refreshed) -> Coroutine[Any, Any, dict[str, boo
     urls = websub.changed_feed_urls(config.settings.base_url, written)
     if not urls:
         return None
-    return websub.ping(
-        config.settings.hub,
-        urls,
-        config.settings.user_agent,
-        config.settings.allow_private_networks,
-    )
+    return websub.ping(config.settings, urls)
 
 
 def due_sources(
