@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
@@ -217,9 +218,7 @@ class Item:
     canonical: str
     title: str
     summary_html: str
-    summary_text: str
     content_html: str
-    content_text: str
     published: datetime
     updated: datetime
     authors: tuple[str, ...] = ()
@@ -235,6 +234,26 @@ class Item:
     @property
     def tag_names(self) -> frozenset[str]:
         return frozenset(t.tag for t in self.tags)
+
+    @property
+    def summary_text(self) -> str:
+        """The summary as plain text, one line per block: always derived from the HTML, so
+        it is never stored, never sent from a worker and never out of step."""
+        return _plain(self.summary_html)
+
+    @property
+    def content_text(self) -> str:
+        """The content as plain text (as `summary_text`)."""
+        return _plain(self.content_html)
+
+
+@lru_cache(maxsize=4096)
+def _plain(html: str) -> str:
+    """html_to_text, remembered: a worker's stages (language, tags, fingerprint) each read
+    an item's text, and `replace` makes a new item holding the same HTML."""
+    from aggregator.text.sanitize import html_to_text
+
+    return html_to_text(html)
 
 
 @dataclass(frozen=True)

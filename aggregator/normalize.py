@@ -77,11 +77,9 @@ def normalize_entry(
     # a site's disclaimer and footers are no part of the item: never read, never published
     summary_html = strip_tail(clean_html(entry.summary[:MAX_HTML], base))
     content_html = strip_tail(clean_html(entry.content[:MAX_HTML], base))
-    summary_text = html_to_text(summary_html)
-    content_text = html_to_text(content_html)
     title = plain_title(entry.title, markup=entry.title_is_html)[:MAX_TITLE].strip()
     if not title:
-        words = (summary_text or content_text).split()
+        words = (html_to_text(summary_html) or html_to_text(content_html)).split()
         title = " ".join(words[:12]) + ("…" if len(words) > 12 else "")
     if not (title or link):
         return None
@@ -112,9 +110,7 @@ def normalize_entry(
         canonical=canon,
         title=title,
         summary_html=summary_html,
-        summary_text=summary_text,
         content_html=content_html,
-        content_text=content_text,
         published=published,
         updated=updated,
         authors=authors,

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from html import escape
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -85,8 +86,8 @@ def main(total: int) -> None:
             when = now - timedelta(seconds=(total - n) * 2)  # all inside the 72 h window
             item = Item(
                 source=source, key=key, uid=item_uid(source, key), link=f"https://{source}.example/{n}",
-                canonical=f"https://{source}.example/{n}", title=title, summary_html="",
-                summary_text=lead, content_html="", content_text="", published=when, updated=when,
+                canonical=f"https://{source}.example/{n}", title=title,
+                summary_html=escape(lead), content_html="", published=when, updated=when,
                 content_hash=key,
             )  # fmt: skip
             started = time.perf_counter()

@@ -14,6 +14,7 @@ import json
 import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
+from html import escape
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +47,7 @@ def evaluate(similarity: float = 0.8, path: Path | None = None) -> dict:
             item = Item(
                 source=r["source"], key=key, uid=uid, link=f"https://{r['source']}.example/{n}",
                 canonical=f"https://{r['source']}.example/{n}", title=r["title"],
-                summary_html="", summary_text=r["lead"], content_html="", content_text="",
+                summary_html=escape(r["lead"]), content_html="",
                 published=when, updated=when, content_hash=str(n),
             )  # fmt: skip
             with store.transaction():

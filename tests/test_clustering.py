@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from html import escape
 
 from cluster_eval import evaluate
 from conftest import ROOT, FeedServer, rss, run_cli, write_config
@@ -257,8 +258,8 @@ def test_the_index_is_rebuilt_when_the_keys_change(tmp_path):
     def item(source: str, n: int, title: str, text: str) -> Item:
         return Item(
             source=source, key=f"k{n}", uid=f"urn:{source}:{n}", link=f"https://{source}.example/{n}",
-            canonical=f"https://{source}.example/{n}", title=title, summary_html="",
-            summary_text=text, content_html="", content_text="", published=NOW, updated=NOW,
+            canonical=f"https://{source}.example/{n}", title=title, summary_html=escape(text),
+            content_html="", published=NOW, updated=NOW,
             content_hash=str(n),
         )  # fmt: skip
 
@@ -301,7 +302,7 @@ def test_a_common_key_does_not_flood_the_comparison(tmp_path):
     def stored(n: int, keys: list[int]) -> None:
         item = Item(
             source=f"s{n}", key="k", uid=f"urn:{n}", link="", canonical="", title=f"t{n}",
-            summary_html="", summary_text="lead", content_html="", content_text="",
+            summary_html="lead", content_html="",
             published=NOW, updated=NOW, story=f"urn:{n}",
         )  # fmt: skip
         rowid = store.insert_item(item, NOW)

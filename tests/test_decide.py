@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from html import escape
 
 from aggregator.dedupe.decide import View, decide_document, may_be_new
 from aggregator.ingest.stories import near_of
@@ -36,8 +37,8 @@ def item(source: str, key: str, title: str = "", text: str = "", **kw: object) -
     base = Item(
         source=source, key=key, uid=f"uid-{source}-{key}", link=f"https://{source}.example/{key}",
         canonical=f"https://{source}.example/{key}", title=title or f"Title {key}",
-        summary_html="", summary_text=text or f"Nothing alike {source} {key}", content_html="",
-        content_text="", published=NOW, updated=NOW, content_hash=f"hash-{key}",
+        summary_html=escape(text or f"Nothing alike {source} {key}"), content_html="",
+        published=NOW, updated=NOW, content_hash=f"hash-{key}",
         story=f"uid-{source}-{key}",
     )  # fmt: skip
     return replace(base, **kw)  # type: ignore[arg-type]

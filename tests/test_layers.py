@@ -12,9 +12,9 @@ PKG = Path(__file__).resolve().parent.parent / "aggregator"
 ORDER = [
     "errors",
     "faults",
+    "text",  # the shared text toolkit: URLs, sanitizing, boilerplate (an item's text)
     "model",
     "units",
-    "text",  # the shared text toolkit: URLs, sanitizing, boilerplate
     "config",
     "schedule",
     "parse",

@@ -121,9 +121,7 @@ def test_boilerplate_lines_are_not_read():
         canonical="",
         title="Titre",
         summary_html="",
-        summary_text="",
-        content_html="",
-        content_text="Texte.\n" + disclaimer,
+        content_html="<p>Texte.</p><p>" + disclaimer + "</p>",
         published=now,
         updated=now,
     )
@@ -160,7 +158,8 @@ def test_an_excerpt_repeated_in_the_content_gives_the_tags_of_reading_it_twice()
     now = datetime(2026, 11, 27, tzinfo=UTC)
 
     def tags(summary: str, content: str):
-        item = Item("s", "k", "u", "", "", "Title", "", summary, "", content, now, now)
+        html = "".join(f"<p>{line}</p>" for line in content.splitlines())
+        item = Item("s", "k", "u", "", "", "Title", f"<p>{summary}</p>", html, now, now)
         return tagger.tag(item)
 
     lead = "Bitcoin holds steady as coin traders wait"

@@ -32,16 +32,8 @@ def complete(
             # rare (most items come tagged from the worker): loaded when one needs them
             from aggregator.language import settle
             from aggregator.tagging import tagger_for
-            from aggregator.text.sanitize import html_to_text
 
-            full = settle(
-                replace(
-                    item,
-                    summary_text=html_to_text(item.summary_html),
-                    content_text=html_to_text(item.content_html),
-                ),
-                source,
-            )
+            full = settle(item, source)
             tags = tagger_for(config).tag(full, source.tags, leans=source.leans)
             items[n] = replace(item, language=full.language, tags=tags)
             near = near_of(full)

@@ -135,7 +135,6 @@ def prepare(
     near = [near_of.get(id(i)) for i in normalized]
     t4 = clock()
     warning = "; ".join(filter(None, [parsed.warning, *dict.fromkeys(problems)]))
-    # The texts were for tagging and fingerprints; the store derives them from the HTML.
     # Equal reasons are made one object: pickle then sends a repeated one as a reference
     # (a document's ~900 reasons hold ~25 distinct ones: 5x less time pickling them both
     # ways, and the main process unpickles every result).
@@ -144,8 +143,6 @@ def prepare(
         replace(
             i,
             tags=tuple(reasons.setdefault(m, m) for m in tags.get(id(i), ())),
-            summary_text="",
-            content_text="",
         )
         for i in normalized
     ]

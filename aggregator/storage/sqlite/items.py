@@ -139,9 +139,9 @@ class Items:
             item.canonical,
             item.title,
             item.summary_html,
-            item.summary_text,  # "" from the parse workers: the text of the HTML, derived
-            item.content_html,  # when read (a third less to write and store per item)
-            item.content_text,
+            "",  # the texts: derived from the HTML when read (a third less to write and
+            item.content_html,  # store per item); rows before schema 6 hold them
+            "",
             _json_strings(item.authors),
             _json_strings(item.categories),
             item.language,
