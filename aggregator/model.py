@@ -247,13 +247,17 @@ class Item:
         return _plain(self.content_html)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def _plain(html: str) -> str:
     """html_to_text, remembered: a worker's stages (language, tags, fingerprint) each read
-    an item's text, and `replace` makes a new item holding the same HTML."""
+    an item's text, and `replace` makes a new item holding the same HTML. The parse
+    worker forgets it after each document (`forget_texts`): it would hold 1,024 HTMLs."""
     from aggregator.text.sanitize import html_to_text
 
     return html_to_text(html)
+
+
+forget_texts = _plain.cache_clear
 
 
 @dataclass(frozen=True)
