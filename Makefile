@@ -59,10 +59,11 @@ $(BENCH_STAMP): $(STAMP)
 	touch $(BENCH_STAMP)
 
 # A full pass and a pass of 304s against lemon24/reader on 200 local feeds x 50 items.
-# PROFILE=file.txt adds a pyinstrument profile of the full pass (its times then run slow).
+# PROFILE=file.txt adds a pyinstrument profile of the full pass (its times then run slow);
+# PROFILE_304=file.txt one of the first pass of 304s, the whole process, start to exit.
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/pass_bench.py --feeds $${FEEDS:-200} --items $${ITEMS:-50} \
-	  $${PROFILE:+--profile $$PROFILE}
+	  $${PROFILE:+--profile $$PROFILE} $${PROFILE_304:+--profile-304 $$PROFILE_304}
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

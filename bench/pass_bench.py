@@ -215,8 +215,14 @@ NOT_MODIFIED_RUNS = 3
 class Ours:
     """Our CLI on the bench's config: full passes from an empty store, then passes of 304s."""
 
-    def __init__(self, work: Path, urls: list[str], profile: Path | None = None):
-        self.work, self.profile = work, profile
+    def __init__(
+        self,
+        work: Path,
+        urls: list[str],
+        profile: Path | None = None,
+        profile_304: Path | None = None,
+    ):
+        self.work, self.profile, self.profile_304 = work, profile, profile_304
         sources = "".join(f'[[sources]]\nname = "s{n}"\nurl = "{u}"\n' for n, u in enumerate(urls))
         (work / "config.toml").write_text(CONFIG + sources, encoding="utf-8")
         self.env = {k: v for k, v in os.environ.items() if k != "AGGREGATOR_CONFIG"}
@@ -236,7 +242,10 @@ class Ours:
         self._run("full", run)
 
     def not_modified(self) -> None:
-        self._run("not_modified", self.cmd)
+        run = self.cmd
+        if self.profile_304 is not None and not self.runs["not_modified"]:  # start to exit
+            run = [run[0], "-m", "pyinstrument", "-o", str(self.profile_304), *run[1:]]
+        self._run("not_modified", run)
 
     def changed(self) -> None:
         self._run("changed", self.cmd)
@@ -309,6 +318,12 @@ def main() -> None:
         help="write a pyinstrument profile of the full pass's main process to this file "
         "(the parse workers are profiled in-process by bench/prepare_profile.py)",
     )
+    args.add_argument(
+        "--profile-304",
+        type=Path,
+        help="write a pyinstrument profile of the first pass of 304s, the whole process from "
+        "start to exit (what a cron user waits for), to this file",
+    )
     opts = args.parse_args()
     work = Path(tempfile.mkdtemp(prefix="aggregator-bench-"))
     site = work / "site"
@@ -340,7 +355,12 @@ def main() -> None:
         urls = [f"http://127.0.0.1:{port}/feed{n}.xml" for n in range(opts.feeds)]
         try:
             # full passes side by side, alternating: the machine's speed drifts over minutes
-            ours = Ours(work, urls, opts.profile.resolve() if opts.profile else None)
+            ours = Ours(
+                work,
+                urls,
+                opts.profile.resolve() if opts.profile else None,
+                opts.profile_304.resolve() if opts.profile_304 else None,
+            )
             others = []
             for n in range(opts.runs):
                 ours.full()
