@@ -12,13 +12,14 @@ rebinding included) is checked before any byte is sent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 import ssl
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -84,31 +85,24 @@ class Fetcher:
     async def fetch(self, url: str, state: SourceState | None = None) -> Fetched:
         """The source's document, or 304; FetchError with a short `kind` otherwise."""
         host = (urlsplit(url).hostname or "").lower()
-        async with self._global, self._hosts[host]:
-            started = time.monotonic()
-            try:
-                async with asyncio.timeout(self.settings.timeout):
-                    return await self._get(url, state, started)
-            except TimeoutError:
-                raise FetchError(
-                    ErrorKind.TIMEOUT, f"no complete answer within {self.settings.timeout:g}s"
-                ) from None
-            except FetchError:
-                raise
-            except (aiohttp.ClientError, OSError, ValueError) as exc:
-                raise _classify(exc) from None
+        async with self._global, self._hosts[host], self._bounded():
+            return await self._get(url, state, time.monotonic())
 
     async def post(self, url: str, form: dict[str, str]) -> int:
         """POST a form (a WebSub ping) through the same guarded pool, redirects not
         followed; the status, or FetchError as for `fetch`."""
+        async with self._bounded():
+            headers = {"User-Agent": self._headers["User-Agent"]}
+            response = await self._send(url, headers, "POST", form)
+            response.close()  # a hub's answer is its status
+            return response.status
+
+    @contextlib.asynccontextmanager
+    async def _bounded(self) -> AsyncIterator[None]:
+        """One deadline for a whole exchange, and any failure as a FetchError of its kind."""
         try:
             async with asyncio.timeout(self.settings.timeout):
-                if self._session is None:
-                    self._session = open_session(self.settings.concurrency, 5.0, self._admits)
-                headers = {"User-Agent": self._headers["User-Agent"]}
-                response = await self._send(url, headers, "POST", form)
-                response.close()  # a hub's answer is its status
-                return response.status
+                yield
         except TimeoutError:
             raise FetchError(
                 ErrorKind.TIMEOUT, f"no complete answer within {self.settings.timeout:g}s"
@@ -126,8 +120,6 @@ class Fetcher:
                 headers["If-None-Match"] = state.etag
             if state.last_modified:
                 headers["If-Modified-Since"] = state.last_modified
-        if self._session is None:
-            self._session = open_session(self.settings.concurrency, 5.0, self._admits)
         target, hops, permanent = url, 0, True
         while True:
             response = await self._send(target, headers)
@@ -169,7 +161,8 @@ class Fetcher:
                     ErrorKind.BLOCKED_ADDRESS,
                     f"{host} is a private or local address (allow_private_networks = false)",
                 )
-        assert self._session is not None
+        if self._session is None:
+            self._session = open_session(self.settings.concurrency, 5.0, self._admits)
         return await self._session.request(
             method,
             parsed,
