@@ -1,5 +1,5 @@
 """`python -m aggregator` is the same as the `aggregator` console script."""
 
-from aggregator.cli.main import main
+from aggregator import main
 
 raise SystemExit(main())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -66,6 +65,8 @@ def parse_size(text: str) -> int:
 
 def parse_http_date(text: str) -> datetime | None:
     """An HTTP date (Retry-After, If-Modified-Since) as aware UTC; None when unreadable."""
+    from email.utils import parsedate_to_datetime  # 15 ms of imports every command paid
+
     try:
         when = parsedate_to_datetime(text.strip())
     except (TypeError, ValueError, IndexError):

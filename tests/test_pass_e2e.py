@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -530,6 +532,19 @@ def test_a_cron_run_pulls_only_what_is_due(server: FeedServer, tmp_path):
     at = next(n for n, x in enumerate(lines) if x.startswith("limited "))
     assert "not due" in lines[at]
     assert lines[at + 1].startswith("    until ") and "Retry-After 1h (HTTP 429)" in lines[at + 1]
+
+    # a cron run with nothing due loads none of what pulling, tagging or publishing needs
+    command = ["-X", "importtime", "-m", "aggregator", "--config", str(config), "run", "--once"]
+    quiet = subprocess.run(
+        [sys.executable, *command],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in quiet.stderr.splitlines()}
+    heavy = {"asyncio", "aiohttp", "numpy", "feedgen", "lxml", "email.utils"}
+    assert not heavy & loaded
+    assert not {m for m in loaded if m.startswith(("aggregator.tagging", "aggregator.text"))}
 
     forced = run_cli("--config", str(config), "run", "--once", "--all")
     assert forced.returncode == 0

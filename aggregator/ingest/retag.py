@@ -18,7 +18,7 @@ from aggregator.dedupe import KEYS_VERSION
 from aggregator.ingest.pull import mark_unpublished
 from aggregator.model import Config, Item, TagMatch
 from aggregator.storage import Storage
-from aggregator.topics import load as topic_model
+from aggregator.topics import file_print
 
 log = logging.getLogger("aggregator.pull")
 
@@ -41,7 +41,7 @@ def retag_plan(config: Config, store: Storage) -> RetagPlan | None:
     own `tags` or `leans` changed; None when nothing that tags changed. Adding or removing
     a source, or editing its title or interval, re-tags nothing (it cost 3.6 s at 100,000
     items)."""
-    model = topic_model().version if config.settings.topic_model else ""
+    model = file_print() if config.settings.topic_model else ""
     rules_print = fingerprint(config.tags, config.disclaimers, model)
     given = {s.name: [list(s.tags), list(s.leans)] for s in config.sources}
     before: dict[str, list[list[str]]] = json.loads(store.meta("source_tags") or "{}")
