@@ -207,6 +207,16 @@ entries = reader.get_entry_counts().total
 print(json.dumps({"full": times[0], "not_modified": sorted(times[1:])[len(times[1:]) // 2],
                   "entries": entries}))
 """
+# A cron run right after another: a new process, reader's default `scheduled=True` (only
+# the feeds due, none of them here), timed from start to exit as cron waits for it.
+READER_CRON_SCRIPT = """
+import sys
+from reader import make_reader
+reader = make_reader(sys.argv[1])
+reader.update_feeds(workers=16)
+reader.close()
+"""
+CRON_RUNS = 7  # whole processes of a tenth of a second: the median of this many
 # A pass of 304s lasts a few tenths of a second: one run says more about the machine's
 # other load than about the code. Both sides report the median of this many.
 NOT_MODIFIED_RUNS = 3
@@ -237,7 +247,12 @@ class Ours:
             *(sys.executable, "-m", "aggregator", "--config", str(work / "config.toml")),
             *("--log-format", "json", "run", "--once", "--all"),
         ]
-        self.runs: dict[str, list[dict]] = {"full": [], "not_modified": [], "changed": []}
+        self.runs: dict[str, list[dict]] = {
+            "full": [],
+            "not_modified": [],
+            "changed": [],
+            "cron": [],
+        }
 
     def full(self) -> None:
         for path in self.work.glob("bench.db*"):
@@ -256,6 +271,10 @@ class Ours:
 
     def changed(self) -> None:
         self._run("changed", self.cmd)
+
+    def cron(self) -> None:
+        """`run --once` as cron runs it right after a pass: nothing is due."""
+        self._run("cron", [c for c in self.cmd if c != "--all"])
 
     def _run(self, label: str, cmd: list[str]) -> None:
         measured = run_checked(cmd, self.env)
@@ -279,12 +298,23 @@ class Ours:
         for label, runs in self.runs.items():
             if not runs:
                 continue
-            median = dict(sorted(runs, key=lambda r: r["wall"])[len(runs) // 2])
+            by = "cli" if label == "cron" else "wall"  # a cron run's pass is nothing
+            median = dict(sorted(runs, key=lambda r: r[by])[len(runs) // 2])
             median["peak_mb"] = max(r["peak_mb"] for r in runs)
             median["pss_mb"] = max(r["pss_mb"] for r in runs)
             median["runs"] = len(runs)
             out[label] = median
         return out
+
+
+def their_cron(work: Path, db: Path) -> float:
+    """reader's cron run right after its last update: the whole process's median wall."""
+    script = work / "reader_cron.py"
+    script.write_text(READER_CRON_SCRIPT)
+    walls = sorted(
+        run_checked([sys.executable, str(script), str(db)]).wall for _ in range(CRON_RUNS)
+    )
+    return walls[len(walls) // 2]
 
 
 def theirs(work: Path, urls: list[str], n: int) -> dict:
@@ -378,7 +408,11 @@ def main() -> None:
             time.sleep(1.0)  # Last-Modified has one-second steps
             add_one_item(site)
             ours.changed()
+            for _ in range(CRON_RUNS):
+                ours.cron()
             mine, other = ours.result(), median_of(others) if others else None
+            if other is not None:
+                other["cron"] = their_cron(work, work / f"reader{opts.runs - 1}.sqlite")
         finally:
             server.terminate()
             server.wait(10)
@@ -407,6 +441,12 @@ def report(mine: dict, other: dict | None) -> None:
             f"wall, {changed['items']} items in the documents"
         )
         print("  CPU by stage: " + ", ".join(f"{k} {v:.2f}s" for k, v in changed["cpu"].items()))
+    cron = mine.get("cron")
+    if cron:
+        print(
+            f"aggregator, cron run with nothing due (median of {cron['runs']}): "
+            f"{cron['cli']:.3f}s from start to exit, peak {cron['peak_mb']:.0f} MB"
+        )
     if other:
         print(
             f"reader 3.x update_feeds(workers=16), median of {other['runs']}: full "
@@ -417,6 +457,11 @@ def report(mine: dict, other: dict | None) -> None:
             f"\nratio ours/reader: full pass {full['wall'] / other['full']:.2f} (target <= 0.25), "
             f"pass of 304s {nm['wall'] / other['not_modified']:.2f} (target <= 0.5)"
         )
+        if cron and "cron" in other:
+            print(
+                f"cron run with nothing due, whole process: reader {other['cron']:.3f}s, "
+                f"ratio {cron['cli'] / other['cron']:.2f} (target <= 0.7 and under 0.150s)"
+            )
 
 
 if __name__ == "__main__":
