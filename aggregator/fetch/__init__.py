@@ -78,6 +78,10 @@ class Fetcher:
     async def __aexit__(
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connections (a fetcher opened without `async with` closes so)."""
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -194,7 +194,7 @@ class Runner:
             self.fetcher = self._owned = Fetcher(config.settings)
             asyncio.get_running_loop().call_later(
                 old.settings.timeout + 1,
-                lambda: asyncio.ensure_future(previous.__aexit__(None, None, None)),
+                lambda: asyncio.ensure_future(previous.aclose()),
             )
 
     def pause(self) -> None:
@@ -203,7 +203,7 @@ class Runner:
 
     async def close(self) -> None:
         if self._owned is not None:
-            await self._owned.__aexit__(None, None, None)
+            await self._owned.aclose()
         self.pool.close()
 
 
