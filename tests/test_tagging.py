@@ -141,8 +141,14 @@ def test_shipped_rules_compile_and_tag_the_seed():
     assert {"ai", "openai", "meta", "talent"} <= found
     assert "regulation" not in found  # only the disclaimer speaks of regulations
     assert "crypto" not in found  # "l'écosystème crypto", once in passing
-    # from a source that leans to crypto, that passing word is evidence enough
+    # from a source that leans to crypto, that word is evidence only in the title or lead:
+    # here it is in the closing paragraph of a 3,400-character article about OpenAI
     leaning = tagger.tag_text(text, source="crypto-fr", leans=("crypto",))
+    assert "crypto" not in {m.tag for m in leaning}
+    title, rest = text.split("\n", 1)
+    closing = [line for line in rest.splitlines() if "crypto" in line]
+    lead_first = "\n".join([title, *closing, rest])  # the same words, said first
+    leaning = tagger.tag_text(lead_first, source="crypto-fr", leans=("crypto",))
     assert ("crypto", "lean", "crypto-fr + crypto") in leaning
 
 
@@ -202,6 +208,27 @@ def test_mentions_ask_for_the_title_or_several_occurrences():
     assert _tags(tagger, "Bitcoin rally\nBuyers came back.") == {"markets"}  # in the title
     assert _tags(tagger, "Title\nThe rally went on; the price held.") == {"markets"}  # twice
     assert _tags(tagger, "Title\nA rally, then another rally.") == {"markets"}
+
+
+def test_a_long_article_needs_more_mentions_and_says_which_were_too_rare():
+    """Two mentions make a subject of a summary, not of a long article's fourth paragraph:
+    each 600 characters past the first 600 need one more (docs/editing.md, `mentions`)."""
+    tagger = Tagger(
+        (TagRule("funding", keywords=("raised",), patterns=(r"raised \$\d",), mentions=2),)
+    )
+    filler = "The chips arrive in spring and the engineers test them. " * 40  # 2,240 chars
+    late = "Title\n" + filler + "It raised money once and raised more later."
+    rare: list[str] = []
+    assert tagger.tag_text(late, rare=rare) == ()
+    assert rare == [
+        'funding: "raised" (said fewer than 4 times in 2,283 characters, none in the title)'
+    ]
+    assert _tags(tagger, "Title\nIt raised money once and raised more later.") == {"funding"}
+    assert _tags(tagger, "It raised money\n" + filler) == {"funding"}  # the title
+    assert _tags(tagger, "Title\n" + "It raised money. " * 5 + filler) == {"funding"}  # often
+    # a pattern counts in the title and the lead, not in a long text's closing line
+    assert _tags(tagger, "Title\n" + filler + "It raised $5 billion last year.") == set()
+    assert _tags(tagger, "Title\nIt raised $5 billion.\n" + filler) == {"funding"}
 
 
 def test_a_name_said_in_passing_does_not_count():
@@ -421,3 +448,14 @@ def test_rivals_must_be_tags(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load(path)
     assert any("tags.a.rivals[0]" in p and "unknown tag 'b'" in p for p in caught.value.problems)
+
+
+def test_shipped_regulation_wants_a_regulator_beside_police_and_court_words():
+    """A fraud ring's investigation and judge are `security` (LABELLING.md's convention);
+    the same words beside a regulator or a rule are regulation."""
+    config = load(ROOT / "config.toml")
+    tagger = Tagger(config.tags, tuple(config.disclaimers.values()))
+    ring = "Police dismantle crypto scam ring\nThe investigation found the ring stole bitcoin; a judge jailed two."
+    assert "regulation" not in _tags(tagger, ring) and "security" in _tags(tagger, ring)
+    sec = "SEC opens investigation into crypto lender\nThe regulator's investigation targets its bitcoin loans."
+    assert "regulation" in _tags(tagger, sec)

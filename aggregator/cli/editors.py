@@ -67,6 +67,7 @@ def cmd_tags(args: argparse.Namespace, path: Path) -> int:
     tagger = tagger_for(config)
     problems: list[str] = []
     passing: list[str] = []
+    rare: list[str] = []
     if args.url:
         found = _stored_item(config, args.url)
         if found is None:
@@ -79,11 +80,12 @@ def cmd_tags(args: argparse.Namespace, path: Path) -> int:
             problems,
             source.leans if source else (),
             passing,
+            rare=rare,
         )
         print(f"{item.title} ({item.source})")
     else:
         text = _read_text(args.file) if args.file else args.text
-        matches = tagger.tag_text(text, problems=problems, passing=passing)
+        matches = tagger.tag_text(text, problems=problems, passing=passing, rare=rare)
         from aggregator.language import decide
 
         print(f"{'language':<16} {decide(text, '', '').reason}")
@@ -97,6 +99,8 @@ def cmd_tags(args: argparse.Namespace, path: Path) -> int:
         print("no tag")
     if passing:
         print(f"{'in passing':<16} {'; '.join(passing)} (not counted: see `passing`)")
+    if rare:
+        print(f"{'too rare':<16} {'; '.join(rare)} (see `mentions`)")
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
     return EXIT_OK
@@ -204,12 +208,20 @@ def explain_text(item: Item, copies: list[Item], config: Config) -> str:
         by_tag.setdefault(m.tag, []).append(reason(m))
     lines += [f"  {tag}: {'; '.join(reasons)}" for tag, reasons in by_tag.items()] or ["  (none)"]
     passing: list[str] = []
+    rare: list[str] = []
     source = sources.get(item.source)
     tagger_for(config).tag(
-        item, source.tags if source else (), None, source.leans if source else (), passing
+        item,
+        source.tags if source else (),
+        None,
+        source.leans if source else (),
+        passing,
+        rare=rare,
     )
     if passing:
         lines.append(f"  in passing (not counted): {'; '.join(passing)}")
+    if rare:
+        lines.append(f"  too rare in a long text (not counted): {'; '.join(rare)}")
     best, why = why_stand_in(copies, sources)
     lines += ["", f"Story: {len(copies)} cop{'y' if len(copies) == 1 else 'ies'}"]
     by_uid = {c.uid: c for c in copies}

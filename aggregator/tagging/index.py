@@ -145,6 +145,9 @@ class _Index:
         return found
 
 
+LONG = 600  # characters of text that `mentions` is counted for (`needed`)
+
+
 def _phrase_hits(
     text: Text, lowered: bool, compiled: re.Pattern[str], found: dict[int, list[Hit]], slot: int
 ) -> None:
@@ -187,15 +190,26 @@ def _starts(text: str, word: str) -> Iterator[int]:
         start = text.find(word, start + 1)
 
 
+def needed(mentions: int, text: Text, title_end: int) -> int:
+    """The mentions a rule of `mentions` needs in this text: as many in a text of up to
+    LONG characters, one more per LONG characters after that. Two mentions make a subject
+    of a 400-character summary, not of a 3,000-character article whose fourth paragraph
+    names bitcoin twice (the blind long articles of the corpus: LABELLING.md)."""
+    if mentions <= 1:
+        return mentions
+    return mentions + max(0, len(text.lowered) - title_end - 1 - LONG) // LONG
+
+
 def _salient(
     hits: list[Hit], text: Text, title_end: int, mentions: int, passing: _Passing | None = None
 ) -> bool:
-    """Keywords said in the title, or `mentions` times in all (each distinct one counted
+    """Keywords said in the title, or `needed` times in all (each distinct one counted
     wherever it occurs: the index reports a word's first occurrence only); mentions that
     fit the rule's `passing` templates ("former OpenAI staff") do not count, and a keyword
     inside a longer one's mention is that mention ("DeepMind" of "ex-Google DeepMind")."""
     if passing is None and (mentions <= 1 or any(start < title_end for start, _, _ in hits)):
         return True
+    mentions = needed(mentions, text, title_end)
     spans = {(text.lowered if lowered else text.folded)[a:b]: lowered for a, b, lowered in hits}
     said: list[tuple[int, int, bool]] = []  # each mention: start, end, in passing
     for span, lowered in sorted(spans.items(), key=lambda s: -len(s[0])):  # longest first

@@ -20,9 +20,9 @@ import functools
 import regex
 
 from aggregator.model import Config, Item, Source, TagMatch, TagRule
-from aggregator.tagging.index import _Index, _Phrases, _salient, _spelled
+from aggregator.tagging.index import LONG, _Index, _Phrases, _salient, _spelled, needed
 from aggregator.tagging.passing import _Compiled, _Passing, _rival_names, _said_in_passing
-from aggregator.tagging.words import _WORD, MAX_REASONS, PATTERN_TIMEOUT, Text, fold
+from aggregator.tagging.words import _WORD, MAX_REASONS, PATTERN_TIMEOUT, Hit, Text, fold
 from aggregator.text.sanitize import boilerplate_probe, text_key
 from aggregator.topics import DOUBT, EVIDENCE, PROPOSE, TopicModel
 from aggregator.topics import load as load_model
@@ -84,6 +84,8 @@ class Tagger:
         leans: tuple[str, ...] = (),
         passing: list[str] | None = None,
         gave_up: set[str] | None = None,
+        *,
+        rare: list[str] | None = None,
     ) -> tuple[TagMatch, ...]:
         """Tags for `text` (its first line the title, then summary and content) and the
         entry's own categories; `leans` are the source's tags that need some evidence.
@@ -92,7 +94,9 @@ class Tagger:
         `gave_up`, shared by the items of one batch (a document, a page being re-tagged),
         collects the patterns that ran out of time, which the batch then skips: a rule that
         backtracks costs PATTERN_TIMEOUT once a batch, not once an item (80 items of a
-        feed cost 8 s a pattern, and the feed was refused for the rule's slowness)."""
+        feed cost 8 s a pattern, and the feed was refused for the rule's slowness).
+        `rare`, when given, receives the rules whose words a long text says too few times
+        to count (`needed`), for `tags` and `explain` to say why they did not fire."""
         prepared = Text(text)
         first = self.index.first(prepared)
         if self.boilerplate and self._may_hold_boilerplate(prepared, first):
@@ -156,6 +160,9 @@ class Tagger:
                     if passing is not None:
                         passing += [f'{rule.name}: "{m.group()}"' for m in said if m not in kept]
                     said = kept
+                if rule.mentions > 1 and len(text) > title_end + LONG:
+                    # a long article: "raised $2 billion" in its closing line is background
+                    said = [m for m in said if m.start() <= title_end + LONG]
                 found += [TagMatch(rule.name, "pattern", m.group()) for m in said]
             if item_categories and rule.categories:
                 found += [
@@ -166,14 +173,24 @@ class Tagger:
             if (
                 not found
                 and rule.name in leans
-                and (evidence := context or words)
+                and (evidence := _in_lead(context or words, title_end))
                 and not self._doubts(rule.name, text, scores)
             ):
                 # the source leans to this tag and the item shows some evidence of it: a
                 # word of its context, or a keyword said once (a name alone is no evidence),
-                # unless the topic model finds the topic unlikely
+                # in the title or the first LONG characters of the text (a Fed story whose
+                # last line names bitcoin is no crypto story), unless the topic model finds
+                # the topic unlikely
                 word = _spelled(evidence, prepared, 1)[0]
                 found = [TagMatch(rule.name, "lean", f"{source} + {word}")]
+            if rare is not None and words and not found:
+                need = needed(rule.mentions, prepared, title_end)
+                if need > rule.mentions:
+                    rare.append(
+                        f'{rule.name}: "{_spelled(words, prepared, 1)[0]}" (said fewer than '
+                        f"{need} times in {len(prepared.lowered) - title_end - 1:,} characters, "
+                        "none in the title)"
+                    )
             if found:
                 matches[rule.name] = _dedupe(found)[:MAX_REASONS]
         for tag in source_tags:
@@ -248,6 +265,8 @@ class Tagger:
         leans: tuple[str, ...] = (),
         passing: list[str] | None = None,
         gave_up: set[str] | None = None,
+        *,
+        rare: list[str] | None = None,
     ) -> tuple[TagMatch, ...]:
         summary = item.summary_text
         if summary and f"\n{summary}\n" in f"\n{item.content_text}\n":
@@ -255,7 +274,15 @@ class Tagger:
         title = " ".join(item.title.split())  # one line: the text's first line is the title
         text = "\n".join((title, summary, item.content_text))
         return self.tag_text(
-            text, item.categories, source_tags, item.source, problems, leans, passing, gave_up
+            text,
+            item.categories,
+            source_tags,
+            item.source,
+            problems,
+            leans,
+            passing,
+            gave_up,
+            rare=rare,
         )
 
     def tag_of(
@@ -304,6 +331,11 @@ def tagger_for(config: Config) -> Tagger:
 
 def _category_key(category: str) -> str:
     return " ".join(fold(category).casefold().split())
+
+
+def _in_lead(hits: list[Hit] | None, title_end: int) -> list[Hit]:
+    """The hits in the title or the lead: the first LONG characters after it."""
+    return [h for h in hits or () if h[0] <= title_end + LONG]
 
 
 def _dedupe(found: list[TagMatch]) -> list[TagMatch]:
