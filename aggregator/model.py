@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 @dataclass(frozen=True)
 class Settings:
-    database: Path
+    database: Path | str  # a SQLite file, or a postgresql:// URI (storage.is_url)
     output_dir: Path
     base_url: str = "http://localhost:8080/"
     interval: float = 900.0

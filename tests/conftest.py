@@ -255,3 +255,16 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[object]:
+    """A real PostgreSQL server (tests/pg.py); `.database()` makes a fresh database."""
+    from pg import Server
+
+    server = Server()
+    yield server
+    server.stop()

@@ -84,7 +84,7 @@ def _documented_commands() -> list[tuple[str, str, str]]:
     return found
 
 
-def test_every_documented_command_line_runs(server: FeedServer, tmp_path):
+def test_every_documented_command_line_runs(server: FeedServer, tmp_path, request):
     """Each command line README and docs/editing.md give runs in a copy of the shipped
     set-up, as written: placeholders (URL, NAME, draft.toml, subscriptions.opml) get real
     values, the daemon and the server are started and stopped. A `tags` line followed by
@@ -121,6 +121,11 @@ def test_every_documented_command_line_runs(server: FeedServer, tmp_path):
         "refresh NAME": "refresh coindesk",
         "reset NAME": "reset coindesk",
     }
+    if any("postgresql://" in line for _, line, _ in _documented_commands()):
+        # a real, empty database on the fixture's server stands for the documented one
+        values["postgresql://aggregator@/aggregator"] = request.getfixturevalue(
+            "postgres"
+        ).database()
     ran = 0
     for name, line, output in _documented_commands():
         command = line.split("  #")[0].strip()

@@ -149,3 +149,13 @@ def test_only_the_sqlite_backend_speaks_sqlite():
         if inside[:2] == ("storage", "sqlite") or inside == ("storage", "__init__.py"):
             continue  # the backend, and `open_store` choosing it
         assert "sqlite3" not in path.read_text(), path
+
+
+def test_only_the_postgresql_backend_speaks_psycopg():
+    """psycopg is imported by storage/postgres/ alone (and `driver_errors`, once loaded):
+    a SQLite install never loads it, and a cron run pays nothing for it."""
+    for path in PKG.rglob("*.py"):
+        inside = path.relative_to(PKG).parts
+        if inside[:2] == ("storage", "postgres") or inside == ("storage", "__init__.py"):
+            continue
+        assert "psycopg" not in path.read_text(), path

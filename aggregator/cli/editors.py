@@ -14,7 +14,7 @@ from aggregator.config.load import load
 from aggregator.errors import AggregatorError
 from aggregator.model import Config, Item, Source
 from aggregator.select import why_stand_in
-from aggregator.storage import open_store
+from aggregator.storage import database_exists, open_store
 from aggregator.tagging import tagger_for
 from aggregator.text.urls import canonical
 
@@ -40,7 +40,7 @@ def cmd_preview(args: argparse.Namespace, path: Path) -> int:
             for i in doc.get("items", [])
         ]
     items, stored = [], 0
-    if live.settings.database.exists():
+    if database_exists(live.settings.database):
         store = open_store(live.settings.database)
         try:
             items = store.items(newest=READ_AT_MOST)
@@ -128,7 +128,7 @@ def cmd_explain(args: argparse.Namespace, path: Path) -> int:
 def _stored_item(config: Config, url: str) -> tuple[Item, list[Item]] | None:
     """The stored item a link (any copy's, tracking parameters and all) names, with its
     story's copies; None, after saying why, when there is none."""
-    if not config.settings.database.exists():
+    if not database_exists(config.settings.database):
         print("no pulls yet (the database does not exist)", file=sys.stderr)
         return None
     store = open_store(config.settings.database)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from aggregator import __version__
 from aggregator.cli.common import EXIT_CONFIG, EXIT_FAILED
 from aggregator.errors import AggregatorError, ConfigError, LockedError
-from aggregator.storage import DRIVER_ERRORS
+from aggregator.storage import driver_errors
 
 if TYPE_CHECKING:  # the pipeline (0.3 s of imports) is imported by the commands that run it
     pass
@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AggregatorError as exc:
         print(f"aggregator: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except DRIVER_ERRORS as exc:  # locked past busy_timeout, disk full, corrupt page
+    except driver_errors() as exc:  # locked past busy_timeout, disk full, a lost server
         print(f"aggregator: database error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
@@ -158,6 +158,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     remove.add_argument("name")
     remove.set_defaults(func="sources:cmd_sources_remove")
+
+    db = sub.add_parser("db", parents=[common], help="the database: upgrade, copy")
+    db_sub = db.add_subparsers(dest="action", required=True, metavar="ACTION")
+    upgrade = db_sub.add_parser(
+        "upgrade", parents=[common], help="migrate the database to this version's schema"
+    )
+    upgrade.set_defaults(func="db:cmd_db_upgrade")
+    copy = db_sub.add_parser(
+        "copy", parents=[common], help="copy a store (SQLite or PostgreSQL) into a new one"
+    )
+    copy.add_argument("src", help="the database to copy: a SQLite file or a postgresql:// URI")
+    copy.add_argument("dst", help="the database to fill (new or empty)")
+    copy.set_defaults(func="db:cmd_db_copy")
 
     refresh = sub.add_parser(
         "refresh", parents=[common], help="pull a source now (asks the running daemon)"

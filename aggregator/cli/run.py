@@ -26,8 +26,7 @@ from aggregator.cli.common import (
 from aggregator.config.load import load
 from aggregator.errors import LockedError
 from aggregator.model import Config, Item, PullOutcome, Source, SourceRecord
-from aggregator.storage import Storage, open_store
-from aggregator.storage.sqlite import Lock
+from aggregator.storage import Storage, database_exists, open_store, writer_lock
 
 if TYPE_CHECKING:  # the pipeline (0.3 s of imports) is imported by the commands that run it
     from aggregator.ingest.pipeline import PassResult
@@ -42,7 +41,7 @@ def cmd_check(args: argparse.Namespace, path: Path) -> int:
     items: list[Item] = []
     rows: dict[str, SourceRecord] = {}
     stored = 0
-    if config.settings.database.exists():
+    if database_exists(config.settings.database):
         store = open_store(config.settings.database)
         try:
             items = store.items(newest=READ_AT_MOST)
@@ -70,7 +69,7 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
         print("aggregator: --all goes with --once (the daemon keeps the schedule)", file=sys.stderr)
         return EXIT_USAGE
     config = load(path)
-    with Lock(config.settings.database):
+    with writer_lock(config.settings.database):
         store = open_store(config.settings.database)
         try:
             plan = None  # run --once: the sources due now, and those left for later
@@ -194,7 +193,7 @@ def _control(path: Path, action: str, name: str) -> int:
         return EXIT_USAGE
     what = "every source" if name == "*" else name
     try:
-        lock = Lock(config.settings.database)
+        lock = writer_lock(config.settings.database)
     except LockedError:  # a daemon (or a run --once) is running: ask it
         store = open_store(config.settings.database)
         try:

@@ -12,7 +12,7 @@ from aggregator.cli.common import EXIT_OK, from_iso, iso, print_table, terminal_
 from aggregator.config.load import load
 from aggregator.errors import ConfigError
 from aggregator.model import Config, SourceRecord
-from aggregator.storage import open_store
+from aggregator.storage import database_exists, describe, open_store
 
 if TYPE_CHECKING:  # the pipeline (0.3 s of imports) is imported by the commands that run it
     pass
@@ -29,12 +29,12 @@ def cmd_status(args: argparse.Namespace, path: Path) -> int:
     except ConfigError as exc:
         config, refused_now = None, exc
     database = config.settings.database if config else database_of(path)
-    if refused_now is not None and (database is None or not database.exists()):
+    if refused_now is not None and (database is None or not database_exists(database)):
         raise refused_now  # nothing stored to show: the problems are all there is
     assert database is not None
     rows: dict[str, SourceRecord] = {}
     refused = ""
-    if database.exists():
+    if database_exists(database):
         store = open_store(database)
         try:
             rows = {r.name: r for r in store.source_rows()}
@@ -50,7 +50,7 @@ def cmd_status(args: argparse.Namespace, path: Path) -> int:
     else:
         for note in notes:
             print(textwrap.fill(note, terminal_width()) if terminal_width() else note)
-        if not database.exists():
+        if not database_exists(database):
             print("no pulls yet (the database does not exist)")
         else:
             _print_status(report)
@@ -58,14 +58,14 @@ def cmd_status(args: argparse.Namespace, path: Path) -> int:
 
 
 def _status_notes(
-    path: Path, refused_now: ConfigError | None, refused: str, database: Path
+    path: Path, refused_now: ConfigError | None, refused: str, database: Path | str
 ) -> list[str]:
     notes = []
     if refused_now is not None:
         n = len(refused_now.problems)
         notes.append(
             f"{path}: invalid ({n} problem{'s' * (n != 1)}: {refused_now.problems[0]}; "
-            f"`aggregator check` lists them); the sources below are those in {database}"
+            f"`aggregator check` lists them); the sources below are those in {describe(database)}"
         )
     if refused:
         data = json.loads(refused)

@@ -25,7 +25,7 @@ def load(path: str | Path) -> Config:
     return parse(text, path)
 
 
-def database_of(path: Path) -> Path | None:
+def database_of(path: Path) -> Path | str | None:
     """Where the config at `path` keeps its database, read leniently from a config that may
     be invalid (`status` shows the sources from it then); None when it cannot be told."""
     try:
@@ -36,6 +36,8 @@ def database_of(path: Path) -> Path | None:
     name = section.get("database", "aggregator.db") if isinstance(section, dict) else None
     if name is None and section is None:
         name = "aggregator.db"
+    if isinstance(name, str) and name.startswith(("postgresql://", "postgres://")):
+        return name
     return path.parent / name if isinstance(name, str) and name else None
 
 

@@ -35,7 +35,7 @@ from aggregator.ingest.pull import Clock, Fetches, log_outcome, utcnow
 from aggregator.ingest.retag import Retagger, retag_plan
 from aggregator.model import Config, PullOutcome, Source
 from aggregator.schedule import is_gone
-from aggregator.storage import Storage
+from aggregator.storage import Storage, describe
 
 log = logging.getLogger("aggregator.daemon")
 
@@ -139,7 +139,7 @@ class Daemon(Watching):
         log.info(
             "daemon started: %d source%s, %d feed%s, database %s",
             *(n, "s" * (n != 1), f, "s" * (f != 1)),
-            self.config.settings.database,
+            describe(self.config.settings.database),  # a URI without its password
         )
         # Pulls are committed together, each still all or nothing (a savepoint), as in a
         # pass: one commit a source rewrote the random-key index pages once per source.

@@ -3,6 +3,7 @@
     port.py     `Storage`, the Protocol every backend implements
     keyindex.py the near-duplicate keys of stored items, searched in memory (numpy)
     sqlite/     the embedded backend (WAL, migrations, the writer's lock file)
+    postgres/   the shared backend: the same queries on PostgreSQL (psycopg 3)
 
 Storage keeps what dedupe decides and never decides: nothing here imports dedupe.
 
@@ -12,25 +13,79 @@ is written down as `tests/test_storage_contract.py`, which runs against each of 
 
 from __future__ import annotations
 
+import sys
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from aggregator.storage.port import Storage
 
-__all__ = ["DRIVER_ERRORS", "Storage", "open_store"]
+__all__ = [
+    "DRIVER_ERRORS",
+    "Storage",
+    "database_exists",
+    "describe",
+    "driver_errors",
+    "is_url",
+    "open_store",
+    "writer_lock",
+]
+
+Database = Path | str  # a SQLite file, or a postgresql:// URI
 
 
-def open_store(database: Path) -> Storage:
-    """The store at `database` (a SQLite file; created, or migrated, on first use)."""
+def is_url(database: Database) -> bool:
+    """A PostgreSQL connection URI (libpq's postgresql:// or postgres://), not a file."""
+    return isinstance(database, str) and database.startswith(("postgresql://", "postgres://"))
+
+
+def open_store(database: Database) -> Storage:
+    """The store at `database`: a SQLite file, or a PostgreSQL database (created, or
+    migrated, on first use)."""
+    if is_url(database):
+        from aggregator.storage.postgres import Store as PgStore
+
+        return PgStore(str(database))
     from aggregator.storage.sqlite import Store
 
-    return Store(database)
+    return Store(Path(database))
+
+
+def writer_lock(database: Database) -> AbstractContextManager[object]:
+    """One writer per database: a lock file beside a SQLite file, an advisory lock on
+    PostgreSQL. Raises LockedError when another process holds it."""
+    if is_url(database):
+        from aggregator.storage.postgres import Lock as PgLock
+
+        return PgLock(str(database))
+    from aggregator.storage.sqlite import Lock
+
+    return Lock(Path(database))
+
+
+def database_exists(database: Database) -> bool:
+    """Whether there may be something to read: a SQLite file that exists; a PostgreSQL
+    database always (the server says, when it is opened)."""
+    return is_url(database) or Path(database).exists()
+
+
+def describe(database: Database) -> str:
+    """The database as messages name it (a URI without its password)."""
+    if is_url(database):
+        from aggregator.storage.postgres import redact
+
+        return redact(str(database))
+    return str(database)
 
 
 def driver_errors() -> tuple[type[Exception], ...]:
-    """The database drivers' own error classes, which the commands report in one line."""
+    """The database drivers' own error classes, which the commands report in one line
+    (psycopg's once it is loaded: a SQLite install never imports it)."""
     import sqlite3
 
-    return (sqlite3.Error,)
+    errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+    if "psycopg" in sys.modules:
+        errors += (sys.modules["psycopg"].Error,)
+    return errors
 
 
 DRIVER_ERRORS = driver_errors()

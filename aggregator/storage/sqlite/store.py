@@ -136,6 +136,14 @@ class Store(Items):
         if self.db.in_transaction and self._depth == 0:
             self._commit()
 
+    def schema_version(self) -> int:
+        """The schema this database is at (migrations run when it was opened)."""
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def after_copy(self) -> None:
+        """What `storage.copy` leaves to the backend: nothing (SQLite numbers new rows past
+        the largest rowid)."""
+
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):

@@ -1,0 +1,53 @@
+"""`db upgrade` and `db copy SRC DST`: the database's schema, and moving a store between
+SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from aggregator.cli.common import EXIT_OK
+from aggregator.config.load import load
+from aggregator.storage import describe, is_url, open_store, writer_lock
+
+
+def _database(spec: str, base: Path) -> Path | str:
+    """A postgresql:// URI as given; a file relative to the current folder."""
+    return spec if is_url(spec) else Path(spec)
+
+
+def cmd_db_upgrade(args: argparse.Namespace, path: Path) -> int:
+    """Migrate the config's database to the newest schema now, rather than on first use
+    (several nodes: once, under the migration lock; see storage/postgres/store.py)."""
+    config = load(path)
+    database = config.settings.database
+    with writer_lock(database):
+        store = open_store(database)
+        try:
+            version = store.schema_version()  # type: ignore[attr-defined]
+        finally:
+            store.close()
+    print(f"database {describe(database)}: schema {version}, the newest this version knows")
+    return EXIT_OK
+
+
+def cmd_db_copy(args: argparse.Namespace, path: Path) -> int:
+    """Every item, story, tombstone and source state of SRC into DST (new or empty)."""
+    from aggregator.storage.copy import copy
+
+    src, dst = _database(args.src, Path.cwd()), _database(args.dst, Path.cwd())
+    if not is_url(src) and not Path(src).exists():
+        print(f"aggregator: database {src} does not exist", flush=True)
+        return 1
+    with writer_lock(src), writer_lock(dst):  # no daemon writes to either meanwhile
+        source, target = open_store(src), open_store(dst)
+        try:
+            counts = copy(source, target)  # type: ignore[arg-type]
+        finally:
+            source.close()
+            target.close()
+    print(
+        f"copied {counts['items']:,} items, {counts['sources']:,} sources' state and "
+        f"{counts['tombstones']:,} tombstones from {describe(src)} to {describe(dst)}"
+    )
+    return EXIT_OK

@@ -1,0 +1,145 @@
+"""The PostgreSQL backend end to end: the real CLI on a real server (tests/pg.py), and
+stores moved between SQLite and PostgreSQL without losing an item or a source's state."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from conftest import FeedServer, rss, run_cli, write_config
+
+from aggregator.storage import open_store, writer_lock
+
+NOW = datetime.now(UTC)
+
+
+def _config(tmp_path: Path, server: FeedServer, database: str, n: int = 3) -> Path:
+    items = [
+        {
+            "title": f"Bitcoin story {i}",
+            "link": f"https://c.example/{i}",
+            "guid": f"g{i}",
+            "date": NOW - timedelta(hours=i),
+            "description": f"Bitcoin and crypto markets, part {i}.",
+        }
+        for i in range(n)
+    ]
+    url = server.add("/c.rss", rss(items))
+    config = write_config(
+        tmp_path,
+        f'[[sources]]\nname = "c"\nurl = "{url}"\ntags = ["crypto"]\n'
+        '[tags.crypto]\nkeywords = ["bitcoin"]\n'
+        '[[feeds]]\nname = "crypto"\ntitle = "Crypto"\nany_tags = ["crypto"]\n',
+    )
+    text = config.read_text(encoding="utf-8").replace('"agg.db"', json.dumps(database))
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+def test_run_publishes_from_postgresql_and_status_reads_it(postgres, server, tmp_path):
+    database = postgres.database()
+    config = _config(tmp_path, server, database)
+    first = run_cli("--config", str(config), "run", "--once")
+    assert first.returncode == 0, first.stderr
+    feed = (tmp_path / "out" / "crypto.json").read_text(encoding="utf-8")
+    assert [i["title"] for i in json.loads(feed)["items"]] == [
+        "Bitcoin story 0",
+        "Bitcoin story 1",
+        "Bitcoin story 2",
+    ]
+    again = run_cli("--config", str(config), "run", "--once", "--all")
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "out" / "crypto.json").read_text(encoding="utf-8") == feed
+    status = run_cli("--config", str(config), "status", "--json")
+    assert status.returncode == 0, status.stderr
+    (row,) = json.loads(status.stdout)["sources"]
+    assert row["source"] == "c" and row["items"] == 3 and row["result"] == "ok"
+    upgrade = run_cli("--config", str(config), "db", "upgrade")
+    assert upgrade.returncode == 0 and "schema 1" in upgrade.stdout, upgrade.stderr
+    store = open_store(database)
+    try:
+        assert store.count_items() == 3
+    finally:
+        store.close()
+
+
+def test_a_second_writer_is_refused_on_postgresql(postgres, server, tmp_path):
+    database = postgres.database()
+    config = _config(tmp_path, server, database)
+    with writer_lock(database):  # another process's run, as far as the server knows
+        result = run_cli("--config", str(config), "run", "--once")
+    assert result.returncode == 1
+    assert "is in use" in result.stderr and "Traceback" not in result.stderr
+    assert run_cli("--config", str(config), "run", "--once").returncode == 0  # released
+
+
+def test_db_copy_moves_a_store_to_postgresql_and_back_losing_nothing(postgres, server, tmp_path):
+    config = _config(tmp_path, server, "agg.db", n=5)
+    assert run_cli("--config", str(config), "run", "--once").returncode == 0
+    database = postgres.database()
+    there = run_cli("db", "copy", str(tmp_path / "agg.db"), database, cwd=tmp_path)
+    assert there.returncode == 0, there.stderr
+    assert "copied 5 items, 1 sources' state and 0 tombstones" in there.stdout
+    back = tmp_path / "back.db"
+    assert run_cli("db", "copy", database, str(back)).returncode == 0
+    stores = [open_store(tmp_path / "agg.db"), open_store(database), open_store(back)]
+    try:
+        items = [[(i.uid, i.story, i.tags, i.published) for i in s.items()] for s in stores]
+        states = [s.source_states()["c"] for s in stores]
+        keys = [list(s.near_texts(NOW - timedelta(days=3650))) for s in stores]  # type: ignore[attr-defined]
+    finally:
+        for s in stores:
+            s.close()
+    assert items[0] == items[1] == items[2] and len(items[0]) == 5
+    assert states[0] == states[1] == states[2]
+    assert keys[0] == keys[1] == keys[2]
+    near = []  # the near-duplicate index, row for row (it refers to items by rowid)
+    for where in (tmp_path / "agg.db", database, back):
+        s = open_store(where)
+        near.append(s.db.execute("SELECT item, keys FROM near_keys ORDER BY item").fetchall())  # type: ignore[attr-defined]
+        s.close()
+    assert [list(map(tuple, n)) for n in near] == [list(map(tuple, near[0]))] * 3
+    assert len(near[0]) == 5
+    refused = run_cli("db", "copy", str(tmp_path / "agg.db"), database)
+    assert refused.returncode == 1 and "already holds" in refused.stderr
+
+
+def test_a_database_that_cannot_be_reached_is_one_line_without_its_password(tmp_path, server):
+    database = "postgresql://aggregator:s3cret@/nowhere?host=/nonexistent&port=1"
+    config = _config(tmp_path, server, database)
+    result = run_cli("--config", str(config), "run", "--once")
+    assert result.returncode == 1
+    assert "s3cret" not in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.startswith("aggregator: cannot use database postgresql://aggregator:***@")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_daemon_pulls_into_postgresql_publishes_and_stops_cleanly(postgres, server, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    database = postgres.database().replace("aggregator@", "aggregator:hidden@")
+    config = _config(tmp_path, server, database)
+    log = tmp_path / "daemon.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aggregator", "--config", str(config), "run"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        published = tmp_path / "out" / "crypto.json"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            if published.exists() and len(json.loads(published.read_text())["items"]) == 3:
+                break  # at start the daemon publishes what the store holds: nothing yet
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    text = log.read_text()
+    assert published.exists(), text
+    assert len(json.loads(published.read_text())["items"]) == 3
+    assert "stopped cleanly" in text and "Traceback" not in text
+    assert "hidden" not in text and "aggregator:***@" in text  # the password never logged
