@@ -4,6 +4,11 @@ stores moved between SQLite and PostgreSQL without losing an item or a source's 
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -116,11 +121,6 @@ def test_a_database_that_cannot_be_reached_is_one_line_without_its_password(tmp_
 
 
 def test_the_daemon_pulls_into_postgresql_publishes_and_stops_cleanly(postgres, server, tmp_path):
-    import signal
-    import subprocess
-    import sys
-    import time
-
     database = postgres.database().replace("aggregator@", "aggregator:hidden@")
     config = _config(tmp_path, server, database)
     log = tmp_path / "daemon.log"
@@ -143,3 +143,81 @@ def test_the_daemon_pulls_into_postgresql_publishes_and_stops_cleanly(postgres, 
     assert len(json.loads(published.read_text())["items"]) == 3
     assert "stopped cleanly" in text and "Traceback" not in text
     assert "hidden" not in text and "aggregator:***@" in text  # the password never logged
+
+
+def _daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "w") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "aggregator", "--config", str(config), "run"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _wait(what: str, ok: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not ok():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def _titles(folder: Path) -> list[str]:
+    try:
+        return [i["title"] for i in json.loads((folder / "crypto.json").read_text())["items"]]
+    except (OSError, ValueError):
+        return []
+
+
+def test_a_standby_node_serves_the_store_and_takes_over_when_the_puller_dies(
+    postgres, server, tmp_path
+):
+    """Two daemons on one PostgreSQL store: one pulls, the other stands by and publishes
+    what the first stores; when the first is killed, the second pulls (issue #18)."""
+    database = postgres.database()
+    a_dir, b_dir = tmp_path / "a", tmp_path / "b"
+    a_dir.mkdir(), b_dir.mkdir()
+    a_config = _config(a_dir, server, database)
+    b_config = _config(b_dir, server, database)
+    a = _daemon(a_config, a_dir / "log")
+    try:
+        _wait("A publishes", lambda: len(_titles(a_dir / "out")) == 3)
+        b = _daemon(b_config, b_dir / "log")
+        try:
+            _wait("B publishes A's items", lambda: len(_titles(b_dir / "out")) == 3)
+            b_log = (b_dir / "log").read_text()
+            assert "standing by: another node pulls" in b_log
+            pulls = len(server.requests)
+            time.sleep(3)  # B stands by: it pulls nothing
+            assert len(server.requests) == pulls
+            a.kill()  # no clean stop: the server ends its session and the lock with it
+            a.wait(10)
+            _wait("B takes over", lambda: "leading:" in (b_dir / "log").read_text())
+            items = [
+                {
+                    "title": f"Bitcoin story {i}",
+                    "link": f"https://c.example/{i}",
+                    "guid": f"g{i}",
+                    "date": NOW - timedelta(hours=i),
+                    "description": f"Bitcoin and crypto markets, part {i}.",
+                }
+                for i in range(-1, 3)
+            ]
+            server.add("/c.rss", rss(items))
+            asked = run_cli("--config", str(b_config), "refresh", "c")
+            assert asked.returncode == 0, asked.stderr
+            _wait("B pulls the new item", lambda: len(_titles(b_dir / "out")) == 4)
+            status = run_cli("--config", str(b_config), "status")
+            assert status.returncode == 0, status.stderr
+            node_lines = [x for x in status.stdout.splitlines() if x.startswith("node ")]
+            assert len(node_lines) == 2 and ": pulling, last seen" in node_lines[0]
+            assert f":{b.pid}: pulling" in node_lines[0], status.stdout
+            b.send_signal(signal.SIGTERM)
+            assert b.wait(30) == 0
+            b_log = (b_dir / "log").read_text()
+            assert "stopped cleanly" in b_log and "Traceback" not in b_log
+        finally:
+            if b.poll() is None:
+                b.kill()
+    finally:
+        if a.poll() is None:
+            a.kill()

@@ -125,6 +125,11 @@ def test_what_is_committed_survives_closing(opener: Callable[[], Storage]) -> No
     first.close()
     again = opener()
     assert [i.key for i in again.items()] == ["a"] and again.meta("rules") == "print"
+    with again.transaction():
+        again.set_meta("node:x", "1")
+        again.set_meta("node:y", "2")
+        again.set_meta("Node:z", "3")
+    assert again.metas("node:") == {"node:x": "1", "node:y": "2"}
 
 
 def test_updates_tags_and_pages(store: Storage) -> None:

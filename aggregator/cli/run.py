@@ -4,6 +4,7 @@ that pull and publish, with the summary they print."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import logging
@@ -26,7 +27,7 @@ from aggregator.cli.common import (
 from aggregator.config.load import load
 from aggregator.errors import LockedError
 from aggregator.model import Config, Item, PullOutcome, Source, SourceRecord
-from aggregator.storage import Storage, database_exists, open_store, writer_lock
+from aggregator.storage import Storage, database_exists, is_url, open_store, writer_lock
 
 if TYPE_CHECKING:  # the pipeline (0.3 s of imports) is imported by the commands that run it
     from aggregator.ingest.pipeline import PassResult
@@ -69,7 +70,17 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
         print("aggregator: --all goes with --once (the daemon keeps the schedule)", file=sys.stderr)
         return EXIT_USAGE
     config = load(path)
-    with writer_lock(config.settings.database):
+    leadership = None
+    guard: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+    if not args.once and is_url(config.settings.database):
+        # daemons sharing a PostgreSQL store: the lock's holder pulls, the others stand by
+        from aggregator.storage.postgres import Leadership
+
+        leadership = Leadership(str(config.settings.database))
+        leadership.try_acquire()
+    else:
+        guard = writer_lock(config.settings.database)
+    with guard:
         store = open_store(config.settings.database)
         try:
             plan = None  # run --once: the sources due now, and those left for later
@@ -92,7 +103,7 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
             if not args.once:
                 from aggregator.daemon import Daemon
 
-                return run_async(Daemon(path, config, store).run())
+                return run_async(Daemon(path, config, store, leadership=leadership).run())
             assert plan is not None  # run --once
             if plan[0]:
                 result = _run_with_progress(config, store, plan)
@@ -102,6 +113,8 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
                 result = quiet_pass(config, store, plan)
         finally:
             store.close()
+            if leadership is not None:
+                leadership.release()
     if args.log_format == "json":
         _log_summary(config, result)  # a JSON log stays one JSON object per line
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,11 +35,13 @@ def cmd_status(args: argparse.Namespace, path: Path) -> int:
     assert database is not None
     rows: dict[str, SourceRecord] = {}
     refused = ""
+    nodes: list[dict[str, Any]] = []
     if database_exists(database):
         store = open_store(database)
         try:
             rows = {r.name: r for r in store.source_rows()}
             refused = store.meta("config_refused")
+            nodes = _nodes(store.metas("node:"))
         finally:
             store.close()
     sources = config.sources if config else ()
@@ -46,15 +49,44 @@ def cmd_status(args: argparse.Namespace, path: Path) -> int:
     report = [_status_record(name, config, rows.get(name)) for name in names]
     notes = _status_notes(path, refused_now, refused, database)
     if args.json:
-        print(json.dumps({"notes": notes, "sources": report}, ensure_ascii=False, indent=2))
+        shown = {"notes": notes, "sources": report} | ({"nodes": nodes} if nodes else {})
+        print(json.dumps(shown, ensure_ascii=False, indent=2))
     else:
         for note in notes:
             print(textwrap.fill(note, terminal_width()) if terminal_width() else note)
+        for node in nodes:  # daemons sharing a PostgreSQL store
+            print(f"node {node['node']}: {node['role']}, last seen {_ago(node['seen'])}")
         if not database_exists(database):
             print("no pulls yet (the database does not exist)")
         else:
             _print_status(report)
     return EXIT_OK
+
+
+def _nodes(beats: dict[str, str]) -> list[dict[str, Any]]:
+    """The daemons that share this store (their heartbeats, daemon/core.py), the pulling
+    one first, then by when they were last seen."""
+    nodes = []
+    for key, value in beats.items():
+        try:
+            beat = json.loads(value)
+            nodes.append({"node": key.removeprefix("node:"), "role": beat["role"],
+                          "seen": beat["seen"]})  # fmt: skip
+        except (ValueError, KeyError, TypeError):
+            continue  # a heartbeat written by hand or cut short: not a node to list
+    newest_first = sorted(nodes, key=lambda n: str(n["seen"]), reverse=True)
+    return sorted(newest_first, key=lambda n: n["role"] != "pulling")
+
+
+def _ago(seen: str) -> str:
+    """ "12 s ago"; a node silent for more than a few heartbeats is said to be gone."""
+    try:
+        age = (datetime.now(UTC) - datetime.fromisoformat(seen)).total_seconds()
+    except (ValueError, TypeError):
+        return seen
+    if age > 30:
+        return f"{seen[:19]}Z ({int(age)} s ago: stopped or cut off)"
+    return f"{max(0, int(age))} s ago"
 
 
 def _status_notes(

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import random
 import signal
 import time
@@ -43,6 +44,7 @@ PUBLISH_DEBOUNCE = 2.0  # seconds: pulls finishing close together publish once
 PUBLISH_RETRY = 30.0  # seconds before publishing again after a failure
 STOP_GRACE = 5.0  # seconds in-flight pulls get to finish on SIGTERM before being cancelled
 COMMIT_EVERY = 1.0  # seconds: pulls ending within this are committed together
+STANDBY_EVERY = 2.0  # seconds: a standby node tries to lead, and looks for new items
 
 
 def raise_file_limit() -> int:
@@ -91,8 +93,14 @@ class Daemon(Watching):
         store: Storage,
         clock: Clock = utcnow,
         fetcher: Fetches | None = None,
+        leadership: Any = None,
     ):
         self.path = path
+        # several daemons on one PostgreSQL store: the one holding the lock pulls, the others
+        # stand by (storage/postgres/lock.py); on SQLite (None) this daemon is the only one
+        self.leadership = leadership
+        self.leading = leadership is None or leadership.held
+        self.generation = ""  # the store's generation this node last published
         self.fetcher = fetcher  # None: a `fetch.Fetcher` on the config's settings
         self.config = config
         self.store = store
@@ -107,6 +115,7 @@ class Daemon(Watching):
         self.publish_error = ""  # the last publish failed, and why
         self.unreported: list[PullOutcome] = []  # pulls done, logged once committed
         self.retagging: asyncio.Task[None] | None = None  # stored items being re-tagged
+        self.lost_lead = False  # the database lock was lost: stop, exit 1
         self._stamp = self._file_stamp()
         self._digest = self._file_digest()
 
@@ -145,13 +154,23 @@ class Daemon(Watching):
         # pass: one commit a source rewrote the random-key index pages once per source.
         self._set_refused(None)  # started on a valid config: a past refusal is over
         with self.store.batch(COMMIT_EVERY):
-            self._announce(self.runner.refresh(False, retag=False))
-            self._retag_soon()
-            for source in self.config.sources:
-                self._schedule_start(source)
+            self._announce(self.runner.refresh(False, retag=False, writes=self.leading))
+            standby = None
+            if self.leading:
+                self._lead()
+            else:
+                log.info(
+                    "standing by: another node pulls into this database; serving and "
+                    "publishing what it stores, and taking over if it stops"
+                )
+            if self.leadership is not None:
+                standby = asyncio.create_task(supervised("the standby loop", self._standby))
             watcher = asyncio.create_task(supervised("the config watcher", self._watch))
             committer = asyncio.create_task(supervised("the commit loop", self._commit_loop))
             await self.stopping.wait()
+            if standby is not None:
+                standby.cancel()
+                self._heartbeat("stopped")
 
             log.info("stopping: no new pulls; %d in flight", len(self.inflight))
             self.scheduler.shutdown(wait=False)
@@ -173,8 +192,54 @@ class Daemon(Watching):
         await self.runner.close()
         if runner is not None:
             await runner.cleanup()
+        if self.lost_lead:
+            log.info("stopped (lost the database lock)")
+            return 1
         log.info("stopped cleanly")
         return 0
+
+    @property
+    def role(self) -> str:
+        """On a shared store, what this node does: "pulling", or "standby"."""
+        return "pulling" if self.leading else "standby"
+
+    def _lead(self) -> None:
+        """Pull: every source scheduled from its stored next pull, stale tags redone."""
+        self._retag_soon()
+        for source in self.config.sources:
+            self._schedule_start(source)
+
+    async def _standby(self) -> None:
+        """Several nodes on one store: standing by, try to lead and publish what the
+        leader stores (a new generation); leading, make sure the lock is still ours. A
+        leader whose lock's session died stops (exit 1): another node may be pulling now,
+        and a supervisor restarts this one, which then stands by."""
+        assert self.leadership is not None
+        while True:
+            await asyncio.sleep(STANDBY_EVERY)
+            self._heartbeat()
+            if self.leading:
+                if not self.leadership.still_held():
+                    log.error("lost the database lock (connection lost): stopping")
+                    self.lost_lead = True
+                    self.stopping.set()
+                    return
+                continue
+            if self.leadership.try_acquire():
+                self.leading = True
+                log.info("leading: the node that pulled has stopped; pulling from now on")
+                self._lead()
+                continue
+            generation = self.store.meta("generation")
+            if generation != self.generation:
+                self.generation = generation
+                self._publish_soon()
+
+    def _heartbeat(self, role: str | None = None) -> None:
+        """Note this node in the store, for `status`: its role and when it was last seen."""
+        beat = {"role": role or self.role, "seen": self.clock().isoformat(), "pid": os.getpid()}
+        with self.store.transaction():
+            self.store.set_meta(f"node:{os.uname().nodename}:{os.getpid()}", json.dumps(beat))
 
     async def _commit_loop(self) -> None:
         """Commit what the batch holds once pulls pause (a pull commits the batch itself
@@ -320,7 +385,7 @@ class Daemon(Watching):
 
     async def _publish(self) -> None:
         self.dirty = False
-        self._announce(self.runner.refresh(True, retag=False))
+        self._announce(self.runner.refresh(True, retag=False, writes=self.leading))
         self._flush_reports()  # refresh committed what the pulls stored
 
     def _set_refused(self, refused: dict[str, Any] | None) -> None:
@@ -343,7 +408,7 @@ class Daemon(Watching):
             return
         settings = self.config.settings
         urls = changed_feed_urls(settings.base_url, [p for r in done.published for p in r.written])
-        if settings.hub and urls:
+        if settings.hub and urls and self.leading:  # once per change: from the leader
             task = asyncio.create_task(websub.ping(settings, urls))
             self.pings.add(task)
             task.add_done_callback(self.pings.discard)
@@ -364,7 +429,8 @@ class Daemon(Watching):
             )
         if self.publish_error:
             reasons.append(f"publishing failed: {self.publish_error}")
-        return {
+        shared = {} if self.leadership is None else {"role": self.role}
+        return shared | {
             "status": "degraded" if reasons else "ok",
             "reasons": reasons,
             "sources": len(names),

@@ -17,6 +17,7 @@ stays on the loop's thread, one unit per pull.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -76,20 +77,34 @@ class Refreshed:
     error: str = ""  # publishing failed (disk full, read-only folder): the old files stay
 
 
+def published_key(config: Config) -> str:
+    """The meta key where this node notes what its output folder shows: the nodes sharing
+    a PostgreSQL store each publish their own folder."""
+    return f"output:{os.uname().nodename}:{os.path.abspath(config.settings.output_dir)}"
+
+
 def refresh(
-    config: Config, store: Storage, changed: bool, clock: Clock = utcnow, retag: bool = True
+    config: Config,
+    store: Storage,
+    changed: bool,
+    clock: Clock = utcnow,
+    retag: bool = True,
+    writes: bool = True,
 ) -> Refreshed:
     """After pulls (or a config change): re-tag, prune, and publish when anything changed.
-    `retag` False: the caller re-tags itself (the daemon, off its event loop)."""
+    `retag` False: the caller re-tags itself (the daemon, off its event loop). `writes`
+    False: a standby node (daemon/core.py) only publishes what the store holds."""
     store.commit_pending()  # what gets published is stored first, whatever a crash does next
-    retagged = retag_if_rules_changed(config, store) if retag else 0
+    retagged = retag_if_rules_changed(config, store) if retag and writes else 0
     now = clock()
-    reindex_if_keys_changed(config, store, now)
-    with store.transaction():
-        pruned = store.prune(now - timedelta(seconds=config.settings.retention), now)
-        store.prune_near_keys(now - timedelta(seconds=config.dedupe.window))
-        if pruned:
-            mark_unpublished(store)
+    pruned = 0
+    if writes:
+        reindex_if_keys_changed(config, store, now)
+        with store.transaction():
+            pruned = store.prune(now - timedelta(seconds=config.settings.retention), now)
+            store.prune_near_keys(now - timedelta(seconds=config.dedupe.window))
+            if pruned:
+                mark_unpublished(store)
     # index.html shows each source's health: a source that starts or stops failing republishes
     health = [
         (r.name, r.last_error_kind, r.last_pull is None, r.feed_title) for r in store.source_rows()
@@ -105,11 +120,13 @@ def refresh(
         config.feeds,
         health,
     )
+    key = published_key(config)
+    shows = f"{output_print}@{store.meta('generation') or 0}"  # what the files must show
     needed = (
         changed
         or retagged
         or pruned
-        or store.meta("output") != output_print
+        or store.meta(key) != shows
         or not all(p.exists() for p in expected_files(config))
     )
     published: tuple[Published, ...] = ()
@@ -117,7 +134,8 @@ def refresh(
         # The marker says "the files show the store" only once every file is in place: a
         # crash while writing them (or before) leaves it unset, and the next refresh
         # publishes whatever else changes or not.
-        mark_unpublished(store)
+        with store.transaction():
+            store.set_meta(key, "")
         store.commit_pending()
         from aggregator.publish import publish
 
@@ -128,7 +146,7 @@ def refresh(
             log.error("%s; the previous files stay, retried later", message)
             return Refreshed(retagged, pruned, (), message)
         with store.transaction():
-            store.set_meta("output", output_print)
+            store.set_meta(key, shows)
         written = [p.name for r in published for p in r.written]
         if written:
             log.info("published %s", ", ".join(written), extra={"fields": {"written": written}})
@@ -175,8 +193,8 @@ class Runner:
             source, self.fetcher, self.pool, self.store, self.config, self.clock
         )
 
-    def refresh(self, changed: bool, retag: bool = True) -> Refreshed:
-        return refresh(self.config, self.store, changed, self.clock, retag)
+    def refresh(self, changed: bool, retag: bool = True, writes: bool = True) -> Refreshed:
+        return refresh(self.config, self.store, changed, self.clock, retag, writes)
 
     def reconfigure(self, config: Config) -> None:
         """Pull with `config` from now on. A pull under way keeps the client it started

@@ -251,9 +251,10 @@ def _finish(
 
 
 def mark_unpublished(store: Storage) -> None:
-    """Note that the published files may not show the store: the next refresh publishes."""
+    """Note that the published files may not show the store: a new generation of it,
+    which every node's next refresh publishes (each node keeps its own output folder)."""
     with store.transaction():
-        store.set_meta("output", "")
+        store.set_meta("generation", str(int(store.meta("generation") or 0) + 1))
 
 
 def log_outcome(o: PullOutcome) -> None:

@@ -8,8 +8,8 @@ password comes from the environment or ~/.pgpass as libpq reads them, never from
     lock.py    the writer's lock (an advisory lock), until sources are leased
 """
 
-from aggregator.storage.postgres.lock import Lock
+from aggregator.storage.postgres.lock import Leadership, Lock
 from aggregator.storage.postgres.schema import MIGRATIONS
 from aggregator.storage.postgres.store import Store, redact
 
-__all__ = ["MIGRATIONS", "Lock", "Store", "redact"]
+__all__ = ["MIGRATIONS", "Leadership", "Lock", "Store", "redact"]

@@ -31,3 +31,37 @@ class Lock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+class Leadership:
+    """Which daemon pulls, among several on one database: the one holding the writer lock.
+    The others stand by (they serve and publish what the store holds) and try again; when
+    the leader dies its session ends, the server drops the lock, and one of them takes over."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self._conn: Any = None
+        self.held = False
+
+    def try_acquire(self) -> bool:
+        if self._conn is None:
+            self._conn = connect(self.url)
+        row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (WRITER,)).fetchone()
+        self.held = bool(row[0])
+        return self.held
+
+    def still_held(self) -> bool:
+        """The lock's session is alive (if the connection dropped, the server let the
+        lock go and another node may be pulling now)."""
+        import psycopg
+
+        try:
+            self._conn.execute("SELECT 1").fetchone()
+        except psycopg.Error:
+            self.held = False
+        return self.held
+
+    def release(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self.held = False

@@ -52,6 +52,12 @@ class Items:
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
+    def metas(self, prefix: str) -> dict[str, str]:
+        """Every meta value whose key starts with `prefix` (the nodes' heartbeats)."""
+        rows = self.db.execute("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?",
+                               (len(prefix), prefix))  # fmt: skip
+        return {r[0]: r[1] for r in rows}
+
     # ------------------------------------------------------------ items
 
     def lookups(self, items: list[Item]) -> Lookups:
