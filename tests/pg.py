@@ -51,16 +51,26 @@ class Server:
             check=True, capture_output=True, user=user,
         )  # fmt: skip
         self.port = 5432
-        self._log = open(self.dir / "server.log", "wb")  # noqa: SIM115 - the server's life
+        self.bin_dir, self.data = bin_dir, data
+        self._log = open(self.dir / "server.log", "ab")  # noqa: SIM115 - the server's life
+        self.admin = self.url("postgres")
+        self.start()
+        self._names = itertools.count(1)
+
+    def start(self) -> None:
+        """Start the server (again, after `halt`: the same data, the same socket)."""
         self.proc = subprocess.Popen(
-            [str(bin_dir / "postgres"), "-D", str(data), "-k", str(self.dir), "-p",
+            [str(self.bin_dir / "postgres"), "-D", str(self.data), "-k", str(self.dir), "-p",
              str(self.port), "-c", "listen_addresses=", "-c", "fsync=off",
              "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
-            stdout=subprocess.DEVNULL, stderr=self._log, user=user,
+            stdout=subprocess.DEVNULL, stderr=self._log, user=self.user,
         )  # fmt: skip
-        self.admin = self.url("postgres")
         self._wait()
-        self._names = itertools.count(1)
+
+    def halt(self) -> None:
+        """Stop the server, every session cut (a database going away under a daemon)."""
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(timeout=30)
 
     def url(self, database: str) -> str:
         return f"postgresql://aggregator@/{database}?host={self.dir}&port={self.port}"
@@ -89,7 +99,8 @@ class Server:
         return self.url(name)
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGINT)  # fast shutdown: sessions ended, no wait
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # fast shutdown: sessions ended, no wait
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:

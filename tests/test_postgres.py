@@ -19,18 +19,24 @@ from aggregator.storage import open_store, writer_lock
 NOW = datetime.now(UTC)
 
 
+def _feed(numbers: range) -> str:
+    """The test source's feed: one bitcoin story per number, the lowest the newest."""
+    return rss(
+        [
+            {
+                "title": f"Bitcoin story {i}",
+                "link": f"https://c.example/{i}",
+                "guid": f"g{i}",
+                "date": NOW - timedelta(hours=i),
+                "description": f"Bitcoin and crypto markets, part {i}.",
+            }
+            for i in numbers
+        ]
+    )
+
+
 def _config(tmp_path: Path, server: FeedServer, database: str, n: int = 3) -> Path:
-    items = [
-        {
-            "title": f"Bitcoin story {i}",
-            "link": f"https://c.example/{i}",
-            "guid": f"g{i}",
-            "date": NOW - timedelta(hours=i),
-            "description": f"Bitcoin and crypto markets, part {i}.",
-        }
-        for i in range(n)
-    ]
-    url = server.add("/c.rss", rss(items))
+    url = server.add("/c.rss", _feed(range(n)))
     config = write_config(
         tmp_path,
         f'[[sources]]\nname = "c"\nurl = "{url}"\ntags = ["crypto"]\n'
@@ -191,18 +197,8 @@ def test_a_standby_node_serves_the_store_and_takes_over_when_the_puller_dies(
             assert len(server.requests) == pulls
             a.kill()  # no clean stop: the server ends its session and the lock with it
             a.wait(10)
-            _wait("B takes over", lambda: "leading:" in (b_dir / "log").read_text())
-            items = [
-                {
-                    "title": f"Bitcoin story {i}",
-                    "link": f"https://c.example/{i}",
-                    "guid": f"g{i}",
-                    "date": NOW - timedelta(hours=i),
-                    "description": f"Bitcoin and crypto markets, part {i}.",
-                }
-                for i in range(-1, 3)
-            ]
-            server.add("/c.rss", rss(items))
+            _wait("B takes over", lambda: "leading: no other node" in (b_dir / "log").read_text())
+            server.add("/c.rss", _feed(range(-1, 3)))  # a new story
             asked = run_cli("--config", str(b_config), "refresh", "c")
             assert asked.returncode == 0, asked.stderr
             _wait("B pulls the new item", lambda: len(_titles(b_dir / "out")) == 4)
@@ -221,3 +217,68 @@ def test_a_standby_node_serves_the_store_and_takes_over_when_the_puller_dies(
     finally:
         if a.poll() is None:
             a.kill()
+
+
+def test_a_daemon_serves_through_a_database_outage_and_recovers(server, tmp_path):
+    """The PostgreSQL server stops under a running daemon: it keeps serving its files,
+    /healthz says why it is degraded, and once the server is back it pulls again."""
+    import httpx
+    from pg import Server
+
+    from aggregator.storage import open_store as open_
+
+    pg = Server()  # its own server: this test stops it
+    try:
+        database = pg.database()
+        config = _config(tmp_path, server, database)
+        port = _free_port()
+        text = config.read_text(encoding="utf-8").replace(
+            'listen = ""', f'listen = "127.0.0.1:{port}"'
+        )
+        config.write_text(text, encoding="utf-8")
+        d = _daemon(config, tmp_path / "log")
+        try:
+            _wait("published", lambda: len(_titles(tmp_path / "out")) == 3)
+            base = f"http://127.0.0.1:{port}"
+            assert httpx.get(f"{base}/healthz").json()["role"] == "pulling"
+            pg.halt()
+            _wait(
+                "degraded",
+                lambda: "cannot be read" in httpx.get(f"{base}/healthz").text,
+            )
+            health = httpx.get(f"{base}/healthz")
+            assert health.status_code == 503
+            served = httpx.get(f"{base}/crypto.json")  # what it has, still served
+            assert served.status_code == 200 and "Bitcoin story 0" in served.text
+            assert d.poll() is None
+            pg.start()
+            _wait("ok again", lambda: httpx.get(f"{base}/healthz").status_code == 200, 60)
+            log = tmp_path / "log"
+            _wait("stepped down", lambda: "lost the database lock" in log.read_text(), 60)
+            _wait("leading again", lambda: "leading: no other node" in log.read_text(), 60)
+            assert httpx.get(f"{base}/healthz").json()["role"] == "pulling"
+            store = open_(database)
+            try:
+                (before,) = store.source_rows()
+                asked = run_cli("--config", str(config), "refresh", "c")
+                assert "the running daemon took the request" in asked.stdout, asked.stdout
+                _wait("pulled again", lambda: store.source_rows()[0].last_pull != before.last_pull)
+            finally:
+                store.close()
+            d.send_signal(signal.SIGTERM)
+            assert d.wait(30) == 0
+            text = log.read_text()
+            assert "Traceback" not in text and "stopped cleanly" in text
+        finally:
+            if d.poll() is None:
+                d.kill()
+    finally:
+        pg.stop()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

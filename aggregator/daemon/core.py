@@ -115,7 +115,6 @@ class Daemon(Watching):
         self.publish_error = ""  # the last publish failed, and why
         self.unreported: list[PullOutcome] = []  # pulls done, logged once committed
         self.retagging: asyncio.Task[None] | None = None  # stored items being re-tagged
-        self.lost_lead = False  # the database lock was lost: stop, exit 1
         self._stamp = self._file_stamp()
         self._digest = self._file_digest()
 
@@ -164,7 +163,9 @@ class Daemon(Watching):
                     "publishing what it stores, and taking over if it stops"
                 )
             if self.leadership is not None:
-                standby = asyncio.create_task(supervised("the standby loop", self._standby))
+                standby = asyncio.create_task(
+                    supervised("the standby loop", self._standby, STANDBY_EVERY, 30.0)
+                )
             watcher = asyncio.create_task(supervised("the config watcher", self._watch))
             committer = asyncio.create_task(supervised("the commit loop", self._commit_loop))
             await self.stopping.wait()
@@ -192,9 +193,6 @@ class Daemon(Watching):
         await self.runner.close()
         if runner is not None:
             await runner.cleanup()
-        if self.lost_lead:
-            log.info("stopped (lost the database lock)")
-            return 1
         log.info("stopped cleanly")
         return 0
 
@@ -212,28 +210,37 @@ class Daemon(Watching):
     async def _standby(self) -> None:
         """Several nodes on one store: standing by, try to lead and publish what the
         leader stores (a new generation); leading, make sure the lock is still ours. A
-        leader whose lock's session died stops (exit 1): another node may be pulling now,
-        and a supervisor restarts this one, which then stands by."""
+        leader whose lock's session died (the server restarted, the network cut) stands
+        by: another node may be pulling now. With the database unreachable this raises,
+        and `supervised` runs it again with a backoff: the node serves what it has."""
         assert self.leadership is not None
         while True:
             await asyncio.sleep(STANDBY_EVERY)
+            if self.leading and not self.leadership.still_held():
+                self._step_down()
             self._heartbeat()
             if self.leading:
-                if not self.leadership.still_held():
-                    log.error("lost the database lock (connection lost): stopping")
-                    self.lost_lead = True
-                    self.stopping.set()
-                    return
                 continue
             if self.leadership.try_acquire():
                 self.leading = True
-                log.info("leading: the node that pulled has stopped; pulling from now on")
+                log.info("leading: no other node holds the lock; pulling from now on")
                 self._lead()
                 continue
             generation = self.store.meta("generation")
             if generation != self.generation:
                 self.generation = generation
                 self._publish_soon()
+
+    def _step_down(self) -> None:
+        """Stop pulling: no pull is armed until the lock is ours again (a pull under way
+        finishes; what it stores is kept, as a pull by the next leader would be)."""
+        self.leading = False
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("pull:"):
+                job.remove()
+        if self.retagging is not None:
+            self.retagging.cancel()
+        log.error("lost the database lock (its connection was cut): standing by")
 
     def _heartbeat(self, role: str | None = None) -> None:
         """Note this node in the store, for `status`: its role and when it was last seen."""
@@ -317,6 +324,9 @@ class Daemon(Watching):
     async def _pull(self, name: str) -> None:
         source = self.config.source(name)
         if source is None or not source.enabled or self.stopping.is_set():
+            return
+        if self.leadership is not None and not self.leadership.still_held():
+            self._step_down()  # never pull without the lock: another node may be pulling
             return
         task = asyncio.current_task()
         assert task is not None
@@ -416,8 +426,17 @@ class Daemon(Watching):
     def health(self) -> dict[str, Any]:
         """What /healthz says: "ok", or "degraded" with each reason (served as a 503, which
         a load balancer or a monitor reads without parsing)."""
-        rows = self.store.source_rows()
         names = {s.name for s in self.config.sources if s.enabled}
+        try:
+            rows = self.store.source_rows()
+            items = self.store.count_items()
+        except Exception as exc:  # a database gone (a PostgreSQL server down): still serving
+            return {
+                "status": "degraded",
+                "reasons": [f"the database cannot be read ({' '.join(str(exc).split())[:200]})"],
+                "sources": len(names),
+                "feeds": [f.name for f in self.config.feeds],
+            } | ({} if self.leadership is None else {"role": self.role})
         failing = sorted(r.name for r in rows if r.name in names and r.consecutive_failures)
         reasons = []
         if names and len(failing) == len(names):
@@ -436,5 +455,5 @@ class Daemon(Watching):
             "sources": len(names),
             "failing": failing,
             "feeds": [f.name for f in self.config.feeds],
-            "items": self.store.count_items(),
+            "items": items,
         }

@@ -67,8 +67,14 @@ class Watching:
                 await self._watch_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("watching %s failed; watching on", self.path)
+            except Exception as exc:  # one line (a database gone: every second otherwise)
+                log.error(
+                    "watching %s failed (%s: %s); watching on",
+                    self.path,
+                    type(exc).__name__,
+                    " ".join(str(exc).split())[:200],
+                )
+                log.debug("the watcher's traceback", exc_info=True)
                 await asyncio.sleep(WATCH_EVERY)
 
     async def _watch_once(self) -> None:

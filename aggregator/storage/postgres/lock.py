@@ -44,7 +44,7 @@ class Leadership:
         self.held = False
 
     def try_acquire(self) -> bool:
-        if self._conn is None:
+        if self._conn is None or self._conn.closed:  # first, or the server came back
             self._conn = connect(self.url)
         row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (WRITER,)).fetchone()
         self.held = bool(row[0])

@@ -99,7 +99,7 @@ class Cursor:
     def __init__(self, cursor: Any, returning: str | None):
         self._cursor = cursor
         self.lastrowid: int | None = None
-        if returning is not None:
+        if returning is not None and cursor is not None:
             row = cursor.fetchone()
             self.lastrowid = int(row[0]) if row is not None else None
 
@@ -119,13 +119,28 @@ class Cursor:
 
 class Connection:
     """A psycopg connection in autocommit mode that runs the SQLite store's statements:
-    transactions are the store's own BEGIN, SAVEPOINT and COMMIT, as on SQLite."""
+    transactions are the store's own BEGIN, SAVEPOINT and COMMIT, as on SQLite.
 
-    def __init__(self, raw: Any):
+    A connection the server or the network dropped is made again at the next statement:
+    the unit it broke failed (its statements raised, nothing of it is kept), and the
+    daemon's next pull, commit or /healthz finds the database back once it is."""
+
+    def __init__(self, raw: Any, url: str = ""):
         self.raw = raw
+        self.url = url
+
+    def _alive(self) -> Any:
+        if self.raw.closed and self.url:
+            self.raw = connect(self.url)
+        return self.raw
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> Cursor:
         query, returning = _translate(sql)
+        if self.raw.closed and query.startswith(("ROLLBACK", "RELEASE")):
+            return Cursor(None, None)  # the transaction died with its connection
+        if self.raw.closed and query == "COMMIT":  # what it held is lost: never say stored
+            raise StoreError("the connection to the database was lost before the commit")
+        self._alive()
         cursor = self.raw.cursor(row_factory=_row_factory)
         if params:
             cursor.execute(query, _storable(params))
@@ -135,6 +150,7 @@ class Connection:
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         rows = [_storable(r) for r in rows]
+        self._alive()
         if rows:
             query, _ = _translate(sql)
             with self.raw.cursor() as cursor:
@@ -144,6 +160,8 @@ class Connection:
     def in_transaction(self) -> bool:
         from psycopg.pq import TransactionStatus
 
+        if self.raw.closed:
+            return False  # dropped: whatever was open is gone
         return bool(self.raw.info.transaction_status != TransactionStatus.IDLE)
 
     def close(self) -> None:
@@ -172,13 +190,8 @@ class Store(SqliteStore):
 
         self.path = redact(url)  # type: ignore[assignment]  # what messages name
         self.url = url
-        self._depth = 0
-        self._batch = None
-        self._began = 0.0
-        self._commit_cost = 0.0
-        self._near = None
-        self.commit_seconds = 0.0
-        self.pg = Connection(connect(url))
+        self._start()
+        self.pg = Connection(connect(url), url)
         self.db = self.pg  # type: ignore[assignment]  # the shared queries' connection
         try:
             self._migrate()

@@ -32,12 +32,7 @@ from aggregator.storage.sqlite.schema import MIGRATIONS
 class Store(Items):
     def __init__(self, path: Path):
         self.path = path
-        self._depth = 0  # transaction() units open
-        self._batch: float | None = None  # seconds between commits inside batch()
-        self._began = 0.0
-        self._commit_cost = 0.0  # seconds the last COMMIT took
-        self._near: KeyIndex | None = None  # the near-duplicate keys stored, loaded on use
-        self.commit_seconds = 0.0  # in all, since opened
+        self._start()
         try:
             self.db = sqlite3.connect(path, timeout=5.0, isolation_level=None)
             self.db.row_factory = sqlite3.Row
@@ -51,6 +46,15 @@ class Store(Items):
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot use database {path}: {exc}") from None
+
+    def _start(self) -> None:
+        """The units-of-work state, before any connection (the PostgreSQL store's too)."""
+        self._depth = 0  # transaction() units open
+        self._batch: float | None = None  # seconds between commits inside batch()
+        self._began = 0.0
+        self._commit_cost = 0.0  # seconds the last COMMIT took
+        self._near: KeyIndex | None = None  # the near-duplicate keys stored, loaded on use
+        self.commit_seconds = 0.0  # in all, since opened
 
     def close(self) -> None:
         self.db.close()
