@@ -6,6 +6,7 @@ its content did: bytes are compared before writing, and the feed's dates come fr
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -36,12 +37,48 @@ class Published:
     written: tuple[Path, ...]  # files whose bytes changed
 
 
+LEFTOVER_AGE = 600.0  # seconds: a temporary file this old is a crash's, whoever wrote it
+
+
+def _writer() -> str:
+    """Who writes a temporary file, in its name: this host and process."""
+    return f"{os.uname().nodename.replace('.', '_')}-{os.getpid()}"
+
+
+def _remove_leftovers(out_dir: Path) -> None:
+    """Temporary files a crash left between write and rename: those of a dead process of
+    this host, and any older than LEFTOVER_AGE. Another writer's fresh one stays (a second
+    node publishing to a shared folder renames it a few milliseconds later)."""
+    import time
+
+    host = _writer().rpartition("-")[0]
+    for leftover in out_dir.glob(".*.tmp"):
+        # ".all.rss.HOST-PID.RANDOM.tmp"; a name without a writer is an older version's
+        who, _, pid = leftover.name.rsplit(".", 3)[-3].rpartition("-")
+        with contextlib.suppress(OSError):  # gone meanwhile: renamed by its writer
+            if (
+                time.time() - leftover.stat().st_mtime > LEFTOVER_AGE
+                or not pid.isdigit()
+                or (who == host and not _alive(int(pid)))
+            ):
+                leftover.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
 def publish(store: Storage, config: Config) -> list[Published]:
     """Write every curated feed of `config` in every format; returns what was written."""
     out_dir = config.settings.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    for leftover in out_dir.glob(".*.tmp"):  # a crash between write and rename (one writer)
-        leftover.unlink(missing_ok=True)
+    _remove_leftovers(out_dir)
     stories = group(store.copies())
     tags_of = story_tags(stories)
     order = newest_first(stories)
@@ -141,7 +178,7 @@ def write_if_changed(path: Path, data: bytes) -> bool:
             return False
     except FileNotFoundError:
         pass
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_writer()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -282,3 +282,20 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_nodes_starting_together_migrate_once(postgres):
+    """Four processes open one new database at the same moment: the migrations run once,
+    under their advisory lock, and every process ends up on the same schema."""
+    database = postgres.database()
+    code = (
+        "import sys; from aggregator.storage import open_store; "
+        "s = open_store(sys.argv[1]); print(s.schema_version()); s.close()"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, database], stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    outs = [p.communicate(timeout=60)[0].strip() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0]
+    assert outs == ["1", "1", "1", "1"]

@@ -615,3 +615,28 @@ def test_make_soak_checks_what_it_says(server: FeedServer, tmp_path):
     assert any(b.startswith("all: RSS, Atom and JSON disagree") for b in broken), broken
     assert any(b.startswith("all: published 3 items, a fresh publish 4") for b in broken), broken
     assert any(b.startswith("temporary files left") for b in broken), broken
+
+
+def test_publishing_leaves_another_live_writer_s_temporary_file_alone(server: FeedServer, tmp_path):
+    """Two nodes may publish into one shared folder: a fresh temporary file of another
+    host's writer is renamed by it a moment later, so publishing never deletes it; one of a
+    dead process of this host, an older version's, or one older than ten minutes goes."""
+    import time
+
+    from aggregator.publish import LEFTOVER_AGE, _writer
+
+    url = server.add("/s.rss", _bitcoin_rss(2, "story"))
+    config = write_config(tmp_path, f'[[sources]]\nname = "s"\nurl = "{url}"\n' + TAGS_AND_FEEDS)
+    out = tmp_path / "out"
+    out.mkdir()
+    host = _writer().rpartition("-")[0]
+    other = out / ".all.rss.otherhost-4242.x1.tmp"  # another node's, being written
+    dead = out / f".all.rss.{host}-{2**22 + 17}.x2.tmp"  # a pid no process has
+    legacy = out / ".all.rss.x3.tmp"
+    stale = out / ".all.atom.otherhost-4243.x4.tmp"
+    for f in (other, dead, legacy, stale):
+        f.write_text("partial")
+    old = time.time() - LEFTOVER_AGE - 60
+    os.utime(stale, (old, old))
+    assert run_cli("--config", str(config), "run", "--once", cwd=tmp_path).returncode == 0
+    assert sorted(p.name for p in out.glob(".*.tmp")) == [other.name]

@@ -24,7 +24,7 @@ _KEYS = {"meta": "key", "near_keys": "item", "tombstones": "key", "sources": "na
 # the id an INSERT returns as `lastrowid`
 _IDS = {"items": "rowid", "requests": "id"}
 _INSERT = re.compile(r"^\s*INSERT\s+(?:OR\s+(IGNORE|REPLACE)\s+)?INTO\s+(\w+)\s*\(([^)]*)\)", re.I)
-MIGRATION_LOCK = zlib.crc32(b"aggregator schema migration")  # pg_advisory_xact_lock's key
+MIGRATION_LOCK = zlib.crc32(b"aggregator schema migration")  # pg_advisory_lock's key
 
 
 def redact(url: str) -> str:
@@ -210,14 +210,20 @@ class Store(SqliteStore):
             )
         if version == len(MIGRATIONS):
             return
-        with self.transaction():
-            self.db.execute(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
-            for number in range(self._version(), len(MIGRATIONS)):  # again, locked
-                self.pg.raw.execute(MIGRATIONS[number])
-                self.db.execute(
-                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)",
-                    (str(number + 1),),
-                )
+        # a session lock, taken outside any transaction: the version is then read in a new
+        # one, which sees the tables another node's migration committed meanwhile (inside
+        # the transaction that waited, the catalog may still say they do not exist)
+        self.db.execute(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
+        try:
+            with self.transaction():
+                for number in range(self._version(), len(MIGRATIONS)):
+                    self.pg.raw.execute(MIGRATIONS[number])
+                    self.db.execute(
+                        "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)",
+                        (str(number + 1),),
+                    )
+        finally:
+            self.db.execute(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
 
     def schema_version(self) -> int:
         return self._version()
