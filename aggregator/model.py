@@ -18,9 +18,22 @@ from typing import NamedTuple
 # ---------------------------------------------------------------- config
 
 
+DATABASE_URLS = ("postgresql://", "postgres://")  # libpq's URIs: a PostgreSQL database
+
+
+def is_database_url(database: Path | str) -> bool:
+    """A PostgreSQL connection URI, not a SQLite file."""
+    return isinstance(database, str) and database.startswith(DATABASE_URLS)
+
+
+def database_at(base: Path, value: str) -> Path | str:
+    """`[aggregator] database` as written: a URI as it is, a file from the config's folder."""
+    return value if is_database_url(value) else base / value
+
+
 @dataclass(frozen=True)
 class Settings:
-    database: Path | str  # a SQLite file, or a postgresql:// URI (storage.is_url)
+    database: Path | str  # a SQLite file, or a postgresql:// URI (is_database_url)
     output_dir: Path
     base_url: str = "http://localhost:8080/"
     interval: float = 900.0

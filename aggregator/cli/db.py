@@ -8,12 +8,9 @@ from pathlib import Path
 
 from aggregator.cli.common import EXIT_OK
 from aggregator.config.load import load
-from aggregator.storage import describe, is_url, open_store, writer_lock
-
-
-def _database(spec: str, base: Path) -> Path | str:
-    """A postgresql:// URI as given; a file relative to the current folder."""
-    return spec if is_url(spec) else Path(spec)
+from aggregator.errors import StoreError
+from aggregator.model import database_at
+from aggregator.storage import database_exists, describe, open_store, writer_lock
 
 
 def cmd_db_upgrade(args: argparse.Namespace, path: Path) -> int:
@@ -24,7 +21,7 @@ def cmd_db_upgrade(args: argparse.Namespace, path: Path) -> int:
     with writer_lock(database):
         store = open_store(database)
         try:
-            version = store.schema_version()  # type: ignore[attr-defined]
+            version = store.schema_version()
         finally:
             store.close()
     print(f"database {describe(database)}: schema {version}, the newest this version knows")
@@ -35,10 +32,9 @@ def cmd_db_copy(args: argparse.Namespace, path: Path) -> int:
     """Every item, story, tombstone and source state of SRC into DST (new or empty)."""
     from aggregator.storage.copy import copy
 
-    src, dst = _database(args.src, Path.cwd()), _database(args.dst, Path.cwd())
-    if not is_url(src) and not Path(src).exists():
-        print(f"aggregator: database {src} does not exist", flush=True)
-        return 1
+    src, dst = database_at(Path.cwd(), args.src), database_at(Path.cwd(), args.dst)
+    if not database_exists(src):
+        raise StoreError(f"database {src} does not exist")
     with writer_lock(src), writer_lock(dst):  # no daemon writes to either meanwhile
         source, target = open_store(src), open_store(dst)
         try:

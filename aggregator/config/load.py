@@ -10,7 +10,7 @@ from pathlib import Path
 from aggregator.config.place import _line_of, _locate, entry_names
 from aggregator.config.validate import _Validator
 from aggregator.errors import ConfigError
-from aggregator.model import Config
+from aggregator.model import Config, database_at
 
 
 def load(path: str | Path) -> Config:
@@ -36,9 +36,7 @@ def database_of(path: Path) -> Path | str | None:
     name = section.get("database", "aggregator.db") if isinstance(section, dict) else None
     if name is None and section is None:
         name = "aggregator.db"
-    if isinstance(name, str) and name.startswith(("postgresql://", "postgres://")):
-        return name
-    return path.parent / name if isinstance(name, str) and name else None
+    return database_at(path.parent, name) if isinstance(name, str) and name else None
 
 
 def parse(text: str, path: Path) -> Config:

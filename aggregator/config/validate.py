@@ -3,7 +3,6 @@ validation never stops at the first problem, so editors fix a file in one go."""
 
 from __future__ import annotations
 
-import pathlib
 from typing import Any
 
 from aggregator.config.keys import (
@@ -24,7 +23,15 @@ from aggregator.config.keys import (
 )
 from aggregator.config.place import Path_
 from aggregator.config.reader import Reader
-from aggregator.model import Config, CuratedFeed, Dedupe, Settings, Source, TagRule
+from aggregator.model import (
+    Config,
+    CuratedFeed,
+    Dedupe,
+    Settings,
+    Source,
+    TagRule,
+    database_at,
+)
 
 
 class _Validator(Reader):
@@ -81,7 +88,7 @@ class _Validator(Reader):
             listen = "127.0.0.1:8080"
         hub = self.url(data, "hub", w, "") if data.get("hub") else ""
         return Settings(
-            database=_database(base, self.get(data, "database", str, w, "aggregator.db")),
+            database=database_at(base, self.get(data, "database", str, w, "aggregator.db")),
             output_dir=base / self.get(data, "output_dir", str, w, "feeds"),
             base_url=base_url,
             interval=self.converted(data, "interval", w, 900.0, INTERVAL),
@@ -329,10 +336,3 @@ def _check_cron(value: Any) -> str:
     except ValueError as exc:
         raise ValueError(f"not a cron expression ({exc}): {value!r}") from None
     return value
-
-
-def _database(base: pathlib.Path, value: str) -> pathlib.Path | str:
-    """A SQLite file, relative to the config's folder; a postgresql:// URI as written."""
-    if value.startswith(("postgresql://", "postgres://")):
-        return value
-    return base / value

@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
@@ -37,6 +37,9 @@ from aggregator.ingest.retag import Retagger, retag_plan
 from aggregator.model import Config, PullOutcome, Source
 from aggregator.schedule import is_gone
 from aggregator.storage import Storage, describe
+
+if TYPE_CHECKING:  # the PostgreSQL backend: loaded only by a daemon on such a store
+    from aggregator.storage.postgres import Leadership
 
 log = logging.getLogger("aggregator.daemon")
 
@@ -93,7 +96,7 @@ class Daemon(Watching):
         store: Storage,
         clock: Clock = utcnow,
         fetcher: Fetches | None = None,
-        leadership: Any = None,
+        leadership: Leadership | None = None,
     ):
         self.path = path
         # several daemons on one PostgreSQL store: the one holding the lock pulls, the others
@@ -427,16 +430,17 @@ class Daemon(Watching):
         """What /healthz says: "ok", or "degraded" with each reason (served as a 503, which
         a load balancer or a monitor reads without parsing)."""
         names = {s.name for s in self.config.sources if s.enabled}
+        shared = {} if self.leadership is None else {"role": self.role}
         try:
             rows = self.store.source_rows()
             items = self.store.count_items()
         except Exception as exc:  # a database gone (a PostgreSQL server down): still serving
-            return {
+            return shared | {
                 "status": "degraded",
                 "reasons": [f"the database cannot be read ({' '.join(str(exc).split())[:200]})"],
                 "sources": len(names),
                 "feeds": [f.name for f in self.config.feeds],
-            } | ({} if self.leadership is None else {"role": self.role})
+            }
         failing = sorted(r.name for r in rows if r.name in names and r.consecutive_failures)
         reasons = []
         if names and len(failing) == len(names):
@@ -448,7 +452,6 @@ class Daemon(Watching):
             )
         if self.publish_error:
             reasons.append(f"publishing failed: {self.publish_error}")
-        shared = {} if self.leadership is None else {"role": self.role}
         return shared | {
             "status": "degraded" if reasons else "ok",
             "reasons": reasons,

@@ -17,10 +17,10 @@ import sys
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+from aggregator.model import is_database_url
 from aggregator.storage.port import Storage
 
 __all__ = [
-    "DRIVER_ERRORS",
     "Storage",
     "database_exists",
     "describe",
@@ -33,9 +33,7 @@ __all__ = [
 Database = Path | str  # a SQLite file, or a postgresql:// URI
 
 
-def is_url(database: Database) -> bool:
-    """A PostgreSQL connection URI (libpq's postgresql:// or postgres://), not a file."""
-    return isinstance(database, str) and database.startswith(("postgresql://", "postgres://"))
+is_url = is_database_url  # a PostgreSQL connection URI, not a SQLite file
 
 
 def open_store(database: Database) -> Storage:
@@ -86,6 +84,3 @@ def driver_errors() -> tuple[type[Exception], ...]:
     if "psycopg" in sys.modules:
         errors += (sys.modules["psycopg"].Error,)
     return errors
-
-
-DRIVER_ERRORS = driver_errors()

@@ -6,6 +6,8 @@ again and no item comes back as new."""
 
 from __future__ import annotations
 
+import itertools
+
 from aggregator.errors import StoreError
 from aggregator.storage.sqlite.store import Store
 
@@ -38,11 +40,14 @@ def copy(src: Store, dst: Store) -> dict[str, int]:
             listed = ", ".join(columns)
             verb = "INSERT OR REPLACE" if table == "meta" else "INSERT"
             insert = f"{verb} INTO {table}({listed}) VALUES ({', '.join('?' * len(columns))})"
-            rows = src.db.execute(f"SELECT {listed} FROM {table}").fetchall()
-            if table == "meta":
-                rows = [r for r in rows if r[0] not in _BACKEND_META]
-            for start in range(0, len(rows), CHUNK):
-                dst.db.executemany(insert, [tuple(r) for r in rows[start : start + CHUNK]])
-            counts[table] = len(rows)
+            rows = (
+                tuple(r)
+                for r in src.db.execute(f"SELECT {listed} FROM {table}")
+                if table != "meta" or r[0] not in _BACKEND_META
+            )
+            counts[table] = 0
+            while chunk := list(itertools.islice(rows, CHUNK)):  # SQLite's rows: streamed
+                dst.db.executemany(insert, chunk)
+                counts[table] += len(chunk)
         dst.after_copy()
     return counts

@@ -8,7 +8,7 @@ check reads), `SourceState`, `SourceRecord`, `PullOutcome`, `TagMatch`; for one 
 story decisions, `Lookups` and `Candidate`s are read before (the view) and `Intent`s
 written after, in one transaction (see `dedupe/decide.py`). A backend raises
 `errors.StoreError` when its database cannot be used, and lists its driver's own error
-classes in `DRIVER_ERRORS` for the commands' last line of defence.
+classes in `driver_errors()` for the commands' last line of defence.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ class Storage(Protocol):
     def commit_pending(self) -> None: ...
     def meta(self, key: str) -> str: ...
     def set_meta(self, key: str, value: str) -> None: ...
+    def schema_version(self) -> int: ...
     def metas(self, prefix: str) -> dict[str, str]: ...
 
     # -- sources and their schedule
