@@ -7,6 +7,7 @@
     │   └── BudgetExceeded    parsing took too long or too much memory, or crashed
     ├── LockedError       another process holds the database's lock
     └── StoreError        the database cannot be used (corrupt, unreadable, newer, full)
+        └── LeaseLost     another node took over a source this one was pulling
 
 A failing source is turned into a value (`PullOutcome`) by the pipeline; these
 exceptions never escape a pass for one bad source.
@@ -90,3 +91,9 @@ class LockedError(AggregatorError):
 class StoreError(AggregatorError):
     """The database cannot be used (corrupt, not a database, from a newer version, a disk
     error): raised by every storage backend, so no caller handles a driver's own errors."""
+
+
+class LeaseLost(StoreError):
+    """A pull's lease on its source is no longer this node's (it outlived the lease, and
+    another node took the source over): what the pull would write is dropped, so a late
+    node never overwrites a newer pull (storage/postgres/leases.py)."""

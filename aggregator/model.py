@@ -370,6 +370,39 @@ class CopyMeta:
 
 
 @dataclass(frozen=True)
+class Lease:
+    """A node's claim on one source while it pulls it, on a store shared by several nodes:
+    what the pull writes is kept only while `token` still holds the source's lease."""
+
+    source: str
+    token: str
+    node: str
+    fetching: bool = False  # it holds one of its host's fetch slots (Leasing.fetch_slot)
+
+
+@dataclass(frozen=True)
+class Busy:
+    """A source a node did not claim: not due until `until` (another node pulled it), or
+    being pulled by another node (whose lease ends at `until`)."""
+
+    source: str
+    until: datetime
+    reason: str
+    pulling: bool = False  # another node is pulling it now (else it pulled it already)
+
+
+@dataclass(frozen=True)
+class LeaseRow:
+    """A lease as `status` shows it: which node pulls which source, since and until when."""
+
+    source: str
+    node: str
+    since: datetime
+    until: datetime
+    fetching: bool
+
+
+@dataclass(frozen=True)
 class PullOutcome:
     """What one pull of one source did, for the summary, the log and `status`."""
 

@@ -185,6 +185,7 @@ class Skipped:
     name: str
     until: datetime | None
     reason: str
+    elsewhere: bool = False  # another node sharing the store pulls (or pulled) it
 
 
 def is_gone(source: Source, state: SourceState) -> bool:

@@ -72,14 +72,16 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
     config = load(path)
     leadership = None
     guard: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
-    if not args.once and is_url(config.settings.database):
-        # daemons sharing a PostgreSQL store: the lock's holder pulls, the others stand by
+    if is_url(config.settings.database):
+        # nodes sharing a PostgreSQL store: each pulls the sources it claims; the one holding
+        # the leader's lock also re-tags, prunes and pings the hub
         from aggregator.storage.postgres import Leadership
 
         leadership = Leadership(str(config.settings.database))
         leadership.try_acquire()
     else:
         guard = writer_lock(config.settings.database)
+    maintain = leadership is None or leadership.held
     with guard:
         store = open_store(config.settings.database)
         try:
@@ -106,11 +108,11 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
                 return run_async(Daemon(path, config, store, leadership=leadership).run())
             assert plan is not None  # run --once
             if plan[0]:
-                result = _run_with_progress(config, store, plan)
+                result = _run_with_progress(config, store, plan, maintain, args.all)
             else:
                 from aggregator.ingest.pipeline import quiet_pass
 
-                result = quiet_pass(config, store, plan)
+                result = quiet_pass(config, store, plan, maintain=maintain)
         finally:
             store.close()
             if leadership is not None:
@@ -244,11 +246,17 @@ def _control(path: Path, action: str, name: str) -> int:
     return EXIT_FAILED if result.all_failed else EXIT_OK
 
 
-def _run_with_progress(config: Config, store: Storage, plan: Plan) -> PassResult:
+def _run_with_progress(
+    config: Config, store: Storage, plan: Plan, maintain: bool = True, everything: bool = False
+) -> PassResult:
+    """`run_pass` on the plan, with a progress bar on a terminal. `everything` (--all):
+    on a shared store too, sources another node pulled since they fell due are pulled."""
     from aggregator.ingest.pipeline import run_pass
 
     if not sys.stderr.isatty():
-        return run_async(run_pass(config, store, plan=plan))
+        return run_async(
+            run_pass(config, store, plan=plan, maintain=maintain, everything=everything)
+        )
     due = plan[0]
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -272,7 +280,16 @@ def _run_with_progress(config: Config, store: Storage, plan: Plan) -> PassResult
         handlers = [h for h in logging.root.handlers if isinstance(h, logging.StreamHandler)]
         before = [h.setStream(sys.stderr) for h in handlers]
         try:
-            return run_async(run_pass(config, store, on_outcome=advance, plan=plan))
+            return run_async(
+                run_pass(
+                    config,
+                    store,
+                    on_outcome=advance,
+                    plan=plan,
+                    maintain=maintain,
+                    everything=everything,
+                )
+            )
         finally:
             for h, stream in zip(handlers, before, strict=True):
                 if stream is not None:
@@ -306,13 +323,17 @@ def _print_summary(config: Config, result: PassResult) -> None:
         details.append(detail)
     for skip in sorted(result.skipped, key=lambda k: k.name):
         until = f"until {when_short(skip.until)}" if skip.until else "until its entry changes"
-        table.append((skip.name, "not due", "", "", "", "", ""))
+        table.append((skip.name, "elsewhere" if skip.elsewhere else "not due", "", "", "", "", ""))
         details.append(f"{until}: {skip.reason}")
     print_table(table, terminal_width(), details)
     failed = sum(not o.ok for o in result.outcomes)
     written = sum(len(p.written) for p in result.published)
     feeds = ", ".join(f"{p.feed} ({p.items})" for p in result.published) or "nothing changed"
-    waiting = f", {len(result.skipped)} not due (--all pulls them)" if result.skipped else ""
+    elsewhere = sum(k.elsewhere for k in result.skipped)
+    waiting = f", {len(result.skipped) - elsewhere} not due (--all pulls them)"
+    waiting = waiting if len(result.skipped) > elsewhere else ""
+    if elsewhere:
+        waiting += f", {elsewhere} pulled by other nodes"
     summary = (
         f"{len(result.outcomes)} sources, {failed} failed{waiting}; "
         f"{sum(o.new for o in result.outcomes)} new items; "
@@ -335,7 +356,9 @@ def _log_summary(config: Config, result: PassResult) -> None:
         "not_due": {
             k.name: {"until": k.until.isoformat() if k.until else None, "reason": k.reason}
             for k in result.skipped
+            if not k.elsewhere
         },
+        "elsewhere": {k.name: k.reason for k in result.skipped if k.elsewhere},
         "published": {p.feed: p.items for p in result.published},
         "files_written": sum(len(p.written) for p in result.published),
         "output_dir": str(config.settings.output_dir),

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from aggregator.cli.common import EXIT_OK, from_iso, iso, print_table, terminal_width, when_short
 from aggregator.config.load import load
 from aggregator.errors import ConfigError
-from aggregator.model import Config, SourceRecord
-from aggregator.storage import database_exists, describe, open_store
+from aggregator.model import Config, LeaseRow, SourceRecord
+from aggregator.storage import database_exists, describe, leasing, open_store
 
 if TYPE_CHECKING:  # the pipeline (0.3 s of imports) is imported by the commands that run it
     pass
@@ -36,12 +36,15 @@ def cmd_status(args: argparse.Namespace, path: Path) -> int:
     rows: dict[str, SourceRecord] = {}
     refused = ""
     nodes: list[dict[str, Any]] = []
+    leases: list[dict[str, Any]] = []
     if database_exists(database):
         store = open_store(database)
         try:
             rows = {r.name: r for r in store.source_rows()}
             refused = store.meta("config_refused")
             nodes = _nodes(store.metas("node:"))
+            if (shared := leasing(store)) is not None:
+                leases = _leases(shared.leases())
         finally:
             store.close()
     sources = config.sources if config else ()
@@ -50,12 +53,15 @@ def cmd_status(args: argparse.Namespace, path: Path) -> int:
     notes = _status_notes(path, refused_now, refused, database)
     if args.json:
         shown = {"notes": notes, "sources": report} | ({"nodes": nodes} if nodes else {})
+        shown |= {"leases": leases} if leases else {}
         print(json.dumps(shown, ensure_ascii=False, indent=2))
     else:
         for note in notes:
             print(textwrap.fill(note, terminal_width()) if terminal_width() else note)
         for node in nodes:  # daemons sharing a PostgreSQL store
             print(f"node {node['node']}: {node['role']}, last seen {_ago(node['seen'])}")
+        for lease in leases:  # pulls under way on a shared store, each node's
+            print(_lease_line(lease))
         if not database_exists(database):
             print("no pulls yet (the database does not exist)")
         else:
@@ -75,7 +81,33 @@ def _nodes(beats: dict[str, str]) -> list[dict[str, Any]]:
         except (ValueError, KeyError, TypeError):
             continue  # a heartbeat written by hand or cut short: not a node to list
     newest_first = sorted(nodes, key=lambda n: str(n["seen"]), reverse=True)
-    return sorted(newest_first, key=lambda n: n["role"] != "pulling")
+    return sorted(newest_first, key=lambda n: n["role"] != "leader")
+
+
+def _leases(rows: list[LeaseRow]) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    return [
+        {
+            "source": r.source,
+            "node": r.node,
+            "since": r.since.isoformat(),
+            "until": r.until.isoformat(),
+            "fetching": r.fetching,
+            "expired": r.until <= now,
+        }
+        for r in rows
+    ]
+
+
+def _lease_line(lease: dict[str, Any]) -> str:
+    """ "lease: NAME pulled by NODE for 3 s (fetching), until 14:02:11Z" """
+    since, until = datetime.fromisoformat(lease["since"]), datetime.fromisoformat(lease["until"])
+    held = int((datetime.now(UTC) - since).total_seconds())
+    doing = " (fetching)" if lease["fetching"] else ""
+    end = f"until {until:%H:%M:%S}Z"
+    if lease["expired"]:
+        end = f"expired at {until:%H:%M:%S}Z: its node stopped or was cut off; another takes it"
+    return f"lease: {lease['source']} pulled by {lease['node']} for {held} s{doing}, {end}"
 
 
 def _ago(seen: str) -> str:

@@ -34,7 +34,7 @@ from aggregator.fetch.websub import changed_feed_urls
 from aggregator.ingest.pipeline import Refreshed, Runner
 from aggregator.ingest.pull import Clock, Fetches, log_outcome, utcnow
 from aggregator.ingest.retag import Retagger, retag_plan
-from aggregator.model import Config, PullOutcome, Source
+from aggregator.model import Busy, Config, PullOutcome, Source
 from aggregator.schedule import is_gone
 from aggregator.storage import Storage, describe
 
@@ -47,7 +47,7 @@ PUBLISH_DEBOUNCE = 2.0  # seconds: pulls finishing close together publish once
 PUBLISH_RETRY = 30.0  # seconds before publishing again after a failure
 STOP_GRACE = 5.0  # seconds in-flight pulls get to finish on SIGTERM before being cancelled
 COMMIT_EVERY = 1.0  # seconds: pulls ending within this are committed together
-STANDBY_EVERY = 2.0  # seconds: a standby node tries to lead, and looks for new items
+NODE_EVERY = 2.0  # seconds: a node on a shared store renews its leases, looks for new items
 
 
 def raise_file_limit() -> int:
@@ -99,8 +99,9 @@ class Daemon(Watching):
         leadership: Leadership | None = None,
     ):
         self.path = path
-        # several daemons on one PostgreSQL store: the one holding the lock pulls, the others
-        # stand by (storage/postgres/lock.py); on SQLite (None) this daemon is the only one
+        # several daemons on one PostgreSQL store: each pulls the sources it claims, and the
+        # one holding the leader's lock (storage/postgres/lock.py) also re-tags, prunes and
+        # pings the hub; on SQLite (None) this daemon is the only one
         self.leadership = leadership
         self.leading = leadership is None or leadership.held
         self.generation = ""  # the store's generation this node last published
@@ -159,15 +160,18 @@ class Daemon(Watching):
             self._announce(self.runner.refresh(False, retag=False, writes=self.leading))
             standby = None
             if self.leading:
-                self._lead()
-            else:
+                self._retag_soon()
+            elif self.leadership is not None:
                 log.info(
-                    "standing by: another node pulls into this database; serving and "
-                    "publishing what it stores, and taking over if it stops"
+                    "another node leads (re-tags, prunes, pings the hub); this one pulls the "
+                    "sources it claims, and takes over leading if that node stops"
                 )
+            for source in self.config.sources:
+                self._schedule_start(source)
             if self.leadership is not None:
+                self._heartbeat()  # `status` lists this node from the start
                 standby = asyncio.create_task(
-                    supervised("the standby loop", self._standby, STANDBY_EVERY, 30.0)
+                    supervised("the node loop", self._node_loop, NODE_EVERY, 30.0)
                 )
             watcher = asyncio.create_task(supervised("the config watcher", self._watch))
             committer = asyncio.create_task(supervised("the commit loop", self._commit_loop))
@@ -201,55 +205,47 @@ class Daemon(Watching):
 
     @property
     def role(self) -> str:
-        """On a shared store, what this node does: "pulling", or "standby"."""
-        return "pulling" if self.leading else "standby"
+        """On a shared store, what this node does besides pulling: "leader" (re-tags,
+        prunes, pings the hub) or "follower"."""
+        return "leader" if self.leading else "follower"
 
-    def _lead(self) -> None:
-        """Pull: every source scheduled from its stored next pull, stale tags redone."""
-        self._retag_soon()
-        for source in self.config.sources:
-            self._schedule_start(source)
-
-    async def _standby(self) -> None:
-        """Several nodes on one store: standing by, try to lead and publish what the
-        leader stores (a new generation); leading, make sure the lock is still ours. A
-        leader whose lock's session died (the server restarted, the network cut) stands
-        by: another node may be pulling now. With the database unreachable this raises,
-        and `supervised` runs it again with a backoff: the node serves what it has."""
+    async def _node_loop(self) -> None:
+        """Several nodes on one store, every few seconds: renew the leases of the pulls
+        under way, note this node for `status`, lead if no node does (or make sure the
+        lock is still ours), and publish what other nodes stored (a new generation). A
+        leader whose lock's session died (the server restarted, the network cut) leaves
+        leading to another node. With the database unreachable this raises, and
+        `supervised` runs it again with a backoff: the node serves what it has."""
         assert self.leadership is not None
         while True:
-            await asyncio.sleep(STANDBY_EVERY)
+            await asyncio.sleep(NODE_EVERY)
+            if self.inflight:
+                self.runner.renew()
             if self.leading and not self.leadership.still_held():
                 self._step_down()
             self._heartbeat()
-            if self.leading:
-                continue
-            if self.leadership.try_acquire():
+            if not self.leading and self.leadership.try_acquire():
                 self.leading = True
-                log.info("leading: no other node holds the lock; pulling from now on")
-                self._lead()
-                continue
+                log.info("leading: no other node holds the leader's lock")
+                self._retag_soon()
             generation = self.store.meta("generation")
             if generation != self.generation:
                 self.generation = generation
                 self._publish_soon()
 
     def _step_down(self) -> None:
-        """Stop pulling: no pull is armed until the lock is ours again (a pull under way
-        finishes; what it stores is kept, as a pull by the next leader would be)."""
+        """Stop leading (pulls go on, each under its lease): another node may lead now."""
         self.leading = False
-        for job in self.scheduler.get_jobs():
-            if job.id.startswith("pull:"):
-                job.remove()
         if self.retagging is not None:
             self.retagging.cancel()
-        log.error("lost the database lock (its connection was cut): standing by")
+        log.error("lost the leader's lock (its connection was cut): following")
 
     def _heartbeat(self, role: str | None = None) -> None:
         """Note this node in the store, for `status`: its role and when it was last seen."""
         beat = {"role": role or self.role, "seen": self.clock().isoformat(), "pid": os.getpid()}
+        node = self.runner.leasing.node if self.runner.leasing else f"{os.uname().nodename}"
         with self.store.transaction():
-            self.store.set_meta(f"node:{os.uname().nodename}:{os.getpid()}", json.dumps(beat))
+            self.store.set_meta(f"node:{node}", json.dumps(beat))
 
     async def _commit_loop(self) -> None:
         """Commit what the batch holds once pulls pause (a pull commits the batch itself
@@ -328,9 +324,6 @@ class Daemon(Watching):
         source = self.config.source(name)
         if source is None or not source.enabled or self.stopping.is_set():
             return
-        if self.leadership is not None and not self.leadership.still_held():
-            self._step_down()  # never pull without the lock: another node may be pulling
-            return
         task = asyncio.current_task()
         assert task is not None
         self.inflight.add(task)
@@ -345,6 +338,18 @@ class Daemon(Watching):
             return
         finally:
             self.inflight.discard(task)
+        if isinstance(outcome, Busy):  # another node's for now: ask again once it is done
+            log.debug("%s: %s; asking again at %s", name, outcome.reason, outcome.until)
+            at = outcome.until + timedelta(seconds=self.rng.uniform(0.5, 2.0))
+            if not self.stopping.is_set():
+                self.scheduler.add_job(
+                    self._pull,
+                    DateTrigger(run_date=at),
+                    args=(name,),
+                    id=f"pull:{name}",
+                    replace_existing=True,
+                )
+            return
         self._report(outcome)
         current = self.config.source(name)
         if current is not None and current.enabled and not self.stopping.is_set():
@@ -398,6 +403,8 @@ class Daemon(Watching):
 
     async def _publish(self) -> None:
         self.dirty = False
+        if self.leadership is not None:
+            self.generation = self.store.meta("generation")
         self._announce(self.runner.refresh(True, retag=False, writes=self.leading))
         self._flush_reports()  # refresh committed what the pulls stored
 

@@ -37,7 +37,7 @@ class Watching:
     reload_asked: asyncio.Event
     _stamp: tuple[int, int, int] | None
     _digest: str
-    leading: bool  # this node pulls (else it stands by: daemon/core.py)
+    leading: bool  # this node re-tags and prunes (on a shared store, one node: core.py)
 
     def _arm(self, name: str, at: datetime | None, reason: str) -> None: ...
     def _disarm(self, name: str) -> None: ...
@@ -94,10 +94,9 @@ class Watching:
 
     def _serve_requests(self) -> None:
         """Operators' requests left in the database (`aggregator refresh NAME|--all`,
-        `aggregator reset NAME`): pull now; reset also forgets failures and a 410. The
-        node that pulls takes them; one standing by leaves them to it."""
-        if not self.leading:
-            return
+        `aggregator reset NAME`): pull now; reset also forgets failures and a 410. On a
+        shared store the node that takes a request arms the pull, and whichever node
+        claims the source pulls it."""
         with self.store.transaction():
             requests = self.store.take_requests()
         for action, name in requests:
@@ -142,10 +141,6 @@ class Watching:
             new = _keep(new, old, ("database", "listen"))
         self.runner.reconfigure(new)
         self.config = new
-        if not self.leading:  # the pulling node schedules and re-tags; this one publishes
-            log.info("config reloaded (%s), standing by", why)
-            self._announce(self.runner.refresh(False, retag=False, writes=False))
-            return
         before = {s.name: s for s in old.sources if s.enabled}
         after = {s.name: s for s in new.sources if s.enabled}
         added = [n for n in after if n not in before]
@@ -170,8 +165,9 @@ class Watching:
             len(removed),
             len(changed),
         )
-        self._announce(self.runner.refresh(False, retag=False))
-        self._retag_soon()
+        self._announce(self.runner.refresh(False, retag=False, writes=self.leading))
+        if self.leading:
+            self._retag_soon()
 
     # ------------------------------------------------------------ health
 

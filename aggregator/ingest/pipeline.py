@@ -8,7 +8,9 @@
                   retention, and publish when anything changed (the daemon calls it, debounced)
 
 `run --once` calls `run_pass`; the daemon calls `pull_source` when a source is due and
-`refresh` after; both only decide *when*. A source that fails becomes a `PullOutcome` with
+`refresh` after; both only decide *when*. On a store several nodes share (PostgreSQL), a
+pull first claims its source's lease (`Runner.pull`): a source another node is pulling,
+or has just pulled, is left to it. A source that fails becomes a `PullOutcome` with
 its error; nothing one source does can stop the others. CPU work (parse, normalize, tag)
 runs in worker processes so the event loop keeps every other pull's deadline; all SQL
 stays on the loop's thread, one unit per pull.
@@ -16,6 +18,7 @@ stays on the loop's thread, one unit per pull.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -24,20 +27,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from aggregator import schedule
+from aggregator.errors import LeaseLost
 from aggregator.ingest.pull import (
     Clock,
     Fetches,
+    Held,
     log_outcome,
     mark_unpublished,
     pull_source,
     utcnow,
 )
 from aggregator.ingest.retag import fingerprint, reindex_if_keys_changed, retag_if_rules_changed
-from aggregator.model import Config, PullOutcome, Source
+from aggregator.model import Busy, Config, PullOutcome, Settings, Source
 from aggregator.schedule import Skipped
-from aggregator.storage import Storage
+from aggregator.storage import Leasing, Storage, leasing
 
 if TYPE_CHECKING:  # a cron run with nothing due imports none of them (numpy, feedgen, pebble)
     from aggregator.fetch import Fetcher
@@ -153,6 +159,13 @@ def refresh(
     return Refreshed(retagged, pruned, published)
 
 
+def lease_seconds(settings: Settings) -> float:
+    """How long a claim on a source lasts unless renewed: twice a pull's budgets (the fetch
+    deadline and the parse budget), so a live node renewing every few seconds never loses
+    one, and a killed node's sources wait that long for another node."""
+    return 2 * (settings.timeout + settings.parse_timeout)
+
+
 # the settings a Fetcher is built with: a change of one of them needs a new client
 FETCH_SETTINGS = (
     "timeout",
@@ -186,12 +199,62 @@ class Runner:
             fetcher = self._owned = Fetcher(config.settings)
         self.fetcher: Fetches = fetcher
         self.pool = ParsePool(timeout=config.settings.parse_timeout)
+        self.leasing = leasing(store)  # None: this process is the store's only writer
+        self._hosts: dict[str, Any] = {}  # host -> this node's asyncio.Semaphore(per_host)
 
-    async def pull(self, source: Source) -> PullOutcome:
-        """One pull of `source`, recorded with its next pull time (see `pull.pull_source`)."""
-        return await pull_source(
-            source, self.fetcher, self.pool, self.store, self.config, self.clock
-        )
+    async def pull(self, source: Source, force: bool = False) -> PullOutcome | Busy:
+        """One pull of `source`, recorded with its next pull time (see `pull.pull_source`).
+
+        On a shared store, only once its lease is ours: `Busy` when another node is
+        pulling it, or (unless `force`: asked by hand) pulled it since it fell due."""
+        if self.leasing is None:
+            return await pull_source(
+                source, self.fetcher, self.pool, self.store, self.config, self.clock
+            )
+        # The claim takes one of the host's fetch slots over every node when one is free,
+        # under this node's own slot for the host (given back once fetched): this node's
+        # pulls of one host wait for each other here, at once, not by asking the store.
+        seconds, per_host = lease_seconds(self.config.settings), self.config.settings.per_host
+        host = (urlsplit(source.url).hostname or "").lower()
+        slot = self._hosts.get(host)
+        if slot is None:
+            import asyncio
+
+            slot = self._hosts[host] = asyncio.Semaphore(per_host)
+        await slot.acquire()
+        given = False
+
+        def give_back() -> None:
+            nonlocal given
+            if not given:
+                given = True
+                slot.release()
+
+        try:
+            lease = self.leasing.claim(
+                source.name, self.clock(), seconds, not force, host, per_host
+            )
+            if isinstance(lease, Busy):
+                return lease
+            held = Held(lease, self.leasing, give_back)
+            try:
+                return await pull_source(
+                    source, self.fetcher, self.pool, self.store, self.config, self.clock, held
+                )
+            except LeaseLost as exc:
+                log.warning("%s", exc)
+                return Busy(source.name, self.clock() + timedelta(seconds=seconds), "taken over")
+            except BaseException:  # cancelled at a stop: the next node need not wait for it
+                with contextlib.suppress(Exception):
+                    self.leasing.release(lease)
+                raise
+        finally:
+            give_back()
+
+    def renew(self) -> None:
+        """Keep this node's leases while its pulls last (every few seconds)."""
+        if self.leasing is not None:
+            self.leasing.renew(self.clock(), lease_seconds(self.config.settings))
 
     def refresh(self, changed: bool, retag: bool = True, writes: bool = True) -> Refreshed:
         return refresh(self.config, self.store, changed, self.clock, retag, writes)
@@ -234,13 +297,16 @@ async def run_pass(
     only: frozenset[str] | None = None,
     plan: schedule.Plan | None = None,
     fetcher: Fetches | None = None,
+    maintain: bool = True,
 ) -> PassResult:
     """Pull every enabled source that is due (`everything`: every enabled source; `only`:
     of these; `plan`: the sources the caller already found due), then refresh (publish if
     anything changed). `fetcher`: what pulls go through (by default a `fetch.Fetcher` on
-    the config's settings, opened for the pass)."""
-    retag_if_rules_changed(config, store)  # before the pull: new items are tagged already
-    reindex_if_keys_changed(config, store, clock())  # and compared with the same keys
+    the config's settings, opened for the pass). `maintain` False: on a shared store,
+    another node re-tags and prunes (the one holding the leader's lock)."""
+    if maintain:
+        retag_if_rules_changed(config, store)  # before the pull: new items are tagged already
+        reindex_if_keys_changed(config, store, clock())  # and compared with the same keys
     enabled, skipped = plan or due_sources(config, store, clock(), everything)
     if only is not None:
         enabled = [s for s in enabled if s.name in only]
@@ -255,44 +321,78 @@ async def run_pass(
     # Pulls past the fetch limit would only hold their bodies waiting for a parse worker.
     in_flight = asyncio.Semaphore(config.settings.concurrency)
 
-    async def one(runner: Runner, source: Source) -> PullOutcome:
+    async def one(runner: Runner, source: Source) -> PullOutcome | Busy:
         async with in_flight:
-            outcome = await runner.pull(source)
+            outcome = await runner.pull(source, force=everything)
+        if isinstance(outcome, Busy):  # another node's (a shared store)
+            log.info("%s: left to another node: %s", source.name, outcome.reason)
+            return outcome
         log_outcome(outcome)
         if on_outcome:
             on_outcome(outcome)
         return outcome
 
+    async def renewing(runner: Runner) -> None:
+        while True:
+            await asyncio.sleep(lease_seconds(config.settings) / 4)
+            runner.renew()
+
     outcomes: list[PullOutcome] = []
     try:
         if runner is not None:
+            renewer = asyncio.create_task(renewing(runner)) if runner.leasing else None
             with store.batch():
-                outcomes = list(await asyncio.gather(*(one(runner, s) for s in enabled)))
+                done_ = await asyncio.gather(*(one(runner, s) for s in enabled))
+            if renewer is not None:
+                renewer.cancel()
+            outcomes = [o for o in done_ if isinstance(o, PullOutcome)]
+            busy = [b for b in done_ if isinstance(b, Busy)]
+            skipped = [*skipped, *(Skipped(b.source, b.until, b.reason, True) for b in busy)]
+            if runner.leasing is not None:  # publish what the other nodes are storing too
+                await _others_done(runner.leasing, {b.source for b in busy if b.pulling}, config)
             runner.pause()
         pulled_cpu = time.process_time() - cpu_started
         publish_started = time.process_time()
-        done = refresh(config, store, any(o.changed for o in outcomes), clock)
+        done = refresh(config, store, any(o.changed for o in outcomes), clock, writes=maintain)
     finally:
         if runner is not None:
             await runner.close()
     result = _summed(config, store, outcomes, skipped, done, started, pulled_cpu, publish_started)
-    if (pings := _pings(config, done)) is not None:  # the pass is done: they only delay the exit
+    # the pass is done: they only delay the exit; on a shared store, the leader sends them
+    if maintain and (pings := _pings(config, done)) is not None:
         await pings
     return result
 
 
+async def _others_done(leasing: Leasing, sources: set[str], config: Config) -> None:
+    """Wait (a lease's term at most) until other nodes have stored the sources they were
+    pulling, so that this node's files show them."""
+    import asyncio
+
+    deadline = time.monotonic() + lease_seconds(config.settings)
+    while sources and time.monotonic() < deadline:
+        sources &= {lease.source for lease in leasing.leases()}
+        if sources:
+            await asyncio.sleep(0.2)
+
+
 def quiet_pass(
-    config: Config, store: Storage, plan: schedule.Plan, clock: Clock = utcnow
+    config: Config,
+    store: Storage,
+    plan: schedule.Plan,
+    clock: Clock = utcnow,
+    maintain: bool = True,
 ) -> PassResult:
     """`run --once` when no source is due: what `run_pass` does after its pulls (re-tag,
     prune, publish if the config changed, the summary), without an event loop: a cron
     run every few minutes loads no asyncio, no HTTP client and no parse workers."""
-    retag_if_rules_changed(config, store)
-    reindex_if_keys_changed(config, store, clock())
+    if maintain:
+        retag_if_rules_changed(config, store)
+        reindex_if_keys_changed(config, store, clock())
     started, cpu = time.monotonic(), time.process_time()
-    done = refresh(config, store, False, clock)
+    done = refresh(config, store, False, clock, writes=maintain)
     result = _summed(config, store, [], plan[1], done, started, 0.0, cpu)
-    if (pings := _pings(config, done)) is not None:
+    if maintain and (pings := _pings(config, done)) is not None:
         import asyncio
 
         asyncio.run(pings)

@@ -3,6 +3,10 @@ language, tag (in a worker) -> dedupe and store -> the next pull time, recorded.
 
 Whatever fails becomes the source's `PullOutcome`, recorded with its backoff; nothing one
 source does stops the others.
+
+On a store several nodes pull into, the pull holds the source's lease (`Lease`): each unit
+it writes checks the lease first, and its last one ends it; a host's fetches in flight are
+counted over every node (`Leasing.fetch_slot`).
 """
 
 from __future__ import annotations
@@ -17,12 +21,20 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from aggregator import schedule
-from aggregator.errors import ErrorKind, FetchError, ParseError
+from aggregator.errors import ErrorKind, FetchError, LeaseLost, ParseError
 from aggregator.faults import crash_point
 from aggregator.ingest.stories import complete, store_items
-from aggregator.model import Config, Fetched, ParsedFeed, PullOutcome, Source, SourceState
+from aggregator.model import (
+    Config,
+    Fetched,
+    Lease,
+    ParsedFeed,
+    PullOutcome,
+    Source,
+    SourceState,
+)
 from aggregator.schedule import is_gone
-from aggregator.storage import Storage
+from aggregator.storage import Leasing, Storage
 
 if TYPE_CHECKING:
     from aggregator.ingest.workers import ParsePool
@@ -55,16 +67,79 @@ def effective_url(source: Source, state: SourceState) -> str:
     return source.url
 
 
+class Held:
+    """The lease a pull holds on a shared store, and the store's leases (None: one writer).
+    `fetched` is called once the fetch is over (the node's own slot for the host, which
+    the claim was made under, is given back: see `pipeline.Runner.pull`)."""
+
+    def __init__(
+        self,
+        lease: Lease | None = None,
+        leasing: Leasing | None = None,
+        fetched: Callable[[], None] | None = None,
+    ):
+        self.lease, self.leasing, self.fetched = lease, leasing, fetched
+
+    def check(self, end: bool = False) -> None:
+        """Inside a unit the pull writes: raise LeaseLost unless the lease still holds."""
+        if self.lease is not None and self.leasing is not None:
+            self.leasing.hold(self.lease, end)
+
+    async def fetch(
+        self, fetcher: Fetches, url: str, state: SourceState, config: Config, clock: Clock
+    ) -> Fetched:
+        """`fetcher.fetch`, once fewer than `per_host` fetches from the host are in flight
+        on every node sharing the store (the claim took a slot when one was free)."""
+        lease, leasing = self.lease, self.leasing
+        if lease is None or leasing is None:
+            return await fetcher.fetch(url, state)
+        import asyncio  # a cron run with nothing due loads no event loop
+        from urllib.parse import urlsplit
+
+        host = (urlsplit(url).hostname or "").lower()
+        try:
+            if not lease.fetching:  # other nodes' fetches from the host fill its slots
+                while not leasing.fetch_slot(lease, host, config.settings.per_host, clock()):
+                    await asyncio.sleep(_rng.uniform(0.02, 0.1))
+            fetched = await fetcher.fetch(url, state)
+        except BaseException:
+            leasing.end_fetch(lease)
+            raise
+        finally:
+            if self.fetched is not None:
+                self.fetched()
+        if not fetched.not_modified:  # a 304's lease (and slot) ends at once with its record
+            leasing.end_fetch(lease)
+        return fetched
+
+    def release(self) -> None:
+        """Let the lease go without recording a pull (a source gone: nothing to record)."""
+        if self.lease is not None and self.leasing is not None:
+            self.leasing.release(self.lease)
+
+
+ALONE = Held()  # one writer: no lease to hold
+
+
 async def pull_source(
-    source: Source, fetcher: Fetches, pool: ParsePool, store: Storage, config: Config, clock: Clock
+    source: Source,
+    fetcher: Fetches,
+    pool: ParsePool,
+    store: Storage,
+    config: Config,
+    clock: Clock,
+    held: Held = ALONE,
 ) -> PullOutcome:
     """One pull of one source, recorded in the store (with its next pull) whatever happens.
 
     Whatever it raises, wherever (fetching, parsing, storing), becomes that source's
     recorded failure: `status` shows it, the source backs off, and the pass goes on (the
-    pull's own storing unit is rolled back alone, see `Storage.batch`)."""
+    pull's own storing unit is rolled back alone, see `Storage.batch`). Only a lost lease
+    goes up (LeaseLost): the source is another node's now, nothing is recorded."""
     try:
-        return await _pull(source, fetcher, pool, store, config, clock)
+        return await _pull(source, fetcher, pool, store, config, clock, held)
+    except LeaseLost:
+        raise
     except Exception as exc:
         error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
         log.error("%s: pull failed unexpectedly: %s", source.name, error)
@@ -72,14 +147,22 @@ async def pull_source(
         outcome = PullOutcome(
             source.name, ok=False, status=None, error_kind=ErrorKind.INTERNAL, error=error
         )
-        return _finish(store, config, source, store.source_state(source.name), outcome, clock())
+        state = store.source_state(source.name)
+        return _finish(store, config, source, state, outcome, clock(), held=held)
 
 
 async def _pull(
-    source: Source, fetcher: Fetches, pool: ParsePool, store: Storage, config: Config, clock: Clock
+    source: Source,
+    fetcher: Fetches,
+    pool: ParsePool,
+    store: Storage,
+    config: Config,
+    clock: Clock,
+    held: Held,
 ) -> PullOutcome:
     state = store.source_state(source.name)
     if is_gone(source, state):
+        held.release()
         return PullOutcome(
             source.name,
             ok=False,
@@ -104,14 +187,14 @@ async def _pull(
             url=url,
             retry_after=retry,
         )
-        return _finish(store, config, source, state, outcome, clock())
+        return _finish(store, config, source, state, outcome, clock(), held=held)
 
     try:
-        fetched = await fetcher.fetch(url, state)
+        fetched = await held.fetch(fetcher, url, state, config, clock)
     except FetchError as exc:
         retry = schedule.parse_retry_after(exc.retry_after, clock()) if exc.retry_after else None
         return failed(exc.status, exc.kind, str(exc), retry)
-    _follow_moves(store, source, state, url, fetched)
+    _follow_moves(store, source, state, url, fetched, held)
     body_hash = "" if fetched.not_modified else hashlib.sha256(fetched.body).hexdigest()
     if fetched.not_modified or body_hash == state.body_hash:
         # 304, or a server without validators sending the same bytes: nothing to parse.
@@ -123,7 +206,7 @@ async def _pull(
             elapsed=time.monotonic() - started,
             url=url,
         )
-        return _finish(store, config, source, state, outcome, clock(), fetched=fetched)
+        return _finish(store, config, source, state, outcome, clock(), fetched=fetched, held=held)
     now = clock()
     from aggregator.ingest.workers import content_print
 
@@ -142,6 +225,7 @@ async def _pull(
     cutoff = now - timedelta(seconds=config.settings.retention)
     stored_at = time.process_time()
     with store.transaction():
+        held.check()
         lookups = store.lookups(prepared.items)
         items, nears = complete(prepared, lookups, source, config)
         intents = store_items(
@@ -179,11 +263,12 @@ async def _pull(
             fetched=fetched,
             parsed=parsed,
             body_hash=body_hash,
+            held=held,
         )
 
 
 def _follow_moves(
-    store: Storage, source: Source, state: SourceState, url: str, fetched: Fetched
+    store: Storage, source: Source, state: SourceState, url: str, fetched: Fetched, held: Held
 ) -> None:
     """Count permanent redirects in a row to one target; a source that stops moving resets."""
     if fetched.moved_to:
@@ -191,6 +276,7 @@ def _follow_moves(
         same = fetched.moved_to == state.redirect_url and state.redirect_print == print_
         count = state.redirect_count + 1 if same else 1
         with store.transaction():
+            held.check()
             store.set_redirect(source.name, fetched.moved_to, count, print_)
         if count == schedule.PERMANENT_REDIRECTS_TO_MOVE:
             log.warning(
@@ -201,6 +287,7 @@ def _follow_moves(
             )
     elif url == source.url and state.redirect_count:
         with store.transaction():
+            held.check()
             store.set_redirect(source.name, "", 0, "")
 
 
@@ -215,8 +302,10 @@ def _finish(
     fetched: Fetched | None = None,
     parsed: ParsedFeed | None = None,
     body_hash: str | None = None,
+    held: Held = ALONE,
 ) -> PullOutcome:
-    """Record the pull and when the next one is due, in one transaction with the items."""
+    """Record the pull and when the next one is due, in one transaction with the items
+    (and the end of its lease)."""
     from aggregator.normalize import feed_link, feed_title  # text tools: once a pull ran
 
     failures = 0 if outcome.ok else state.consecutive_failures + 1
@@ -232,6 +321,7 @@ def _finish(
     )
     outcome = replace(outcome, next_pull=nxt.at, next_reason=nxt.reason)
     with store.transaction():
+        held.check(end=True)
         store.record_pull(
             outcome,
             outcome.url or source.url,

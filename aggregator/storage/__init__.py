@@ -16,16 +16,19 @@ from __future__ import annotations
 import sys
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import cast
 
 from aggregator.model import is_database_url
-from aggregator.storage.port import Storage
+from aggregator.storage.port import Leasing, Storage
 
 __all__ = [
+    "Leasing",
     "Storage",
     "database_exists",
     "describe",
     "driver_errors",
     "is_url",
+    "leasing",
     "open_store",
     "writer_lock",
 ]
@@ -46,6 +49,12 @@ def open_store(database: Database) -> Storage:
     from aggregator.storage.sqlite import Store
 
     return Store(Path(database))
+
+
+def leasing(store: Storage) -> Leasing | None:
+    """The store's leases when several nodes may pull into it (PostgreSQL); None when one
+    process writes (SQLite, its lock file)."""
+    return cast(Leasing, store) if hasattr(store, "claim") else None
 
 
 def writer_lock(database: Database) -> AbstractContextManager[object]:

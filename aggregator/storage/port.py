@@ -9,6 +9,10 @@ story decisions, `Lookups` and `Candidate`s are read before (the view) and `Inte
 written after, in one transaction (see `dedupe/decide.py`). A backend raises
 `errors.StoreError` when its database cannot be used, and lists its driver's own error
 classes in `driver_errors()` for the commands' last line of defence.
+
+A store that several nodes share (PostgreSQL) is also `Leasing`: a node pulls a source
+only while it holds its lease, and what the pull writes is kept only if it still does.
+On SQLite one process writes (its lock file), and nothing is leased.
 """
 
 from __future__ import annotations
@@ -19,11 +23,14 @@ from datetime import datetime
 from typing import Protocol
 
 from aggregator.model import (
+    Busy,
     Candidate,
     CopyMeta,
     CopyText,
     Intent,
     Item,
+    Lease,
+    LeaseRow,
     Lookups,
     PullOutcome,
     SourceRecord,
@@ -107,3 +114,37 @@ class Storage(Protocol):
     def clear_near_keys(self) -> None: ...
     def set_near_print(self, rowid: int, near_print: str) -> None: ...
     def prune_near_keys(self, before: datetime) -> None: ...
+
+
+class Leasing(Protocol):
+    """Sources claimed with leases, on a store several nodes pull into (issue #18).
+
+    A node claims a source when it means to pull it (`claim`), renews what it holds while
+    its pulls last (`renew`), and checks its lease inside every unit a pull writes
+    (`hold`, which ends it with the pull's last unit): a node that outlived its lease and
+    lost the source to another one writes nothing. A killed node's leases run out and its
+    sources are claimed by others. A host's fetches in flight, over every node, stay under
+    `per_host` (`fetch_slot`)."""
+
+    node: str  # this process, as leases and `status` name it
+
+    def claim(
+        self,
+        source: str,
+        now: datetime,
+        seconds: float,
+        due: bool = True,
+        host: str = "",
+        per_host: int = 0,
+    ) -> Lease | Busy:
+        """The source's lease for `seconds`, unless another node holds it, or (`due`) its
+        stored next pull is still to come: then when to ask again, and why. With a `host`,
+        one of its `per_host` fetch slots too if one is free (`Lease.fetching`)."""
+        ...
+
+    def renew(self, now: datetime, seconds: float) -> int: ...
+    def hold(self, lease: Lease, end: bool = False) -> None: ...
+    def release(self, lease: Lease) -> None: ...
+    def fetch_slot(self, lease: Lease, host: str, per_host: int, now: datetime) -> bool: ...
+    def end_fetch(self, lease: Lease) -> None: ...
+    def leases(self) -> list[LeaseRow]: ...

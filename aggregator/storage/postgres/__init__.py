@@ -5,7 +5,8 @@ password comes from the environment or ~/.pgpass as libpq reads them, never from
 
     store.py   SQLite's store and queries on a psycopg 3 connection, in PostgreSQL's dialect
     schema.py  the migrations, run once under an advisory lock
-    lock.py    the writer's lock (an advisory lock), until sources are leased
+    leases.py  sources claimed with leases, a host's fetch slots over every node
+    lock.py    the leader's lock (an advisory lock): one node re-tags, prunes, pings
 """
 
 from aggregator.storage.postgres.lock import Leadership, Lock

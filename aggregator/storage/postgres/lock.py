@@ -1,6 +1,8 @@
-"""The writer's lock on PostgreSQL: one `run` (or daemon) per database, on any machine,
-until sources are claimed with leases (issue #18). A session advisory lock, held on a
-connection of its own: the server drops it when the process dies or its connection does."""
+"""The leader's lock on PostgreSQL: of the nodes pulling into one database (each the
+sources it leases, leases.py), the one holding it re-tags, prunes and pings the hub, and
+`refresh`/`reset` find a daemon to ask through it (`Lock` refuses while one holds it). A
+session advisory lock, held on a connection of its own: the server drops it when the
+process dies or its connection does."""
 
 from __future__ import annotations
 
@@ -34,9 +36,9 @@ class Lock:
 
 
 class Leadership:
-    """Which daemon pulls, among several on one database: the one holding the writer lock.
-    The others stand by (they serve and publish what the store holds) and try again; when
-    the leader dies its session ends, the server drops the lock, and one of them takes over."""
+    """Which node leads, among several on one database: the one holding the lock. The others
+    pull, serve and publish too, and try for the lock every few seconds; when the leader
+    dies its session ends, the server drops the lock, and one of them takes over."""
 
     def __init__(self, url: str):
         self.url = url

@@ -5,7 +5,8 @@ that nodes starting together migrate once.
 Its tables and columns are SQLite's (storage/sqlite/schema.py, as of its migration 9), so
 that one set of queries serves both and `aggregator db copy` moves rows as they are; the
 differences are PostgreSQL's: `rowid` is a column of its own, texts compare byte by byte
-(COLLATE "C", as SQLite's do), times are double precision epoch seconds.
+(COLLATE "C", as SQLite's do), times are double precision epoch seconds. Only
+PostgreSQL has `leases` (several nodes pulling; `aggregator db copy` leaves them).
 """
 
 from __future__ import annotations
@@ -77,5 +78,18 @@ MIGRATIONS: list[str] = [
         source TEXT NOT NULL,
         asked DOUBLE PRECISION NOT NULL
     );
+    """,
+    # 2: leases, a row while a node pulls a source (issue #18; SQLite has one writer)
+    """
+    CREATE TABLE leases(
+        source TEXT COLLATE "C" PRIMARY KEY,
+        node TEXT NOT NULL,
+        token TEXT NOT NULL,
+        since DOUBLE PRECISION NOT NULL,
+        until DOUBLE PRECISION NOT NULL,
+        host TEXT NOT NULL DEFAULT '',
+        fetching INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX leases_host ON leases(host) WHERE fetching = 1;
     """,
 ]

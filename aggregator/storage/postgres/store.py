@@ -5,6 +5,11 @@ One set of queries for both engines keeps them from drifting apart: the SQL of
 storage/sqlite/ is plain except for a few SQLite spellings (`?` marks, `INSERT OR IGNORE`,
 `INSERT OR REPLACE`, `BEGIN IMMEDIATE`, the implicit `rowid`), which `_translate` rewrites
 once per distinct statement. The schema (schema.py) gives `items` a `rowid` column.
+
+Several nodes write into one database (issue #18): each unit commits at its end (no
+batches), sources are leased (leases.py), and a document's story decisions are taken one
+at a time over every node (`lookups` takes an advisory lock held until its unit commits),
+with the near-duplicate keys other nodes stored read in first (`_catch_up`).
 """
 
 from __future__ import annotations
@@ -13,18 +18,31 @@ import functools
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from aggregator.errors import StoreError
+from aggregator.model import Item, Lookups
+from aggregator.storage.postgres.leases import Leases, node_name
 from aggregator.storage.postgres.schema import MIGRATIONS
 from aggregator.storage.sqlite.store import Store as SqliteStore
 
+if TYPE_CHECKING:
+    from aggregator.storage.keyindex import KeyIndex
+
 # the primary key an INSERT OR REPLACE of each table replaces on
-_KEYS = {"meta": "key", "near_keys": "item", "tombstones": "key", "sources": "name"}
+_KEYS = {
+    "meta": "key",
+    "near_keys": "item",
+    "tombstones": "key",
+    "sources": "name",
+    "leases": "source",
+}
 # the id an INSERT returns as `lastrowid`
 _IDS = {"items": "rowid", "requests": "id"}
 _INSERT = re.compile(r"^\s*INSERT\s+(?:OR\s+(IGNORE|REPLACE)\s+)?INTO\s+(\w+)\s*\(([^)]*)\)", re.I)
 MIGRATION_LOCK = zlib.crc32(b"aggregator schema migration")  # pg_advisory_lock's key
+STORIES = zlib.crc32(b"aggregator stories")  # held by the unit deciding a document's stories
 
 
 def redact(url: str) -> str:
@@ -107,6 +125,10 @@ class Cursor:
     def description(self) -> Any:
         return self._cursor.description
 
+    @property
+    def rowcount(self) -> int:
+        return int(self._cursor.rowcount) if self._cursor is not None else 0
+
     def fetchone(self) -> Any:
         return self._cursor.fetchone()
 
@@ -181,15 +203,17 @@ def connect(url: str) -> Any:
         raise StoreError(f"cannot use database {redact(url)}: {reason}") from None
 
 
-class Store(SqliteStore):
-    """The store on PostgreSQL: SQLite's store (queries, units of work, batches) on a
-    `Connection`, with migrations of its own."""
+class Store(SqliteStore, Leases):
+    """The store on PostgreSQL: SQLite's store (queries, units of work) on a `Connection`,
+    with migrations of its own, leases, and story decisions serialised over every node."""
 
     def __init__(self, url: str):  # not SQLite's __init__, which opens a file
         import psycopg
 
         self.path = redact(url)  # type: ignore[assignment]  # what messages name
         self.url = url
+        self.node = node_name()
+        self._seen = 0  # the largest item rowid whose near-duplicate keys are indexed
         self._start()
         self.pg = Connection(connect(url), url)
         self.db = self.pg  # type: ignore[assignment]  # the shared queries' connection
@@ -242,3 +266,52 @@ class Store(SqliteStore):
             return 0
         row = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         return int(row[0]) if row is not None else 0
+
+    @contextmanager
+    def batch(self, seconds: float = 1.0) -> Iterator[None]:
+        """Each unit commits at its end: other nodes see a pull as soon as it is stored, and
+        a unit's story lock and lease rows are held for that unit only (a batch held
+        them for up to a second, with every other node's store step waiting)."""
+        yield
+        self.commit_pending()
+
+    def lookups(self, items: list[Item]) -> Lookups:
+        """One document's view, read under the story lock: no other node decides stories
+        until this unit commits, and the index has the keys other nodes stored first.
+
+        An advisory lock around the whole store step is simple and what it costs is
+        measured (bench/pg_bench.py): one statement a pull, and pulls of several nodes
+        store one at a time (storing is ~a third of a pull's CPU)."""
+        self.db.execute(f"SELECT pg_advisory_xact_lock({STORIES})")
+        self._catch_up()
+        return super().lookups(items)
+
+    def _near_index(self) -> KeyIndex:
+        if self._near is None:
+            from aggregator.storage.keyindex import KeyIndex
+
+            rows = self.db.execute("SELECT item, keys FROM near_keys ORDER BY item").fetchall()
+            self._near = KeyIndex((int(r[0]), r[1]) for r in rows)
+            self._seen = int(rows[-1][0]) if rows else 0
+        return self._near
+
+    def _catch_up(self) -> None:
+        """Index the keys other nodes stored since this index last looked. Items are
+        inserted under the story lock only, so rowids are committed in order: every item
+        under `_seen` is indexed or was never committed."""
+        if self._near is None:  # read whole when first needed
+            return
+        rows = self.db.execute(
+            "SELECT item, keys FROM near_keys WHERE item > ? ORDER BY item", (self._seen,)
+        ).fetchall()
+        if rows:
+            from aggregator.storage.keyindex import decode
+
+            self._near.add((int(r[0]), decode(r[1]).tolist()) for r in rows)
+            self._seen = int(rows[-1][0])
+
+    def add_near_keys(self, rows: Iterable[tuple[int, Sequence[int]]]) -> None:
+        rows = list(rows)
+        super().add_near_keys(rows)
+        if rows and self._near is not None:
+            self._seen = max(self._seen, max(item for item, _ in rows))
