@@ -202,6 +202,28 @@ def test_a_name_counts_only_beside_its_context_and_with_its_capital():
     assert reason == ("anthropic", "name", "Claude + model")
 
 
+def test_a_name_listed_in_its_own_context_needs_another_word_beside_it():
+    """ "Parlement" twice is no rule; "Claude Haiku" is two names of one maker, each the
+    other's context (docs/editing.md, needs_context)."""
+    rules = (
+        TagRule(
+            "regulation",
+            needs_context=("Parlement", "banque centrale"),
+            context=("Parlement", "projet de loi"),
+            mentions=0,
+        ),
+        TagRule("anthropic", needs_context=("Claude", "Haiku"), context=("Haiku", "model")),
+    )
+    tagger = Tagger(rules)
+    assert _tags(tagger, "Au Parlement, le Parlement fête ses 50 ans") == set()
+    assert _tags(tagger, "Le Parlement vote le projet de loi") == {"regulation"}
+    assert _tags(tagger, "La banque centrale devant le Parlement") == {"regulation"}
+    assert _tags(tagger, "Haiku contest: the best haiku of the year") == set()
+    assert _tags(tagger, "Claude Haiku now in more regions") == {"anthropic"}
+    reasons = {m.matched for m in tagger.tag_text("Claude Haiku now in more regions")}
+    assert "Claude + Haiku" in reasons
+
+
 def test_mentions_ask_for_the_title_or_several_occurrences():
     tagger = Tagger((TagRule("markets", keywords=("rally", "price"), mentions=2),))
     assert _tags(tagger, "Title\nThe phone's price is out.") == set()

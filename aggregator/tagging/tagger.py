@@ -129,12 +129,20 @@ class Tagger:
                 for hits in (words, keyword_hits.get(slot + 2)):
                     passing += _said_in_passing(rule.name, hits or [], prepared, rule.passing)
             names, context = keyword_hits.get(slot + 2), keyword_hits.get(slot + 3)
+            beside = ""
+            if names and context:
+                named, near = _folded(names, prepared), _folded(context, prepared)
+                # a name listed in `context` too is no context for itself: another word is
+                # ("Parlement" twice is no rule; "Claude Haiku" is two names of one maker)
+                if len(named.keys() | near.keys()) > 1:
+                    beside = next(
+                        (w for k, w in near.items() if k not in named), next(iter(near.values()))
+                    )
             if (
-                names
-                and context
+                beside
+                and names
                 and _salient(names, prepared, title_end, rule.mentions, rule.passing)
             ):
-                beside = _spelled(context, prepared, 1)[0]
                 found += [
                     TagMatch(rule.name, "name", f"{name} + {beside}")
                     for name in _spelled(names, prepared, MAX_REASONS)
@@ -331,6 +339,11 @@ def tagger_for(config: Config) -> Tagger:
 
 def _category_key(category: str) -> str:
     return " ".join(fold(category).casefold().split())
+
+
+def _folded(hits: list[Hit], text: Text) -> dict[str, str]:
+    """The words of `hits` as written, by their case-folded spelling."""
+    return {w.casefold(): w for w in _spelled(hits, text)}
 
 
 def _in_lead(hits: list[Hit] | None, title_end: int) -> list[Hit]:
