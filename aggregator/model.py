@@ -60,6 +60,15 @@ class Dedupe:
 
 
 @dataclass(frozen=True)
+class Notify:
+    """[notify]: where the daemon POSTs its alerts (daemon/webhook.py), and after how many
+    failed pulls in a row a source is said to be failing."""
+
+    webhook: str = ""
+    failures: int = 3
+
+
+@dataclass(frozen=True)
 class Source:
     name: str
     url: str
@@ -121,6 +130,7 @@ class Config:
     sources: tuple[Source, ...]
     tags: tuple[TagRule, ...]
     feeds: tuple[CuratedFeed, ...]
+    notify: Notify = Notify()
 
     def source(self, name: str) -> Source | None:
         return next((s for s in self.sources if s.name == name), None)

@@ -1,4 +1,5 @@
-"""The HTTP server for `output_dir`: GET and HEAD of published files, 304s, gzip, /healthz.
+"""The HTTP server for `output_dir`: GET and HEAD of published files, 304s, gzip, /healthz,
+and the daemon's /metrics.
 
 Built on aiohttp: it parses requests and writes headers safely (no CR/LF smuggled into a
 header) and runs inside the daemon's own event loop without taking over its signals, which
@@ -57,6 +58,7 @@ MAX_CONNECTIONS = 4096
 _BUSY = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
 Health = Callable[[], dict[str, Any]]
+Metrics = Callable[[], tuple[bytes, str]]  # the exposition and its content type
 
 
 @dataclass(frozen=True)
@@ -72,9 +74,12 @@ class _Cached:
 class FeedFiles:
     """Serves the files of one folder; nothing outside it, no listings, no dotfiles."""
 
-    def __init__(self, root: Path, health: Health, max_age: int = 300):
+    def __init__(
+        self, root: Path, health: Health, max_age: int = 300, metrics: Metrics | None = None
+    ):
         self.root = root.resolve()
         self.health = health
+        self.metrics = metrics  # the daemon's, for GET /metrics (daemon/metrics.py)
         self.max_age = max_age
         self._cache: dict[Path, _Cached] = {}
 
@@ -91,6 +96,11 @@ class FeedFiles:
                 body=body,
                 content_type="application/json",
                 headers={"Cache-Control": "no-store"},
+            )
+        if request.path == "/metrics" and self.metrics is not None:
+            body, content_type = self.metrics()
+            return web.Response(
+                body=body, headers={"Content-Type": content_type, "Cache-Control": "no-store"}
             )
         path = self._resolve(request.path)
         if path is None:
@@ -297,6 +307,7 @@ async def start(
     stall: float = WRITE_STALL,
     cap: int | None = None,
     pulls: int = 0,
+    metrics: Metrics | None = None,
 ) -> web.BaseRunner:
     """Serve `root` on `listen` ("host:port") in the running event loop; a listener that
     cannot be opened is one AggregatorError naming the address, the cause and `hint`.
@@ -304,7 +315,7 @@ async def start(
     pulls in flight."""
     root.mkdir(parents=True, exist_ok=True)
     server = _Guarded(
-        FeedFiles(root, health, max_age).handle,
+        FeedFiles(root, health, max_age, metrics).handle,
         cap=cap if cap is not None else connection_cap(_open_files(), pulls),
         stall=stall,
         keepalive_timeout=idle,  # aiohttp closes a connection idle this long, from its start

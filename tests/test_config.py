@@ -209,6 +209,9 @@ def test_no_content_makes_reading_the_config_raise_anything_but_a_config_error(t
             "aggregator.retention: must be between 1h and",
         ),
         ('[dedupe]\nwindow = "99999999999w"', "dedupe.window: must be between 1m and"),
+        ("[notify]\nfailures = 0", "notify.failures: must be at least 1"),
+        ('[notify]\nwebhook = "ftp://x"', "notify.webhook: not an http(s) URL: 'ftp://x'"),
+        ('[notify]\nhook = "https://x"', "notify.hook"),
         ('[aggregator]\ntimeout = "2h"', "aggregator.timeout: must be between 1s and 10m"),
         ('[aggregator]\nmax_feed_size = "5TB"', "aggregator.max_feed_size: not a size"),
         (

@@ -107,6 +107,28 @@ def test_db_copy_moves_a_store_to_postgresql_and_back_losing_nothing(postgres, s
     assert refused.returncode == 1 and "already holds" in refused.stderr
 
 
+def test_backup_and_restore_on_postgresql(postgres, server, tmp_path):
+    """`backup` is pg_dump's custom format, `restore` pg_restore --clean: the store comes
+    back as it was, items and stories, whatever was stored after."""
+    database = postgres.database()
+    config = _config(tmp_path, server, database, n=4)
+    assert run_cli("--config", str(config), "run", "--once").returncode == 0
+    dump = tmp_path / "store.dump"
+    taken = run_cli("--config", str(config), "backup", str(dump))
+    assert taken.returncode == 0, taken.stderr
+    assert "pg_dump custom format" in taken.stdout and dump.stat().st_size > 0
+    server.add("/c.rss", _feed(range(-2, 4)))  # two more stories after the backup
+    assert run_cli("--config", str(config), "run", "--once", "--all").returncode == 0
+    restored = run_cli("--config", str(config), "restore", str(dump))
+    assert restored.returncode == 0, restored.stderr
+    store = open_store(database)
+    try:
+        assert (store.count_items(), store.count_stories()) == (4, 4)
+        assert store.schema_version() == 2
+    finally:
+        store.close()
+
+
 def test_a_database_that_cannot_be_reached_is_one_line_without_its_password(tmp_path, server):
     database = "postgresql://aggregator:s3cret@/nowhere?host=/nonexistent&port=1"
     config = _config(tmp_path, server, database)

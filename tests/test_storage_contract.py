@@ -251,5 +251,6 @@ def test_intents_are_written_as_decided(store: Storage) -> None:
     assert got[a.uid].title == "Edited" and got[copy.uid] == copy
     assert sorted(i.uid for i in store.story_items(a.uid)) == sorted([a.uid, copy.uid])
     assert store.count_items() == 2
+    assert store.count_stories() == 1  # two copies, one story
     found = store.near_candidates_many([[2]], NOW - timedelta(hours=1), 5)[0]
     assert sorted(c.copy.uid for c in found) == sorted([a.uid, copy.uid])

@@ -172,6 +172,21 @@ def _parser() -> argparse.ArgumentParser:
     copy.add_argument("dst", help="the database to fill (new or empty)")
     copy.set_defaults(func="db:cmd_db_copy")
 
+    backup = sub.add_parser(
+        "backup",
+        parents=[common],
+        help="write a consistent copy of the database to PATH (a daemon may be running)",
+    )
+    backup.add_argument("path", metavar="PATH", help="the backup file to write")
+    backup.set_defaults(func="db:cmd_backup")
+    restore = sub.add_parser(
+        "restore",
+        parents=[common],
+        help="replace the database by the backup at PATH (no daemon may be running)",
+    )
+    restore.add_argument("path", metavar="PATH", help="a file `backup` wrote")
+    restore.set_defaults(func="db:cmd_restore")
+
     refresh = sub.add_parser(
         "refresh", parents=[common], help="pull a source now (asks the running daemon)"
     )

@@ -37,6 +37,8 @@ def listen_problem(listen: str) -> str:
     return ""
 
 
+NOTIFY_KEYS = {"webhook", "failures"}
+
 AGGREGATOR_KEYS = {
     "database",
     "output_dir",

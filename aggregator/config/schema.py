@@ -13,8 +13,16 @@ import types
 import typing
 from typing import Any
 
-from aggregator.config.keys import AGGREGATOR_KEYS, FEED_KEYS, LANGUAGE, NAME, SOURCE_KEYS, TAG_KEYS
-from aggregator.model import CuratedFeed, Dedupe, Settings, Source, TagRule
+from aggregator.config.keys import (
+    AGGREGATOR_KEYS,
+    FEED_KEYS,
+    LANGUAGE,
+    NAME,
+    NOTIFY_KEYS,
+    SOURCE_KEYS,
+    TAG_KEYS,
+)
+from aggregator.model import CuratedFeed, Dedupe, Notify, Settings, Source, TagRule
 
 DURATION = {
     "type": "string",
@@ -56,6 +64,7 @@ SPECIAL: dict[str, dict[str, Any]] = {
     "leans": {"type": "array", "items": NAME_S},
     "requires": {"type": "array", "items": NAME_S},
     "mentions": {"type": "integer", "minimum": 1, "maximum": 10},
+    "failures": {"type": "integer", "minimum": 1},
     "max_document_items": {"type": "integer", "minimum": 10, "maximum": 100000},
     "any_tags": {"type": "array", "items": NAME_S},
     "all_tags": {"type": "array", "items": NAME_S},
@@ -81,6 +90,8 @@ DESCRIPTIONS = {
     "max_document_items": "entries taken from one document, newest first (a 100,000-item feed)",
     "window": "how far back a new item is compared for near-duplicates",
     "similarity": "near-duplicate threshold, 0..1",
+    "webhook": "an http(s) URL the daemon POSTs its alerts to as JSON (docs/operations.md)",
+    "failures": "failed pulls in a row after which a source's failure is announced",
     "title": "shown to readers",
     "priority": "higher wins when a story is seen in several sources",
     "enabled": "false: not pulled, its items not published",
@@ -165,6 +176,7 @@ def json_schema() -> dict[str, Any]:
                 "additionalProperties": False,
             },
             "dedupe": _table(Dedupe, {"window", "similarity"}),
+            "notify": _table(Notify, NOTIFY_KEYS),
             "sources": {"type": "array", "items": source},
             "tags": {"type": "object", "additionalProperties": _table(TagRule, TAG_KEYS)},
             "feeds": {"type": "array", "items": _table(CuratedFeed, FEED_KEYS, ("name", "title"))},

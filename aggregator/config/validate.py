@@ -13,6 +13,7 @@ from aggregator.config.keys import (
     LANGUAGE,
     MAX_MENTIONS,
     NAME,
+    NOTIFY_KEYS,
     RETENTION,
     SOURCE_KEYS,
     TAG_KEYS,
@@ -27,6 +28,7 @@ from aggregator.model import (
     Config,
     CuratedFeed,
     Dedupe,
+    Notify,
     Settings,
     Source,
     TagRule,
@@ -38,10 +40,13 @@ class _Validator(Reader):
     """The sections of config.toml, each read into its frozen value (model.py)."""
 
     def config(self, data: dict[str, Any]) -> Config | None:
-        self.unknown(data, {"aggregator", "disclaimer", "dedupe", "sources", "tags", "feeds"}, ())
+        self.unknown(
+            data, {"aggregator", "disclaimer", "dedupe", "notify", "sources", "tags", "feeds"}, ()
+        )
         settings = self.settings(self.table(data, "aggregator"))
         disclaimers, default_language = self.disclaimer(self.table(data, "disclaimer"))
         dedupe = self.dedupe(self.table(data, "dedupe"))
+        notify = self.notify(self.table(data, "notify"))
         raw_sources = self.get(data, "sources", list, (), [])
         sources = tuple(
             s
@@ -65,6 +70,7 @@ class _Validator(Reader):
             sources=sources,
             tags=tags,
             feeds=feeds,
+            notify=notify,
         )
 
     def settings(self, data: dict[str, Any]) -> Settings:
@@ -147,6 +153,16 @@ class _Validator(Reader):
             window=self.converted(data, "window", w, 72 * 3600.0, WINDOW),
             similarity=float(similarity),
         )
+
+    def notify(self, data: dict[str, Any]) -> Notify:
+        w: Path_ = ("notify",)
+        self.unknown(data, NOTIFY_KEYS, w)
+        failures = self.get(data, "failures", int, w, 3)
+        if failures < 1:
+            self.err((*w, "failures"), "must be at least 1")
+            failures = 3
+        webhook = self.url(data, "webhook", w, "") if data.get("webhook") else ""
+        return Notify(webhook=webhook, failures=failures)
 
     def source(self, raw: Any, w: Path_, order: int, settings: Settings) -> Source | None:
         if not isinstance(raw, dict):

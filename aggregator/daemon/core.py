@@ -28,7 +28,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from aggregator import schedule, serve
+from aggregator.daemon.notify import Notifier
 from aggregator.daemon.watch import Watching
+from aggregator.daemon.webhook import Webhook
 from aggregator.fetch import websub
 from aggregator.fetch.websub import changed_feed_urls
 from aggregator.ingest.pipeline import Refreshed, Runner
@@ -39,6 +41,7 @@ from aggregator.schedule import is_gone
 from aggregator.storage import Storage, describe
 
 if TYPE_CHECKING:  # the PostgreSQL backend: loaded only by a daemon on such a store
+    from aggregator.daemon.metrics import Metrics
     from aggregator.storage.postgres import Leadership
 
 log = logging.getLogger("aggregator.daemon")
@@ -119,6 +122,9 @@ class Daemon(Watching):
         self.publish_error = ""  # the last publish failed, and why
         self.unreported: list[PullOutcome] = []  # pulls done, logged once committed
         self.retagging: asyncio.Task[None] | None = None  # stored items being re-tagged
+        self.metrics: Metrics | None = None  # served at /metrics while listening
+        self.notifier = Notifier()  # systemd's READY/WATCHDOG/STOPPING, when under it
+        self.webhook = Webhook(lambda: self.config.notify, clock)  # [notify] webhook alerts
         self._stamp = self._file_stamp()
         self._digest = self._file_digest()
 
@@ -132,6 +138,12 @@ class Daemon(Watching):
         loop.add_signal_handler(signal.SIGHUP, self.reload_asked.set)
         runner = None
         if self.config.settings.listen:  # first: a port in use stops the start, nothing else
+            from aggregator.daemon.metrics import CONTENT_TYPE, Metrics
+
+            metrics = self.metrics = Metrics(
+                lambda: (self.store.count_items(), self.store.count_stories())
+            )
+            metrics.start(self.store.source_rows(), [s.name for s in self.config.sources])
             runner = await serve.start(
                 self.config.settings.output_dir,
                 self.config.settings.listen,
@@ -139,8 +151,10 @@ class Daemon(Watching):
                 max_age=int(min(self.config.settings.interval, 3600)),
                 hint=f'; choose another with `listen` in {self.path} ("" turns it off)',
                 pulls=self.config.settings.concurrency,
+                metrics=lambda: (metrics.exposition(), CONTENT_TYPE),
             )
         self.runner = Runner(self.config, self.store, self.clock, self.fetcher)
+        self.webhook.start(self.store.source_rows())
         self.scheduler = AsyncIOScheduler(
             event_loop=loop,
             timezone="UTC",
@@ -175,7 +189,13 @@ class Daemon(Watching):
                 )
             watcher = asyncio.create_task(supervised("the config watcher", self._watch))
             committer = asyncio.create_task(supervised("the commit loop", self._commit_loop))
+            # served (the listener is open) and every pull scheduled: systemd may say "started"
+            self.notifier.ready(self._summary())
+            petting = asyncio.create_task(self._watchdog()) if self.notifier.watchdog else None
             await self.stopping.wait()
+            self.notifier.stopping()
+            if petting is not None:
+                petting.cancel()
             if standby is not None:
                 standby.cancel()
                 self._heartbeat("stopped")
@@ -197,11 +217,19 @@ class Daemon(Watching):
         self._flush_reports()  # the batch is committed
         if self.pings:
             await asyncio.wait(self.pings, timeout=STOP_GRACE)
+        await self.webhook.close(STOP_GRACE)
         await self.runner.close()
         if runner is not None:
             await runner.cleanup()
         log.info("stopped cleanly")
         return 0
+
+    async def _watchdog(self) -> None:
+        """Pet systemd's watchdog from the event loop: a loop blocked for the whole
+        `WatchdogSec` misses it, and systemd restarts the daemon."""
+        while True:
+            self.notifier.pet()
+            await asyncio.sleep(self.notifier.watchdog)
 
     @property
     def role(self) -> str:
@@ -270,6 +298,9 @@ class Daemon(Watching):
 
     def _report(self, outcome: PullOutcome) -> None:
         """Log a pull once what it stored is committed (at once when it already is)."""
+        if self.metrics is not None:
+            self.metrics.pulled(outcome, self.clock())
+        self.webhook.pulled(outcome)
         self.unreported.append(outcome)
         if not self.store.in_transaction:
             self._flush_reports()
@@ -411,6 +442,9 @@ class Daemon(Watching):
     def _set_refused(self, refused: dict[str, Any] | None) -> None:
         """Remember (in the database too, for `status`) that the file on disk is refused."""
         self.refused = refused
+        if self.metrics is not None:
+            self.metrics.config(refused=refused is not None)
+        self.webhook.config(refused)
         with self.store.transaction():
             self.store.set_meta("config_refused", json.dumps(refused) if refused else "")
 
@@ -418,6 +452,13 @@ class Daemon(Watching):
         """Ping the WebSub hub for the feeds that changed, beside the work; when publishing
         failed (disk full, read-only folder), try again later."""
         self.publish_error = done.error
+        self.webhook.published(done.error)
+        if self.metrics is not None:
+            if done.error:
+                self.metrics.publish_failures.inc()
+            elif done.published:
+                feeds = [(p.feed, p.items, bool(p.written)) for p in done.published]
+                self.metrics.published(feeds, done.seconds)
         if done.error:
             self.dirty = True
             if not self.stopping.is_set():
@@ -432,6 +473,11 @@ class Daemon(Watching):
             task = asyncio.create_task(websub.ping(settings, urls))
             self.pings.add(task)
             task.add_done_callback(self.pings.discard)
+            task.add_done_callback(self._pinged)
+
+    def _pinged(self, task: asyncio.Task[dict[str, bool]]) -> None:
+        if self.metrics is not None and not task.cancelled() and task.exception() is None:
+            self.metrics.pinged(task.result())
 
     def health(self) -> dict[str, Any]:
         """What /healthz says: "ok", or "degraded" with each reason (served as a 503, which

@@ -10,7 +10,7 @@ import hashlib
 import logging
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aggregator import schedule
 from aggregator.config.load import load
@@ -19,6 +19,10 @@ from aggregator.ingest.pipeline import Refreshed, Runner
 from aggregator.ingest.pull import Clock
 from aggregator.model import Config, Source
 from aggregator.storage import Storage
+
+if TYPE_CHECKING:
+    from aggregator.daemon.metrics import Metrics
+    from aggregator.daemon.notify import Notifier
 
 log = logging.getLogger("aggregator.daemon")
 
@@ -38,6 +42,8 @@ class Watching:
     _stamp: tuple[int, int, int] | None
     _digest: str
     leading: bool  # this node re-tags and prunes (on a shared store, one node: core.py)
+    metrics: Metrics | None  # the daemon's /metrics (metrics.py), while it listens
+    notifier: Notifier  # systemd's notify protocol (notify.py)
 
     def _arm(self, name: str, at: datetime | None, reason: str) -> None: ...
     def _disarm(self, name: str) -> None: ...
@@ -116,6 +122,19 @@ class Watching:
 
     def reload(self, why: str) -> None:
         """Swap in the config on disk, or keep the last good one when it is invalid."""
+        self.notifier.reloading()
+        try:
+            self._reload(why)
+        finally:
+            self.notifier.reloaded(self._summary())
+
+    def _summary(self) -> str:
+        """What `systemctl status` shows beside the unit."""
+        n, f = len(self.config.sources), len(self.config.feeds)
+        listen = self.config.settings.listen
+        return f"{n} sources, {f} feeds" + (f", serving on {listen}" if listen else "")
+
+    def _reload(self, why: str) -> None:
         try:
             new = load(self.path)
         except Exception as exc:
@@ -132,6 +151,8 @@ class Watching:
             )
             return
         self._set_refused(None)
+        if self.metrics is not None:
+            self.metrics.config(reloaded=True)
         old = self.config
         if (
             new.settings.database != old.settings.database

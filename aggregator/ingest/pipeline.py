@@ -81,6 +81,7 @@ class Refreshed:
     pruned: int
     published: tuple[Published, ...]
     error: str = ""  # publishing failed (disk full, read-only folder): the old files stay
+    seconds: float = 0.0  # wall time of the refresh
 
 
 def published_key(config: Config) -> str:
@@ -99,7 +100,8 @@ def refresh(
 ) -> Refreshed:
     """After pulls (or a config change): re-tag, prune, and publish when anything changed.
     `retag` False: the caller re-tags itself (the daemon, off its event loop). `writes`
-    False: a standby node (daemon/core.py) only publishes what the store holds."""
+    False: a follower on a shared store (daemon/core.py) only publishes what it holds."""
+    began = time.monotonic()
     store.commit_pending()  # what gets published is stored first, whatever a crash does next
     retagged = retag_if_rules_changed(config, store) if retag and writes else 0
     now = clock()
@@ -150,13 +152,13 @@ def refresh(
         except OSError as exc:
             message = f"publishing to {config.settings.output_dir} failed: {exc}"
             log.error("%s; the previous files stay, retried later", message)
-            return Refreshed(retagged, pruned, (), message)
+            return Refreshed(retagged, pruned, (), message, time.monotonic() - began)
         with store.transaction():
             store.set_meta(key, shows)
         written = [p.name for r in published for p in r.written]
         if written:
             log.info("published %s", ", ".join(written), extra={"fields": {"written": written}})
-    return Refreshed(retagged, pruned, published)
+    return Refreshed(retagged, pruned, published, seconds=time.monotonic() - began)
 
 
 def lease_seconds(settings: Settings) -> float:

@@ -24,12 +24,14 @@ from aggregator.storage.port import Leasing, Storage
 __all__ = [
     "Leasing",
     "Storage",
+    "backup",
     "database_exists",
     "describe",
     "driver_errors",
     "is_url",
     "leasing",
     "open_store",
+    "restore",
     "writer_lock",
 ]
 
@@ -67,6 +69,35 @@ def writer_lock(database: Database) -> AbstractContextManager[object]:
     from aggregator.storage.sqlite import Lock
 
     return Lock(Path(database))
+
+
+def backup(database: Database, path: Path) -> str:
+    """A consistent copy of the store at `path`, taken while a daemon writes (SQLite's
+    online backup, checked; PostgreSQL's pg_dump). Returns what it holds, said briefly."""
+    if is_url(database):
+        from aggregator.storage.postgres.backup import backup as pg_backup
+
+        pg_backup(str(database), path)
+        return "pg_dump custom format"
+    from aggregator.storage.sqlite.backup import backup as sqlite_backup
+
+    items, sources = sqlite_backup(Path(database), path)
+    return f"{items:,} items, {sources:,} sources; integrity check ok"
+
+
+def restore(database: Database, path: Path) -> str:
+    """The store's content replaced by the backup at `path`: the caller holds the writer's
+    lock (no daemon runs). Returns what it did, said briefly."""
+    if is_url(database):
+        from aggregator.storage.postgres.backup import restore as pg_restore
+
+        pg_restore(str(database), path)
+        return "restored with pg_restore"
+    from aggregator.storage.sqlite.backup import restore as sqlite_restore
+
+    items, sources, kept = sqlite_restore(Path(database), path)
+    where = f"; the replaced store is kept as {kept}" if kept else ""
+    return f"{items:,} items, {sources:,} sources{where}"
 
 
 def database_exists(database: Database) -> bool:

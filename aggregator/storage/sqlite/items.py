@@ -379,6 +379,10 @@ class Items:
     def count_items(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM items").fetchone()[0])
 
+    def count_stories(self) -> int:
+        """Stories with a copy in the store (the index on `story` answers it)."""
+        return int(self.db.execute("SELECT count(DISTINCT story) FROM items").fetchone()[0])
+
     def prune(self, cutoff: datetime, now: datetime) -> int:
         """Drop copies published before `cutoff`, leaving their keys as tombstones.
 

@@ -155,6 +155,10 @@ class Store(Items):
                 f"database {self.path} has schema {version}, newer than this version knows "
                 f"({len(MIGRATIONS)}): upgrade aggregator"
             )
+        if 0 < version < len(MIGRATIONS):  # a copy first: a migration rewrites tables
+            from aggregator.storage.sqlite.backup import before_migration
+
+            before_migration(self.path, version)
         for number in range(version, len(MIGRATIONS)):
             with self.transaction():
                 for statement in MIGRATIONS[number].split(";"):
