@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -83,6 +83,8 @@ class Source:
     priority: int = 0
     enabled: bool = True
     order: int = 0  # place in the config; the last tie-breaker between copies of a story
+    retention: float | None = None  # its items' retention (None: [aggregator] retention)
+    keep_min_items: int = 0  # its newest items kept however old (a quiet source's last N)
 
 
 @dataclass(frozen=True)
@@ -438,3 +440,17 @@ class PullOutcome:
     @property
     def changed(self) -> bool:
         return bool(self.new or self.updated or self.duplicate)
+
+
+def retention_at(config: Config, now: datetime) -> tuple[datetime, list[tuple[str, datetime, int]]]:
+    """What pruning keeps at `now`: the cutoff of `[aggregator] retention`, and for each
+    source with its own `retention` or `keep_min_items`, (name, its cutoff, how many of its
+    newest items to keep whatever their age)."""
+    default = timedelta(seconds=config.settings.retention)
+    own = [
+        (s.name, now - timedelta(seconds=s.retention) if s.retention else now - default,
+         s.keep_min_items)
+        for s in config.sources
+        if s.retention is not None or s.keep_min_items
+    ]  # fmt: skip
+    return now - default, own

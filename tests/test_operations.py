@@ -333,3 +333,61 @@ def test_the_webhook_hears_each_failure_recovery_refusal_and_publish_failure_onc
     assert hook.kinds().count("config_refused") == 1
     assert hook.kinds().count("publish_failed") == 1
     assert all(e["node"] and e["at"] for e in hook.events)
+
+
+# ---------------------------------------------------------------- retention per source
+
+
+def test_retention_per_source_keeps_a_quiet_sources_last_items(server: FeedServer, tmp_path):
+    """A weekly source's back catalogue appears (its newest `keep_min_items`, however
+    old), a source's own `retention` beats the global one, `status` says what the store
+    holds and what the next prune drops, and a pruned item its feed still lists never
+    comes back."""
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from conftest import run_cli, write_config
+
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    def dated(name: str, days: int) -> dict:
+        return {"title": f"Bitcoin {name} {days}d", "link": f"https://{name}.example/{days}",
+                "guid": f"{name}-{days}", "date": now - timedelta(days=days)}  # fmt: skip
+
+    server.add("/weekly.rss", rss([dated("weekly", d) for d in (20, 30, 40)]))
+    server.add("/daily.rss", rss([dated("daily", d) for d in (1, 20)]))
+    server.add("/long.rss", rss([dated("long", 40)]))
+    body = (
+        f'[[sources]]\nname = "weekly"\nurl = "{server.url("/weekly.rss")}"\nkeep_min_items = 2\n'
+        f'[[sources]]\nname = "daily"\nurl = "{server.url("/daily.rss")}"\n'
+        f'[[sources]]\nname = "long"\nurl = "{server.url("/long.rss")}"\nretention = "60d"\n'
+        + TAGS
+        + FEED_ALL
+    )
+    config = write_config(tmp_path, body, retention="7d")
+
+    def titles() -> list[str]:
+        feed = json.loads((tmp_path / "out" / "all.json").read_text())
+        return sorted(i["title"] for i in feed["items"])
+
+    first = run_cli("--config", str(config), "run", "--once")
+    assert first.returncode == 0, first.stderr
+    assert titles() == [
+        "Bitcoin daily 1d", "Bitcoin long 40d", "Bitcoin weekly 20d", "Bitcoin weekly 30d",
+    ]  # fmt: skip
+    status = run_cli("--config", str(config), "status", "--json")
+    held = json.loads(status.stdout)["store"]
+    assert (held["items"], held["stories"], held["next_prune"]) == (4, 4, 0) and held["bytes"]
+    text = run_cli("--config", str(config), "status").stdout
+    assert "4 items in 4 stories; the next prune drops nothing" in text
+
+    # a new item: the weekly source's third newest goes (a tombstone stays)
+    server.add("/weekly.rss", rss([dated("weekly", d) for d in (1, 20, 30, 40)]))
+    assert run_cli("--config", str(config), "run", "--once", "--all").returncode == 0
+    assert titles() == [
+        "Bitcoin daily 1d", "Bitcoin long 40d", "Bitcoin weekly 1d", "Bitcoin weekly 20d",
+    ]  # fmt: skip
+    # its feed still lists the pruned item: it is not taken in again, nor republished
+    again = run_cli("--config", str(config), "run", "--once", "--all", "--log-format", "json")
+    assert again.returncode == 0
+    assert "Bitcoin weekly 30d" not in titles() and len(titles()) == 4

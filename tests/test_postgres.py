@@ -228,6 +228,11 @@ def test_a_killed_nodes_source_is_taken_over_when_its_lease_runs_out(postgres, s
         configs.append(config)
         logs.append(folder / "log")
     server.add("/c.rss", b"", handler=slow)
+    ghost = open_store(database)  # a node gone two days ago: the leader forgets it
+    with ghost.transaction():
+        seen = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+        ghost.set_meta("node:ghost:1:aa", json.dumps({"role": "follower", "seen": seen}))
+    ghost.close()
     try:
         procs = [_daemon(c, log) for c, log in zip(configs, logs, strict=True)]
         store = open_store(database)
@@ -252,6 +257,7 @@ def test_a_killed_nodes_source_is_taken_over_when_its_lease_runs_out(postgres, s
             after = run_cli("--config", str(configs[procs.index(other)]), "status", "--json")
             shown = json.loads(after.stdout)
             assert "leases" not in shown and shown["nodes"][0]["role"] == "leader"
+            assert "ghost" not in after.stdout
         finally:
             store.close()
         other.send_signal(signal.SIGTERM)

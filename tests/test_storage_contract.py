@@ -166,6 +166,36 @@ def test_pruned_items_leave_tombstones(store: Storage) -> None:
     assert not found.pruned("s", "never-seen", "")
 
 
+def test_meta_keys_can_be_listed_by_prefix_and_forgotten(store: Storage) -> None:
+    with store.transaction():
+        store.set_meta("node:a", "1")
+        store.set_meta("node:b", "2")
+        store.set_meta("other", "3")
+    assert store.metas("node:") == {"node:a": "1", "node:b": "2"}
+    with store.transaction():
+        store.forget_meta("node:a")
+    assert store.metas("node:") == {"node:b": "2"} and store.meta("node:a") == ""
+
+
+def test_a_source_keeps_its_own_retention_and_its_newest_items(store: Storage) -> None:
+    """prune's per-source rules: "weekly" keeps its newest 2 however old, "long" keeps 60
+    days, the others the global 30; prunable says the same count first."""
+    day = 60 * 24
+    kept = [item(f"w{d}", d * day, source="weekly") for d in (40, 50)]
+    gone = [item("w60", 60 * day, source="weekly"), item("s40", 40 * day)]
+    long = [item("l40", 40 * day, source="long")]
+    with store.transaction():
+        for it in [*kept, *gone, *long]:
+            store.insert_item(it, NOW)
+    rules = [("weekly", NOW - timedelta(days=30), 2), ("long", NOW - timedelta(days=60), 0)]
+    assert store.prunable(NOW - timedelta(days=30), rules) == 2
+    with store.transaction():
+        assert store.prune(NOW - timedelta(days=30), NOW, rules) == 2
+    assert sorted(i.key for i in store.items()) == ["l40", "w40", "w50"]
+    assert store.lookups([gone[0]]).pruned("weekly", "w60", gone[0].canonical)
+    assert store.size_bytes() > 0
+
+
 def test_a_source_remembers_its_pulls_and_schedule(store: Storage) -> None:
     assert store.source_state("s").consecutive_failures == 0  # never pulled: defaults
     ok = PullOutcome("s", ok=True, status=200, new=3)

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from aggregator.cli.common import EXIT_OK, from_iso, iso, print_table, terminal_width, when_short
 from aggregator.config.load import load
 from aggregator.errors import ConfigError
-from aggregator.model import Config, LeaseRow, SourceRecord
-from aggregator.storage import database_exists, describe, leasing, open_store
+from aggregator.model import Config, LeaseRow, SourceRecord, retention_at
+from aggregator.storage import Storage, database_exists, describe, leasing, open_store
 
 if TYPE_CHECKING:  # the pipeline (0.3 s of imports) is imported by the commands that run it
     pass
@@ -37,12 +37,14 @@ def cmd_status(args: argparse.Namespace, path: Path) -> int:
     refused = ""
     nodes: list[dict[str, Any]] = []
     leases: list[dict[str, Any]] = []
+    held: dict[str, Any] = {}
     if database_exists(database):
         store = open_store(database)
         try:
             rows = {r.name: r for r in store.source_rows()}
             refused = store.meta("config_refused")
             nodes = _nodes(store.metas("node:"))
+            held = _store(store, config)
             if (shared := leasing(store)) is not None:
                 leases = _leases(shared.leases())
         finally:
@@ -54,6 +56,7 @@ def cmd_status(args: argparse.Namespace, path: Path) -> int:
     if args.json:
         shown = {"notes": notes, "sources": report} | ({"nodes": nodes} if nodes else {})
         shown |= {"leases": leases} if leases else {}
+        shown |= {"store": held} if held else {}
         print(json.dumps(shown, ensure_ascii=False, indent=2))
     else:
         for note in notes:
@@ -62,6 +65,8 @@ def cmd_status(args: argparse.Namespace, path: Path) -> int:
             print(f"node {node['node']}: {node['role']}, last seen {_ago(node['seen'])}")
         for lease in leases:  # pulls under way on a shared store, each node's
             print(_lease_line(lease))
+        if held:
+            print(_store_line(held))
         if not database_exists(database):
             print("no pulls yet (the database does not exist)")
         else:
@@ -82,6 +87,34 @@ def _nodes(beats: dict[str, str]) -> list[dict[str, Any]]:
             continue  # a heartbeat written by hand or cut short: not a node to list
     newest_first = sorted(nodes, key=lambda n: str(n["seen"]), reverse=True)
     return sorted(newest_first, key=lambda n: n["role"] != "leader")
+
+
+def _store(store: Storage, config: Config | None) -> dict[str, Any]:
+    """The store's size, and what the next prune drops (by the config's retention)."""
+    held: dict[str, Any] = {
+        "bytes": store.size_bytes(),
+        "items": store.count_items(),
+        "stories": store.count_stories(),
+    }
+    if config is not None:
+        cutoff, own = retention_at(config, datetime.now(UTC))
+        held["next_prune"] = store.prunable(cutoff, own)
+    return held
+
+
+def _store_line(held: dict[str, Any]) -> str:
+    line = (
+        f"store: {held['bytes'] / 1e6:.1f} MB, {held['items']:,} items in "
+        f"{held['stories']:,} stories"
+    )
+    if "next_prune" in held:
+        drop = held["next_prune"]
+        line += (
+            f"; the next prune drops {drop:,} past their retention"
+            if drop
+            else "; the next prune drops nothing"
+        )
+    return line
 
 
 def _leases(rows: list[LeaseRow]) -> list[dict[str, Any]]:

@@ -71,6 +71,8 @@ SOURCE_KEYS = {
     "cron",
     "priority",
     "enabled",
+    "retention",
+    "keep_min_items",
 }
 
 TAG_KEYS = {

@@ -197,7 +197,16 @@ class _Validator(Reader):
             priority=self.get(raw, "priority", int, w, 0),
             enabled=self.get(raw, "enabled", bool, w, True),
             order=order,
+            retention=self.converted(raw, "retention", w, None, RETENTION),
+            keep_min_items=self.keep_min_items(raw, w),
         )
+
+    def keep_min_items(self, raw: dict[str, Any], w: Path_) -> int:
+        keep = self.get(raw, "keep_min_items", int, w, 0)
+        if not 0 <= keep <= 10_000:
+            self.err((*w, "keep_min_items"), f"must be between 0 and 10000, got {keep}")
+            return 0
+        return int(keep)
 
     def name(self, raw: dict[str, Any], w: Path_) -> str:
         if "name" not in raw:

@@ -51,6 +51,7 @@ PUBLISH_RETRY = 30.0  # seconds before publishing again after a failure
 STOP_GRACE = 5.0  # seconds in-flight pulls get to finish on SIGTERM before being cancelled
 COMMIT_EVERY = 1.0  # seconds: pulls ending within this are committed together
 NODE_EVERY = 2.0  # seconds: a node on a shared store renews its leases, looks for new items
+NODE_FORGOTTEN = timedelta(days=1)  # a node silent this long is no longer listed
 
 
 def raise_file_limit() -> int:
@@ -256,10 +257,25 @@ class Daemon(Watching):
                 self.leading = True
                 log.info("leading: no other node holds the leader's lock")
                 self._retag_soon()
+            if self.leading:
+                self._forget_gone_nodes()
             generation = self.store.meta("generation")
             if generation != self.generation:
                 self.generation = generation
                 self._publish_soon()
+
+    def _forget_gone_nodes(self) -> None:
+        """Drop the heartbeats of nodes silent for a day (each process start is a node
+        of its own: `status` would list every past one)."""
+        cutoff = self.clock() - NODE_FORGOTTEN
+        for key, value in self.store.metas("node:").items():
+            try:
+                seen = datetime.fromisoformat(json.loads(value)["seen"])
+            except (ValueError, KeyError, TypeError):
+                seen = None  # cut short or written by hand: not a node's
+            if seen is None or seen < cutoff:
+                with self.store.transaction():
+                    self.store.forget_meta(key)
 
     def _step_down(self) -> None:
         """Stop leading (pulls go on, each under its lease): another node may lead now."""

@@ -41,7 +41,7 @@ from aggregator.ingest.pull import (
     utcnow,
 )
 from aggregator.ingest.retag import fingerprint, reindex_if_keys_changed, retag_if_rules_changed
-from aggregator.model import Busy, Config, PullOutcome, Settings, Source
+from aggregator.model import Busy, Config, PullOutcome, Settings, Source, retention_at
 from aggregator.schedule import Skipped
 from aggregator.storage import Leasing, Storage, leasing
 
@@ -109,7 +109,8 @@ def refresh(
     if writes:
         reindex_if_keys_changed(config, store, now)
         with store.transaction():
-            pruned = store.prune(now - timedelta(seconds=config.settings.retention), now)
+            cutoff, own = retention_at(config, now)
+            pruned = store.prune(cutoff, now, own)
             store.prune_near_keys(now - timedelta(seconds=config.dedupe.window))
             if pruned:
                 mark_unpublished(store)

@@ -222,7 +222,10 @@ async def _pull(
 
     parsed = prepared.parsed
     counts = {"new": 0, "updated": 0, "duplicate": 0, "unchanged": 0, "skipped": 0}
-    cutoff = now - timedelta(seconds=config.settings.retention)
+    cutoff = now - timedelta(seconds=source.retention or config.settings.retention)
+    if source.keep_min_items and prepared.items:  # a quiet source's newest, however old
+        newest = sorted((i.published for i in prepared.items), reverse=True)
+        cutoff = min(cutoff, newest[min(source.keep_min_items, len(newest)) - 1])
     stored_at = time.process_time()
     with store.transaction():
         held.check()

@@ -252,6 +252,9 @@ class Store(SqliteStore, Leases):
     def schema_version(self) -> int:
         return self._version()
 
+    def size_bytes(self) -> int:
+        return int(self.db.execute("SELECT pg_database_size(current_database())").fetchone()[0])
+
     def after_copy(self) -> None:
         """Rows copied with their ids: the sequences go on past the largest."""
         for table, column in (("items", "rowid"), ("requests", "id")):

@@ -58,6 +58,9 @@ class Items:
                                (len(prefix), prefix))  # fmt: skip
         return {r[0]: r[1] for r in rows}
 
+    def forget_meta(self, key: str) -> None:
+        self.db.execute("DELETE FROM meta WHERE key = ?", (key,))
+
     # ------------------------------------------------------------ items
 
     def lookups(self, items: list[Item]) -> Lookups:
@@ -383,27 +386,60 @@ class Items:
         """Stories with a copy in the store (the index on `story` answers it)."""
         return int(self.db.execute("SELECT count(DISTINCT story) FROM items").fetchone()[0])
 
-    def prune(self, cutoff: datetime, now: datetime) -> int:
-        """Drop copies published before `cutoff`, leaving their keys as tombstones.
+    def prune(
+        self, cutoff: datetime, now: datetime, sources: Sequence[tuple[str, datetime, int]] = ()
+    ) -> int:
+        """Drop copies published before `cutoff`, leaving their keys as tombstones; for each
+        of `sources` (name, its own cutoff, how many of its newest to keep whatever their
+        age), by its own rule instead.
 
-        Tombstones older than four times the retention go too: by then the item is too old
-        to be taken in again anyway (normalize keeps its feed date).
+        Tombstones older than four times the longest retention go too: by then the item
+        is too old to be taken in again anyway (normalize keeps its feed date).
         """
-        old = self.db.execute(
-            "SELECT source, key, canonical FROM items WHERE published < ?", (_ts(cutoff),)
-        ).fetchall()
+        old = self._doomed(cutoff, sources)
         if not old:
             return 0
-        tombs = [(_key_tomb(s, k), _ts(now)) for s, k, _ in old]
-        tombs += [(_url_tomb(c), _ts(now)) for _, _, c in old if c]
+        tombs = [(_key_tomb(r[1], r[2]), _ts(now)) for r in old]
+        tombs += [(_url_tomb(r[3]), _ts(now)) for r in old if r[3]]
         self.db.executemany("INSERT OR REPLACE INTO tombstones(key, pruned) VALUES (?, ?)", tombs)
         # their index keys too, since SQLite may give a freed rowid to the next item (the
         # keys held in memory may keep them: a candidate found by them is compared first)
-        self.db.execute(
-            "DELETE FROM near_keys WHERE item IN (SELECT rowid FROM items WHERE published < ?)",
-            (_ts(cutoff),),
-        )
-        self.db.execute("DELETE FROM items WHERE published < ?", (_ts(cutoff),))
-        horizon = _ts(now) - 4 * (_ts(now) - _ts(cutoff))
+        for chunk in _chunks([r[0] for r in old]):
+            marks = ",".join("?" * len(chunk))
+            self.db.execute(f"DELETE FROM near_keys WHERE item IN ({marks})", chunk)
+            self.db.execute(f"DELETE FROM items WHERE rowid IN ({marks})", chunk)
+        longest = max([now - cutoff, *(now - c for _, c, _ in sources)])
+        horizon = _ts(now) - 4 * longest.total_seconds()
         self.db.execute("DELETE FROM tombstones WHERE pruned < ?", (horizon,))
         return len(old)
+
+    def prunable(self, cutoff: datetime, sources: Sequence[tuple[str, datetime, int]] = ()) -> int:
+        """How many copies `prune` would drop now (`status` says it)."""
+        return len(self._doomed(cutoff, sources))
+
+    def _doomed(
+        self, cutoff: datetime, sources: Sequence[tuple[str, datetime, int]]
+    ) -> list[tuple[int, str, str, str]]:
+        """(rowid, source, key, canonical) of the copies past their retention."""
+        cols = "SELECT rowid, source, key, canonical FROM items"
+        own = [name for name, _, _ in sources]
+        sql = f"{cols} WHERE published < ?"
+        if own:
+            sql += f" AND source NOT IN ({','.join('?' * len(own))})"
+        rows = [tuple(r) for r in self.db.execute(sql, (_ts(cutoff), *own))]
+        for name, its_cutoff, keep in sources:
+            rows += [
+                tuple(r)
+                for r in self.db.execute(
+                    f"{cols} WHERE source = ? AND published < ? AND rowid NOT IN "
+                    "(SELECT rowid FROM items WHERE source = ? "
+                    "ORDER BY published DESC, rowid DESC LIMIT ?)",
+                    (name, _ts(its_cutoff), name, keep),
+                )
+            ]
+        return rows
+
+    def size_bytes(self) -> int:
+        """The database's size on disk (its pages)."""
+        pages = self.db.execute("PRAGMA page_count").fetchone()[0]
+        return int(pages) * int(self.db.execute("PRAGMA page_size").fetchone()[0])
