@@ -129,24 +129,14 @@ class Tagger:
                 for hits in (words, keyword_hits.get(slot + 2)):
                     passing += _said_in_passing(rule.name, hits or [], prepared, rule.passing)
             names, context = keyword_hits.get(slot + 2), keyword_hits.get(slot + 3)
-            beside = ""
-            if names and context:
-                named, near = _folded(names, prepared), _folded(context, prepared)
+            near: dict[str, str] = _folded(context, prepared) if names and context else {}
+            if near and names and _salient(names, prepared, title_end, rule.mentions, rule.passing):
                 # a name listed in `context` too is no context for itself: another word is
                 # ("Parlement" twice is no rule; "Claude Haiku" is two names of one maker)
-                if len(named.keys() | near.keys()) > 1:
-                    beside = next(
-                        (w for k, w in near.items() if k not in named), next(iter(near.values()))
-                    )
-            if (
-                beside
-                and names
-                and _salient(names, prepared, title_end, rule.mentions, rule.passing)
-            ):
-                found += [
-                    TagMatch(rule.name, "name", f"{name} + {beside}")
-                    for name in _spelled(names, prepared, MAX_REASONS)
-                ]
+                for name in _spelled(names, prepared, MAX_REASONS):
+                    beside = next((w for k, w in near.items() if k != name.casefold()), "")
+                    if beside:
+                        found.append(TagMatch(rule.name, "name", f"{name} + {beside}"))
             for pattern in rule.patterns:
                 if gave_up is not None and pattern.pattern in gave_up:
                     continue  # it backtracked on an item of this batch: said once already
