@@ -355,6 +355,10 @@ class Daemon(Watching):
         if at is None:
             self._disarm(name)
             return
+        self._job(name, at)
+
+    def _job(self, name: str, at: datetime) -> None:
+        """The pull of `name` at `at` (one job per source: a new time replaces the old)."""
         self.scheduler.add_job(
             self._pull,
             DateTrigger(run_date=at),
@@ -387,15 +391,8 @@ class Daemon(Watching):
             self.inflight.discard(task)
         if isinstance(outcome, Busy):  # another node's for now: ask again once it is done
             log.debug("%s: %s; asking again at %s", name, outcome.reason, outcome.until)
-            at = outcome.until + timedelta(seconds=self.rng.uniform(0.5, 2.0))
             if not self.stopping.is_set():
-                self.scheduler.add_job(
-                    self._pull,
-                    DateTrigger(run_date=at),
-                    args=(name,),
-                    id=f"pull:{name}",
-                    replace_existing=True,
-                )
+                self._job(name, outcome.until + timedelta(seconds=self.rng.uniform(0.5, 2.0)))
             return
         self._report(outcome)
         current = self.config.source(name)
@@ -404,13 +401,7 @@ class Daemon(Watching):
                 if outcome.next_pull is None:
                     self._disarm(name)
                 else:
-                    self.scheduler.add_job(
-                        self._pull,
-                        DateTrigger(run_date=outcome.next_pull),
-                        args=(name,),
-                        id=f"pull:{name}",
-                        replace_existing=True,
-                    )
+                    self._job(name, outcome.next_pull)
             else:  # the entry changed while this pull ran: start afresh
                 self._schedule_start(current)
         if outcome.changed:
