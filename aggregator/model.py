@@ -436,6 +436,10 @@ class PullOutcome:
     next_pull: datetime | None = None
     next_reason: str = ""
     seconds: dict[str, float] = field(default_factory=dict)  # CPU time by stage
+    # failed pulls in a row as stored, after this one and before it (several nodes may
+    # have pulled the source in between: alerts and metrics count them all)
+    failures: int = 0
+    failures_before: int = 0
 
     @property
     def changed(self) -> bool:

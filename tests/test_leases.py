@@ -72,8 +72,11 @@ def test_a_node_that_outlived_its_lease_writes_nothing(nodes):
 
 def test_renewed_leases_outlast_their_first_term_and_end_with_their_node(nodes):
     a, b = nodes
-    assert isinstance(a.claim("s", NOW, 5), Lease)
-    assert a.renew(NOW + timedelta(seconds=4), 60) == 1
+    lease, orphan = a.claim("s", NOW, 5), a.claim("o", NOW, 5)
+    assert isinstance(lease, Lease) and isinstance(orphan, Lease)
+    # only the pulls under way are renewed: a lease whose release failed runs out
+    assert a.renew(NOW + timedelta(seconds=4), 60, [lease.token]) == 1
+    assert isinstance(b.claim("o", NOW + timedelta(seconds=6), 60), Lease)
     assert isinstance(b.claim("s", NOW + timedelta(seconds=30), 60), Busy)
     # A stops renewing (killed): once the term is over, B claims the source
     assert isinstance(b.claim("s", NOW + timedelta(seconds=65), 60), Lease)

@@ -238,6 +238,9 @@ def test_a_backup_taken_while_the_daemon_writes_restores_the_same_feeds(
     assert (
         f"{len(kept)} items" in restored.stdout and "replaced store is kept as" in restored.stdout
     )
+    with sqlite3.connect(database) as db:  # the files showed the replaced store: republished
+        marks = db.execute("SELECT count(*) FROM meta WHERE key LIKE 'output:%'").fetchone()
+    assert marks[0] == 0
     server.add("/grow.rss", "gone", status=404, content_type="text/plain")  # nothing new
     again = run_cli("--config", str(path), "run", "--once", "--all")
     assert again.returncode == 1 and "1 failed" in again.stdout  # its one source: 404

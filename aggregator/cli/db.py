@@ -78,6 +78,11 @@ def cmd_restore(args: argparse.Namespace, path: Path) -> int:
     with writer_lock(database):
         did = restore(database, source)
         store = open_store(database)  # migrated now if the backup is of an older schema
-        store.close()
+        try:  # what each node's files showed was the replaced store: publish again
+            with store.transaction():
+                for key in store.metas("output:"):
+                    store.forget_meta(key)
+        finally:
+            store.close()
     print(f"restored {describe(database)} from {source} ({did}); `run --once` publishes it")
     return EXIT_OK

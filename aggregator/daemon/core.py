@@ -31,6 +31,7 @@ from aggregator import schedule, serve
 from aggregator.daemon.notify import Notifier
 from aggregator.daemon.watch import Watching
 from aggregator.daemon.webhook import Webhook
+from aggregator.errors import StoreError
 from aggregator.fetch import websub
 from aggregator.fetch.websub import changed_feed_urls
 from aggregator.ingest.pipeline import Refreshed, Runner
@@ -155,7 +156,7 @@ class Daemon(Watching):
                 metrics=lambda: (metrics.exposition(), CONTENT_TYPE),
             )
         self.runner = Runner(self.config, self.store, self.clock, self.fetcher)
-        self.webhook.start(self.store.source_rows())
+        self.webhook.start()
         self.scheduler = AsyncIOScheduler(
             event_loop=loop,
             timezone="UTC",
@@ -270,10 +271,10 @@ class Daemon(Watching):
         cutoff = self.clock() - NODE_FORGOTTEN
         for key, value in self.store.metas("node:").items():
             try:
-                seen = datetime.fromisoformat(json.loads(value)["seen"])
+                gone = datetime.fromisoformat(json.loads(value)["seen"]) < cutoff
             except (ValueError, KeyError, TypeError):
-                seen = None  # cut short or written by hand: not a node's
-            if seen is None or seen < cutoff:
+                gone = True  # cut short or written by hand (no time zone...): not a node's
+            if gone:
                 with self.store.transaction():
                     self.store.forget_meta(key)
 
@@ -383,9 +384,17 @@ class Daemon(Watching):
         except asyncio.CancelledError:  # stopping, past the grace: one line, no traceback
             log.info("%s: pull cancelled at stop; nothing of it was stored", name)
             return
-        except Exception:  # a bug in one pull must not stop the daemon: retry later
+        except Exception as exc:  # a bug, or the database gone: retry later, never unscheduled
+            at = self.clock() + timedelta(seconds=60)
+            if isinstance(exc, StoreError):  # a database outage: /healthz says it already
+                log.error("%s: pull failed: %s; retried in 60 s", name, exc)
+                self._job(name, at)
+                return
             log.exception("%s: pull crashed", name)
-            self._arm(name, self.clock() + timedelta(seconds=60), "retry after an internal error")
+            try:
+                self._arm(name, at, "retry after an internal error")
+            except Exception:  # the store cannot note it: the job alone keeps it scheduled
+                self._job(name, at)
             return
         finally:
             self.inflight.discard(task)

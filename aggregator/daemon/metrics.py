@@ -147,11 +147,9 @@ class Metrics:
         ):
             if n:
                 self.items.labels(outcome).inc(n)
+        self.failures.labels(o.source).set(o.failures)  # as stored: every node's pulls
         if o.ok:
-            self.failures.labels(o.source).set(0)
             self.last_success.labels(o.source).set(now.timestamp())
-        else:
-            self.failures.labels(o.source).inc()
 
     def published(self, feeds: Iterable[tuple[str, int, bool]], seconds: float) -> None:
         """(feed, items, files changed) of a refresh that published."""

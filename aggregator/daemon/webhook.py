@@ -15,12 +15,12 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from aggregator import __version__
-from aggregator.model import Notify, PullOutcome, SourceRecord
+from aggregator.model import Notify, PullOutcome
 
 log = logging.getLogger("aggregator.daemon")
 
@@ -34,25 +34,23 @@ class Webhook:
     def __init__(self, settings: Callable[[], Notify], clock: Callable[[], datetime]):
         self.settings = settings  # the live config's [notify]: a reload may change it
         self.clock = clock
-        self.failures: dict[str, int] = {}  # consecutive failures per source, as stored
         self.refused = False
         self.publish_failing = False
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE)
         self.task: asyncio.Task[None] | None = None
         self.sent = 0  # delivered (the tests read it; the log says each)
 
-    def start(self, rows: Iterable[SourceRecord]) -> None:
-        """From the stored state: a source already failing when the daemon starts was
-        announced by the run before (each event once, not at every restart)."""
-        self.failures = {r.name: r.consecutive_failures for r in rows}
+    def start(self) -> None:
+        """Start delivering. Failures are counted by the store, so a source already failing
+        when the daemon starts was announced by the run before (once, not per restart)."""
         self.task = asyncio.create_task(self._deliver_all())
 
     # ------------------------------------------------------------ what happened
 
     def pulled(self, o: PullOutcome) -> None:
-        before = self.failures.get(o.source, 0)
+        """From the failures in a row the store counts (every node's pulls of the source)."""
+        before = o.failures_before
         if o.ok:
-            self.failures[o.source] = 0
             if before >= self.settings().failures:
                 self._event(
                     "source_recovered",
@@ -61,13 +59,12 @@ class Webhook:
                     failures=before,
                 )
             return
-        self.failures[o.source] = before + 1
-        if before + 1 == self.settings().failures:
+        if o.failures == self.settings().failures:
             self._event(
                 "source_failing",
-                f"{o.source} has failed {before + 1} pulls in a row: {o.error_kind}: {o.error}",
+                f"{o.source} has failed {o.failures} pulls in a row: {o.error_kind}: {o.error}",
                 source=o.source,
-                failures=before + 1,
+                failures=o.failures,
                 error_kind=o.error_kind,
                 error=o.error,
                 next_pull=o.next_pull.isoformat() if o.next_pull else None,
@@ -101,6 +98,7 @@ class Webhook:
         }
         if self.queue.full():
             dropped = self.queue.get_nowait()
+            self.queue.task_done()  # `close` waits for the queue to be done
             log.warning("webhook: queue full, dropping the oldest event (%s)", dropped["event"])
         self.queue.put_nowait(event)
 

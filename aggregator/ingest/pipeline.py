@@ -204,6 +204,7 @@ class Runner:
         self.pool = ParsePool(timeout=config.settings.parse_timeout)
         self.leasing = leasing(store)  # None: this process is the store's only writer
         self._hosts: dict[str, Any] = {}  # host -> this node's asyncio.Semaphore(per_host)
+        self._live: set[str] = set()  # tokens of this node's leases, pulls under way
 
     async def pull(self, source: Source, force: bool = False) -> PullOutcome | Busy:
         """One pull of `source`, recorded with its next pull time (see `pull.pull_source`).
@@ -240,6 +241,7 @@ class Runner:
             if isinstance(lease, Busy):
                 return lease
             held = Held(lease, self.leasing, give_back)
+            self._live.add(lease.token)
             try:
                 return await pull_source(
                     source, self.fetcher, self.pool, self.store, self.config, self.clock, held
@@ -251,13 +253,15 @@ class Runner:
                 with contextlib.suppress(Exception):
                     self.leasing.release(lease)
                 raise
+            finally:
+                self._live.discard(lease.token)
         finally:
             give_back()
 
     def renew(self) -> None:
         """Keep this node's leases while its pulls last (every few seconds)."""
-        if self.leasing is not None:
-            self.leasing.renew(self.clock(), lease_seconds(self.config.settings))
+        if self.leasing is not None and self._live:
+            self.leasing.renew(self.clock(), lease_seconds(self.config.settings), list(self._live))
 
     def refresh(self, changed: bool, retag: bool = True, writes: bool = True) -> Refreshed:
         return refresh(self.config, self.store, changed, self.clock, retag, writes)
@@ -338,7 +342,10 @@ async def run_pass(
     async def renewing(runner: Runner) -> None:
         while True:
             await asyncio.sleep(lease_seconds(config.settings) / 4)
-            runner.renew()
+            try:
+                runner.renew()
+            except Exception as exc:  # the database away for a moment: try again later
+                log.warning("renewing this node's leases failed: %s", exc)
 
     outcomes: list[PullOutcome] = []
     try:

@@ -322,7 +322,13 @@ def _finish(
         now=now,
         rng=_rng,
     )
-    outcome = replace(outcome, next_pull=nxt.at, next_reason=nxt.reason)
+    outcome = replace(
+        outcome,
+        next_pull=nxt.at,
+        next_reason=nxt.reason,
+        failures=failures,
+        failures_before=state.consecutive_failures,
+    )
     with store.transaction():
         held.check(end=True)
         store.record_pull(

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import unquote
 
 from aggregator.errors import StoreError
 from aggregator.storage.postgres.store import redact
@@ -29,9 +31,20 @@ def _tool(name: str) -> str:
     return versions[-1]
 
 
-def _run(args: list[str], url: str, what: str) -> None:
+def _without_password(url: str) -> tuple[str, dict[str, str]]:
+    """The URI without its password, and the environment that gives it to libpq (a
+    command line is visible to every user in `ps`)."""
+    match = re.search(r"(://[^:/@]*):([^@/]*)@", url)
+    env = dict(os.environ)
+    if match is None:
+        return url, env
+    env["PGPASSWORD"] = unquote(match.group(2))
+    return url[: match.start()] + match.group(1) + "@" + url[match.end() :], env
+
+
+def _run(args: list[str], url: str, what: str, env: dict[str, str]) -> None:
     try:
-        done = subprocess.run(args, capture_output=True, text=True, check=False)
+        done = subprocess.run(args, capture_output=True, text=True, check=False, env=env)
     except OSError as exc:
         raise StoreError(f"cannot {what} {redact(url)}: {args[0]}: {exc.strerror}") from None
     if done.returncode != 0:
@@ -41,9 +54,10 @@ def _run(args: list[str], url: str, what: str) -> None:
 
 def backup(url: str, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    bare, env = _without_password(url)
     try:
-        _run([_tool("pg_dump"), "--format=custom", "--no-owner", f"--file={tmp}", url], url,
-             "back up")  # fmt: skip
+        _run([_tool("pg_dump"), "--format=custom", "--no-owner", f"--file={tmp}", bare], url,
+             "back up", env)  # fmt: skip
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -52,8 +66,9 @@ def backup(url: str, path: Path) -> None:
 def restore(url: str, path: Path) -> None:
     if not path.is_file():
         raise StoreError(f"backup {path} does not exist")
+    bare, env = _without_password(url)
     _run(
         [_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--single-transaction",
-         f"--dbname={url}", str(path)],
-        url, "restore into",
+         f"--dbname={bare}", str(path)],
+        url, "restore into", env,
     )  # fmt: skip

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import secrets
 import zlib
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -94,11 +95,16 @@ class Leases:
         ).fetchone()[0]
         return int(busy) < per_host
 
-    def renew(self, now: datetime, seconds: float) -> int:
-        """Push back the end of every lease this node holds; how many it holds."""
+    def renew(self, now: datetime, seconds: float, tokens: Sequence[str]) -> int:
+        """Push back the end of this node's leases of the pulls under way (`tokens`; a
+        lease whose release failed is not among them, and runs out); how many held."""
+        if not tokens:
+            return 0
+        marks = ",".join("?" * len(tokens))
         with self.transaction():
             cursor = self.db.execute(
-                "UPDATE leases SET until = ? WHERE node = ?", (_ts(now) + seconds, self.node)
+                f"UPDATE leases SET until = ? WHERE node = ? AND token IN ({marks})",
+                (_ts(now) + seconds, self.node, *tokens),
             )
         return int(cursor.rowcount)
 

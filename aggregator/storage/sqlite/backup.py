@@ -6,6 +6,7 @@ in place with the replaced store kept beside it.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import time
 from pathlib import Path
@@ -62,9 +63,15 @@ def restore(database: Path, path: Path) -> tuple[int, int, Path | None]:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{path} is not an aggregator backup: {exc}") from None
         kept = None
-        if database.exists():
+        if database.exists():  # kept as it is, unchecked: it may be why we restore
             kept = database.with_name(f"{database.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
-            backup(database, kept)
+            try:
+                for suffix in ("", "-wal", "-shm"):
+                    part = database.with_name(database.name + suffix)
+                    if part.exists():
+                        shutil.copy2(part, kept.with_name(kept.name + suffix))
+            except OSError as exc:
+                raise StoreError(f"cannot keep {database} as {kept}: {exc.strerror}") from None
         try:
             dst = sqlite3.connect(database)
             try:
