@@ -35,6 +35,41 @@ class Route:
     handler: Callable[[BaseHTTPRequestHandler], None] | None = None
 
 
+def send_feed(request: BaseHTTPRequestHandler, body: bytes) -> None:
+    """Answer a route handler's request with an RSS document."""
+    request.send_response(200)
+    request.send_header("Content-Type", "application/rss+xml")
+    request.send_header("Content-Length", str(len(body)))
+    request.end_headers()
+    request.wfile.write(body)
+
+
+class InFlight:
+    """Route handlers answering after `delay` seconds, counting the requests in flight over
+    all of them: `now`, and `most` at once (a fetch limit, a lease, seen from the server)."""
+
+    def __init__(self, delay: float = 0.0):
+        self.delay, self.now, self.most = delay, 0, 0
+        self._lock = threading.Lock()
+
+    def serving(self, body: bytes) -> Callable[[BaseHTTPRequestHandler], None]:
+        def handler(request: BaseHTTPRequestHandler) -> None:
+            with self._lock:
+                self.now += 1
+                self.most = max(self.most, self.now)
+            try:
+                if self.delay:
+                    import time
+
+                    time.sleep(self.delay)
+                send_feed(request, body)
+            finally:
+                with self._lock:
+                    self.now -= 1
+
+        return handler
+
+
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
 

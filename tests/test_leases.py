@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from conftest import FeedServer, rss, write_config
+from conftest import FeedServer, InFlight, rss, write_config
 
 from aggregator.errors import LeaseLost
 from aggregator.model import Busy, Lease, PullOutcome
@@ -101,7 +98,7 @@ STORY = (
 )
 
 
-def _slow_feed(server: FeedServer, n: int, seen: dict[str, int]) -> str:
+def _slow_feed(server: FeedServer, n: int, flight: InFlight) -> str:
     """A feed answered after 0.3 s, carrying the same story as every other (syndicated),
     counting the requests in flight to this host and to each path."""
     body = rss(
@@ -122,24 +119,7 @@ def _slow_feed(server: FeedServer, n: int, seen: dict[str, int]) -> str:
             },
         ]
     ).encode()
-    lock = threading.Lock()
-
-    def handler(request: BaseHTTPRequestHandler) -> None:
-        with lock:
-            seen["now"] += 1
-            seen["most"] = max(seen["most"], seen["now"])
-        try:
-            time.sleep(0.3)
-            request.send_response(200)
-            request.send_header("Content-Type", "application/rss+xml")
-            request.send_header("Content-Length", str(len(body)))
-            request.end_headers()
-            request.wfile.write(body)
-        finally:
-            with lock:
-                seen["now"] -= 1
-
-    return server.add(f"/s{n}.rss", b"", handler=handler)
+    return server.add(f"/s{n}.rss", b"", handler=flight.serving(body))
 
 
 def _shared_config(folder: Path, database: str, urls: list[str]) -> Path:
@@ -162,8 +142,8 @@ def test_two_runs_at_once_pull_each_source_once_and_make_one_story(postgres, ser
     them, a host never sees more than `per_host` (2) fetches at once over both, and the
     story that every source carries is one story, whichever node stored each copy."""
     database = postgres.database()
-    seen = {"now": 0, "most": 0}
-    urls = [_slow_feed(server, n, seen) for n in range(12)]
+    flight = InFlight(delay=0.3)
+    urls = [_slow_feed(server, n, flight) for n in range(12)]
     configs = []
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
@@ -189,7 +169,7 @@ def test_two_runs_at_once_pull_each_source_once_and_make_one_story(postgres, ser
         assert n == 12 or f"{12 - n} pulled by other nodes" in out, out
     paths = sorted(p for p, _ in server.requests)
     assert paths == sorted(f"/s{n}.rss" for n in range(12))  # each once, by one node
-    assert seen["most"] <= 2
+    assert flight.most <= 2
     store = open_store(database)
     try:
         items = store.items()

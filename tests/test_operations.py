@@ -197,7 +197,7 @@ def test_a_backup_taken_while_the_daemon_writes_restores_the_same_feeds(
     import sqlite3
     import threading
 
-    from conftest import run_cli
+    from conftest import run_cli, send_feed
 
     served = {"n": 0}
     lock = threading.Lock()
@@ -206,11 +206,7 @@ def test_a_backup_taken_while_the_daemon_writes_restores_the_same_feeds(
         with lock:
             served["n"] += 1
             body = rss([item(n) for n in range(1, served["n"] + 1)]).encode()
-        request.send_response(200)
-        request.send_header("Content-Type", "application/rss+xml")
-        request.send_header("Content-Length", str(len(body)))
-        request.end_headers()
-        request.wfile.write(body)
+        send_feed(request, body)
 
     server.add("/grow.rss", b"", handler=growing)
     path, _, _ = listening(tmp_path, source("g", server.url("/grow.rss")) + TAGS + FEED_ALL)

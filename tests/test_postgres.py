@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from conftest import FeedServer, rss, run_cli, write_config
+from conftest import FeedServer, InFlight, rss, run_cli, write_config
 
 from aggregator.storage import open_store
 
@@ -192,28 +192,9 @@ def test_a_killed_nodes_source_is_taken_over_when_its_lease_runs_out(postgres, s
     a slow source is killed in the middle of its fetch; the other takes the source over
     once the lease runs out (never fetching it while the first one did), publishes what
     the dead node never stored, and shows its node and the leases in `status`."""
-    import threading
 
     database = postgres.database()
-    fetching = {"now": 0, "most": 0, "slow": True}
-    lock = threading.Lock()
-    body = _feed(range(3)).encode()
-
-    def slow(request) -> None:  # the first fetch hangs (as a stalled server), later ones not
-        with lock:
-            fetching["now"] += 1
-            fetching["most"] = max(fetching["most"], fetching["now"])
-        try:
-            if fetching["slow"]:
-                time.sleep(3)
-            request.send_response(200)
-            request.send_header("Content-Type", "application/rss+xml")
-            request.send_header("Content-Length", str(len(body)))
-            request.end_headers()
-            request.wfile.write(body)
-        finally:
-            with lock:
-                fetching["now"] -= 1
+    flight = InFlight(delay=3)  # the first fetch hangs (as a stalled server), later ones not
 
     configs, logs, procs = [], [], []
     for name in ("a", "b"):
@@ -227,7 +208,7 @@ def test_a_killed_nodes_source_is_taken_over_when_its_lease_runs_out(postgres, s
         config.write_text(text, encoding="utf-8")
         configs.append(config)
         logs.append(folder / "log")
-    server.add("/c.rss", b"", handler=slow)
+    server.add("/c.rss", b"", handler=flight.serving(_feed(range(3)).encode()))
     ghost = open_store(database)  # a node gone two days ago: the leader forgets it
     with ghost.transaction():
         seen = (datetime.now(UTC) - timedelta(days=2)).isoformat()
@@ -241,7 +222,7 @@ def test_a_killed_nodes_source_is_taken_over_when_its_lease_runs_out(postgres, s
             (lease,) = store.leases()
             holder = next(p for p in procs if f":{p.pid}:" in lease.node)
             other = next(p for p in procs if p is not holder)
-            fetching["slow"] = False
+            flight.delay = 0
             holder.kill()  # mid-fetch, no clean stop: its lease is never ended nor renewed
             holder.wait(10)
             status = run_cli("--config", str(configs[procs.index(other)]), "status")
@@ -250,7 +231,7 @@ def test_a_killed_nodes_source_is_taken_over_when_its_lease_runs_out(postgres, s
             assert "node " in status.stdout
             out = tmp_path / ("a", "b")[procs.index(other)] / "out"
             _wait("the other node takes over", lambda: len(_titles(out)) == 3, 60)
-            assert fetching["most"] == 1  # never two fetches of the source at once
+            assert flight.most == 1  # never two fetches of the source at once
             assert store.leases() == []
             (row,) = store.source_rows()
             assert row.last_status == 200 and row.last_items == 3

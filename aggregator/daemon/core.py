@@ -127,6 +127,7 @@ class Daemon(Watching):
         self.metrics: Metrics | None = None  # served at /metrics while listening
         self.notifier = Notifier()  # systemd's READY/WATCHDOG/STOPPING, when under it
         self.webhook = Webhook(lambda: self.config.notify, clock)  # [notify] webhook alerts
+        self._forget_at = 0.0  # when the leader next looks for nodes gone a day (monotonic)
         self._stamp = self._file_stamp()
         self._digest = self._file_digest()
 
@@ -258,7 +259,8 @@ class Daemon(Watching):
                 self.leading = True
                 log.info("leading: no other node holds the leader's lock")
                 self._retag_soon()
-            if self.leading:
+            if self.leading and time.monotonic() >= self._forget_at:
+                self._forget_at = time.monotonic() + 3600  # at the start, then hourly
                 self._forget_gone_nodes()
             generation = self.store.meta("generation")
             if generation != self.generation:
