@@ -20,7 +20,7 @@ from pathlib import Path
 import feedparser
 import httpx
 import pytest
-from conftest import FeedServer, rss, run_cli, run_in_pty, write_config
+from conftest import FeedServer, InFlight, rss, run_cli, run_in_pty, write_config
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 TAGS = """
@@ -260,6 +260,23 @@ def test_sigkill_loses_nothing_and_a_restart_resumes(server: FeedServer, tmp_pat
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
     assert titles(out) == ["Bitcoin story 1", "Bitcoin story 2", "Bitcoin story 3"]
     assert again.stop() == 0
+
+
+def test_sigterm_lets_pulls_in_flight_finish(server: FeedServer, tmp_path, daemons):
+    """SIGTERM stops new pulls but gives those under way their grace (STOP_GRACE): a slow
+    source's answer is stored and published, while a dozen sources due every second keep
+    the scheduler handing jobs over up to the last moment, none of them with a traceback."""
+    flight = InFlight(delay=2.0)
+    slow = rss([item(1, "Bitcoin story from a slow site")]).encode()
+    sources = source("slow", server.add("/slow.rss", b"", handler=flight.serving(slow)), "1h")
+    for n in range(12):
+        sources += source(f"busy{n}", server.add(f"/busy{n}.rss", rss([item(10 + n)])))
+    d = daemons(write_config(tmp_path, sources + TAGS + FEED_ALL))
+    wait_for(lambda: flight.now == 1, what="the slow pull under way")
+    assert d.stop() == 0
+    assert "stopped cleanly" in d.log and "Traceback" not in d.log, d.log
+    assert "pull cancelled" not in d.log
+    assert "Bitcoin story from a slow site" in titles(tmp_path / "out")
 
 
 def test_failure_policy_counts_requests(server: FeedServer, tmp_path, daemons):

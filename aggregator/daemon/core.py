@@ -204,7 +204,10 @@ class Daemon(Watching):
                 self._heartbeat("stopped")
 
             log.info("stopping: no new pulls; %d in flight", len(self.inflight))
-            self.scheduler.shutdown(wait=False)
+            # Paused, not shut down: shutting down cancels every job's task at once (the
+            # grace below would be void, and a job started a moment ago would die with a
+            # traceback in APScheduler's log). Jobs already handed over see `stopping`.
+            self.scheduler.pause()
             watcher.cancel()
             committer.cancel()
             if self.retagging is not None:  # redone at the next start: the rules stay unmarked
@@ -215,6 +218,9 @@ class Daemon(Watching):
                 for task in pending:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
+            for _ in range(3):  # jobs handed over at the last moment return at `stopping`
+                await asyncio.sleep(0)
+            self.scheduler.shutdown(wait=False)
             if self.dirty:
                 self._announce(self.runner.refresh(True, retag=False))
         self._flush_reports()  # the batch is committed
