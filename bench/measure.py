@@ -7,6 +7,9 @@ with its parent's peak; /proc's VmHWM belongs to the new program alone.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
+import resource
 import subprocess
 import threading
 import time
@@ -62,6 +65,46 @@ class Measured(NamedTuple):
     wall: float  # seconds
     peak_mb: float  # resident memory summed over the processes alive at one moment
     peak_pss_mb: float  # the same with shared pages split (sampled 4x a second)
+    cpu: float = 0.0  # user + system seconds of the command and every process it started
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _become_subreaper() -> bool:
+    """Orphans of the measured command (a fork server outliving its parent for a moment)
+    are re-parented to this process instead of init, so their CPU is reaped and counted."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    return False
+
+
+def _reap_orphans(keep: set[int], timeout: float = 10.0) -> None:
+    """Wait for every child of this process but `keep` (the measured command's orphans)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = set(_own_children()) - keep
+        if not left:
+            return
+        for pid in left:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.005)
+
+
+def _own_children() -> list[int]:
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{os.getpid()}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_measured(cmd: list[str], env: dict | None = None) -> Measured:
@@ -71,6 +114,9 @@ def run_measured(cmd: list[str], env: dict | None = None) -> Measured:
     replace each other are not added up); the RSS one is never less than the main
     process's own peak.
     """
+    subreaper = _become_subreaper()
+    keep = set(_own_children())  # the bench's own long-lived children (its HTTP server)
+    cpu_before = _children_cpu()
     started = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     main_peak = together = together_pss = 0
@@ -88,7 +134,10 @@ def run_measured(cmd: list[str], env: dict | None = None) -> Measured:
         time.sleep(0.02)
     reader.join(30)
     wall = time.monotonic() - started
+    if subreaper:
+        _reap_orphans(keep)
     result = subprocess.CompletedProcess(
         cmd, proc.returncode, out[0] if out else "", out[1] if len(out) > 1 else ""
     )
-    return Measured(result, wall, max(main_peak, together) / 1024, together_pss / 1024)
+    peak, pss = max(main_peak, together) / 1024, together_pss / 1024
+    return Measured(result, wall, peak, pss, _children_cpu() - cpu_before)
