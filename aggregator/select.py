@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -71,6 +71,16 @@ def tags_fit(feed: CuratedFeed, tags: frozenset[str]) -> bool:
     return tags.issuperset(feed.all_tags) and not tags.intersection(feed.none_tags)
 
 
+def eligible(copy: Copy, feed: CuratedFeed, sources: Container[str], default_language: str) -> bool:
+    """Whether a copy may stand for its story in the feed: from a configured source, and
+    from the feed's `sources` and in its `languages` when it names them."""
+    return (
+        copy.source in sources
+        and (not feed.sources or copy.source in feed.sources)
+        and (not feed.languages or (copy.language or default_language) in feed.languages)
+    )
+
+
 def select(
     stories: Mapping[str, list[C]],
     feed: CuratedFeed,
@@ -90,13 +100,6 @@ def select(
     if order is None:
         order = newest_first(stories)
 
-    def eligible(c: C) -> bool:
-        return (
-            c.source in sources
-            and (not feed.sources or c.source in feed.sources)
-            and (not feed.languages or (c.language or default_language) in feed.languages)
-        )
-
     def ranked(c: C) -> tuple[Any, ...]:
         return stand_in_order(c, sources)
 
@@ -112,11 +115,11 @@ def select(
             continue
         copies = stories[story_id]
         if len(copies) == 1:  # most stories: one copy, no other to rank
-            if not eligible(copies[0]):
+            if not eligible(copies[0], feed, sources, default_language):
                 continue
             best = copies[0]
         else:
-            candidates = [c for c in copies if eligible(c)]
+            candidates = [c for c in copies if eligible(c, feed, sources, default_language)]
             if not candidates:
                 continue
             best = min(candidates, key=ranked)

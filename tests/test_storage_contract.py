@@ -87,9 +87,21 @@ def test_an_item_stored_is_read_back_whole_and_by_each_way(store: Storage) -> No
     assert store.count_items() == 1
     (copy,) = store.copies()
     assert (copy.uid, copy.story, copy.source, copy.tag_names) == (a.uid, a.story, "s", {"crypto"})
+    assert store.titles(5) == [a.title]
     found = store.lookups([a])
     assert found.by_key[a.key].uid == a.uid and found.by_url[a.canonical].uid == a.uid
     assert store.content_hashes("s") == ["hash-a"]
+
+
+def test_the_newest_copies_and_titles_are_read_alone(store: Storage) -> None:
+    """`check` reads only the newest copies, light, and their titles (issue #20)."""
+    with store.transaction():
+        for n in range(5):
+            store.insert_item(item(f"k{n}", n, title=f"T{n}"), NOW)
+    # k0 is the newest (published n minutes ago)
+    assert [c.uid for c in store.copies(newest=2)] == ["uid-s-k1", "uid-s-k0"]  # oldest first
+    assert [c.uid for c in store.copies()] == [f"uid-s-k{n}" for n in range(4, -1, -1)]
+    assert store.titles(3) == ["T0", "T1", "T2"]  # newest first
 
 
 def test_a_hostile_field_is_stored_and_found_again(store: Storage) -> None:

@@ -7,42 +7,43 @@ warning names its place in config.toml like an error does, but `check` still exi
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from aggregator.model import Config, Item, SourceRecord
-from aggregator.select import group, select
-from aggregator.tagging import fold, is_acronym
+from aggregator.model import Config, CopyMeta, SourceRecord, is_acronym
 
 FAILING_FOR = timedelta(days=1)
 NEVER_OK_FAILURES = 3
 MIN_LOWERCASE_USES = 3
-# Stored items read, newest first: `check` stays a second and ~100 MB whatever the store
-# holds (all 400,000 items of a flooded store took 25 s and 920 MB).
+# Stored items read, newest first, light (what choosing a feed reads, and titles): `check`
+# stays a few milliseconds whatever the store holds. Whole items and their texts took a
+# second at 5,000 (and all 400,000 of a flooded store 25 s and 920 MB).
 READ_AT_MOST = 5000
 
 
 def advise(
     config: Config,
-    items: list[Item],
+    copies: list[CopyMeta],
+    titles: list[str],
     sources: Mapping[str, SourceRecord],
     now: datetime,
     stored: int | None = None,
 ) -> list[tuple[tuple[Any, ...], str]]:
-    """(key path, message) for each thing worth a second look; `items` are the newest
-    stored ones, of `stored` in all (when they are not all)."""
+    """(key path, message) for each thing worth a second look; `copies` are the newest
+    stored items (and `titles` theirs), of `stored` in all (when they are not all)."""
     found: list[tuple[tuple[Any, ...], str]] = []
     found += _unused_tags(config)
     found += _stray_source_tags(config)
-    if items:
+    if copies:
         read = (
-            f"the newest {len(items)} stored items (of {stored})"
-            if stored is not None and stored > len(items)
-            else f"the {len(items)} stored items"
+            f"the newest {len(copies)} stored items (of {stored})"
+            if stored is not None and stored > len(copies)
+            else f"the {len(copies)} stored items"
         )
-        found += _empty_feeds(config, items, read)
-        found += _acronyms_never_in_capitals(config, items, read)
+        found += _empty_feeds(config, copies, read)
+        found += _acronyms_never_in_capitals(config, titles, read)
     found += _failing_sources(config, sources, now)
     return found
 
@@ -74,34 +75,57 @@ def _stray_source_tags(config: Config) -> Iterable[tuple[tuple[Any, ...], str]]:
 
 
 def _empty_feeds(
-    config: Config, items: list[Item], read: str
+    config: Config, copies: list[CopyMeta], read: str
 ) -> Iterable[tuple[tuple[Any, ...], str]]:
-    stories = group(items)
-    sources = {s.name: s for s in config.sources}
+    """Feeds that no story of `copies` would enter: its tags (over all its copies) fit the
+    feed and one of its copies may stand for it (the rules of `select`, which also orders
+    and counts; a feed with a story is known at its first)."""
+    from aggregator.select import eligible, group, story_tags, tags_fit
+
+    stories = group(copies)
+    tags_of = story_tags(stories)
+    sources = {s.name for s in config.sources}
+    default = config.default_language
     for n, feed in enumerate(config.feeds):
-        if not select(stories, feed, sources, config.default_language):
+        if feed.max_items <= 0 or not any(
+            tags_fit(feed, tags_of[story])
+            and any(eligible(c, feed, sources, default) for c in copies)
+            for story, copies in stories.items()
+        ):
             yield ("feeds", n), f"would be empty: none of {read} matches it"
 
 
 def _acronyms_never_in_capitals(
-    config: Config, items: list[Item], read: str
+    config: Config, titles: list[str], read: str
 ) -> Iterable[tuple[tuple[Any, ...], str]]:
-    texts = [fold("\n".join((i.title, i.summary_text, i.content_text))) for i in items]
-    for rule in config.tags:
-        for k, keyword in enumerate(rule.keywords):
-            if not is_acronym(keyword) or keyword.endswith("*"):
-                continue
-            word = re.escape(fold(keyword))
-            exact = re.compile(rf"(?<!\w){word}(?!\w)")
-            loose = re.compile(rf"(?<!\w){word}(?!\w)", re.IGNORECASE)
-            capitals = sum(len(exact.findall(t)) for t in texts)
-            anycase = sum(len(loose.findall(t)) for t in texts)
-            if capitals == 0 and anycase >= MIN_LOWERCASE_USES:
-                yield (
-                    ("tags", rule.name, "keywords", k),
-                    f'"{keyword}" is in capitals, so it matches only "{keyword}"; {read} '
-                    f"write it otherwise {anycase} times and never in capitals",
-                )
+    """Keywords in capitals that the stored titles write only otherwise (lower case, as a
+    word): one pass over the titles for every such keyword at once."""
+    keywords = [
+        (rule.name, k, keyword)
+        for rule in config.tags
+        for k, keyword in enumerate(rule.keywords)
+        if is_acronym(keyword) and not keyword.endswith("*")
+    ]
+    if not keywords or not titles:
+        return
+    if not all(keyword.isascii() for *_, keyword in keywords):
+        from aggregator.tagging import fold  # accents: compared as the tagger folds them
+
+        titles = [fold(t) for t in titles]
+        keywords = [(name, k, fold(keyword)) for name, k, keyword in keywords]
+    words = "|".join(sorted((re.escape(kw) for *_, kw in keywords), key=len, reverse=True))
+    found = Counter(re.findall(rf"(?<!\w)(?:{words})(?!\w)", "\n".join(titles), re.IGNORECASE))
+    anycase: Counter[str] = Counter()
+    for written, times in found.items():
+        anycase[written.casefold()] += times
+    for name, k, keyword in keywords:
+        uses = anycase[keyword.casefold()]
+        if not found[keyword] and uses >= MIN_LOWERCASE_USES:
+            yield (
+                ("tags", name, "keywords", k),
+                f'"{keyword}" is in capitals, so it matches only "{keyword}"; {read} '
+                f"write it otherwise {uses} times and never in capitals",
+            )
 
 
 def _failing_sources(

@@ -26,7 +26,7 @@ from aggregator.cli.common import (
 )
 from aggregator.config.load import load
 from aggregator.errors import LockedError
-from aggregator.model import Config, Item, PullOutcome, Source, SourceRecord
+from aggregator.model import Config, CopyMeta, PullOutcome, Source, SourceRecord
 from aggregator.storage import Storage, database_exists, is_url, open_store, writer_lock
 
 if TYPE_CHECKING:  # the pipeline (0.3 s of imports) is imported by the commands that run it
@@ -39,18 +39,20 @@ def cmd_check(args: argparse.Namespace, path: Path) -> int:
     from aggregator.config.place import key_lines, place
 
     config = load(path)
-    items: list[Item] = []
+    copies: list[CopyMeta] = []
+    titles: list[str] = []
     rows: dict[str, SourceRecord] = {}
     stored = 0
     if database_exists(config.settings.database):
         store = open_store(config.settings.database)
         try:
-            items = store.items(newest=READ_AT_MOST)
+            copies = store.copies(newest=READ_AT_MOST)
+            titles = store.titles(READ_AT_MOST)
             stored = store.count_items()
             rows = {r.name: r for r in store.source_rows()}
         finally:
             store.close()
-    warnings = advise(config, items, rows, datetime.now(UTC), stored)
+    warnings = advise(config, copies, titles, rows, datetime.now(UTC), stored)
     lines = key_lines(path) if warnings else {}
     names: dict[tuple[str | int, ...], str] = {
         ("sources", n): s.name for n, s in enumerate(config.sources)

@@ -7,7 +7,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from aggregator.config.place import _line_of, _locate, entry_names
+from aggregator.config.place import _line_of, entry_names
 from aggregator.config.validate import _Validator
 from aggregator.errors import ConfigError
 from aggregator.model import Config, database_at
@@ -52,7 +52,7 @@ def parse(text: str, path: Path) -> Config:
         where = f"{path}:{m.group(1)}" if m else str(path)
         msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
         raise ConfigError([f"{where}: TOML syntax error: {msg}"]) from None
-    v = _Validator(path, _locate(text), entry_names(data))
+    v = _Validator(path, text, entry_names(data))
     config = v.config(data)
     if v.problems:
         raise ConfigError(sorted(v.problems, key=_line_of))

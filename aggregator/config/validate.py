@@ -37,7 +37,7 @@ from aggregator.model import (
 
 
 class _Validator(Reader):
-    """The sections of config.toml, each read into its frozen value (model.py)."""
+    """The sections of config.toml, each read into its frozen value (model/config.py)."""
 
     def config(self, data: dict[str, Any]) -> Config | None:
         self.unknown(

@@ -8,8 +8,9 @@ each tag (how a keyword matches: tagger.py, and docs/editing.md for editors).
                 implies, requires, mentions, leaning sources, the topic model's signal
 """
 
+from aggregator.model import is_acronym
 from aggregator.tagging.tagger import Tagger, compile_rules, tagger_for
-from aggregator.tagging.words import _WORD, MAX_REASONS, PATTERN_TIMEOUT, fold, is_acronym, words_of
+from aggregator.tagging.words import _WORD, MAX_REASONS, PATTERN_TIMEOUT, fold, words_of
 
 __all__ = [
     "MAX_REASONS",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import ahocorasick
 
+from aggregator.model import is_acronym
 from aggregator.tagging.words import (
     _WORD,
     MAX_REASONS,
@@ -19,7 +20,6 @@ from aggregator.tagging.words import (
     _is_word_char,
     _keyword_regex,
     fold,
-    is_acronym,
 )
 from aggregator.text.sanitize import words_spaced
 

@@ -56,12 +56,6 @@ def fold(text: str) -> str:
     return strip_accents(text)
 
 
-def is_acronym(keyword: str) -> bool:
-    """Written in capitals (at least one letter, no lower-case): matches only in capitals."""
-    letters = [c for c in keyword if c.isalpha()]
-    return bool(letters) and all(c.isupper() for c in letters)
-
-
 def _words(phrase: str) -> str:
     """A regex for the words of `phrase`, any spacing between them."""
     return r"\s+".join(re.escape(w) for w in phrase.split())

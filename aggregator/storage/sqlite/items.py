@@ -202,12 +202,16 @@ class Items:
             return [_item(r) for r in rows][::-1]
         return [_item(r) for r in self.db.execute(sql + " ORDER BY published, uid", args)]
 
-    def copies(self) -> list[CopyMeta]:
-        """Every stored copy, as much as choosing what to publish reads, oldest first."""
-        rows = self.db.execute(
-            "SELECT uid, story, source, language, published, tag_names FROM items "
-            "ORDER BY published, uid"
-        )
+    def copies(self, newest: int | None = None) -> list[CopyMeta]:
+        """Every stored copy (only the `newest` so many), as much as choosing what to
+        publish reads, oldest first."""
+        sql = "SELECT uid, story, source, language, published, tag_names FROM items "
+        rows: Iterable[Any]
+        if newest is None:
+            rows = self.db.execute(sql + "ORDER BY published, uid")
+        else:
+            sql += "ORDER BY published DESC, uid DESC LIMIT ?"
+            rows = self.db.execute(sql, (newest,)).fetchall()[::-1]
         tag_sets: dict[str, frozenset[str]] = {}  # most copies share a few tag sets
         out = []
         for uid, story, source, language, published, names in rows:
@@ -216,6 +220,12 @@ class Items:
                 tags = tag_sets[names] = frozenset(names.split())
             out.append(CopyMeta(uid, story or uid, source, language, _dt(published), tags))
         return out
+
+    def titles(self, newest: int) -> list[str]:
+        """The titles of the `newest` stored copies (what `check` reads for its advice on
+        keywords in capitals: no text to rebuild, a second became a few milliseconds)."""
+        sql = "SELECT title FROM items ORDER BY published DESC, uid DESC LIMIT ?"
+        return [title for (title,) in self.db.execute(sql, (newest,))]
 
     def items_by_uid(self, uids: list[str]) -> dict[str, Item]:
         """Complete items (texts included), by uid."""

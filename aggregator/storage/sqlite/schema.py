@@ -149,4 +149,12 @@ MIGRATIONS: list[str] = [
         asked REAL NOT NULL
     );
     """,
+    # 10: what choosing a feed's stories reads (`copies()`: each publish, and `check`), in
+    # one index read alone: the rows carry their texts in overflow pages that reading
+    # tag_names (their last column) walked; 10,000 copies took 78 ms, now 24 ms. It
+    # starts with `published`, so it stands in for items_published (no more writes).
+    """
+    CREATE INDEX items_copies ON items(published, uid, story, source, language, tag_names);
+    DROP INDEX items_published;
+    """,
 ]

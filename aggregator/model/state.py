@@ -1,0 +1,40 @@
+"""What the store remembers of each source between pulls, and what `status` shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What the store remembers of a source between pulls."""
+
+    name: str
+    etag: str = ""
+    last_modified: str = ""
+    feed_title: str = ""
+    feed_link: str = ""
+    body_hash: str = ""  # of the last document parsed: the same bytes again are not re-parsed
+    consecutive_failures: int = 0
+    next_pull: datetime | None = None
+    next_reason: str = ""  # why then: "interval 30m", "Retry-After 1h (HTTP 429)", ...
+    gone_print: str = ""  # the config entry (schedule.source_print) that answered 410
+    redirect_url: str = ""  # where 301/308s lead, and how many pulls in a row they did
+    redirect_count: int = 0
+    redirect_print: str = ""
+
+
+@dataclass(frozen=True)
+class SourceRecord(SourceState):
+    """A source's state with its last pull's outcome, as `status`, health and publishing
+    read it."""
+
+    url: str = ""  # the URL last pulled
+    last_pull: datetime | None = None
+    last_ok: datetime | None = None
+    last_status: int | None = None
+    last_error_kind: str = ""
+    last_error: str = ""
+    last_new: int = 0
+    last_items: int = 0
