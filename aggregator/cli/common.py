@@ -9,10 +9,8 @@ from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from aggregator.model import TagMatch
-
-if TYPE_CHECKING:  # the pipeline (0.3 s of imports) is imported by the commands that run it
-    pass
+if TYPE_CHECKING:  # what a pull makes (aggregator.model.items) loads when a pull runs
+    from aggregator.model import TagMatch
 
 
 T = TypeVar("T")

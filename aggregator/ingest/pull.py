@@ -309,8 +309,6 @@ def _finish(
 ) -> PullOutcome:
     """Record the pull and when the next one is due, in one transaction with the items
     (and the end of its lease)."""
-    from aggregator.normalize import feed_link, feed_title  # text tools: once a pull ran
-
     failures = 0 if outcome.ok else state.consecutive_failures + 1
     nxt = schedule.after_pull(
         source,
@@ -329,6 +327,12 @@ def _finish(
         failures=failures,
         failures_before=state.consecutive_failures,
     )
+    title = link = None
+    if parsed is not None:  # the text tools load once a document was parsed (not for 304s)
+        from aggregator.normalize import feed_link, feed_title
+
+        title = feed_title(parsed)
+        link = feed_link(parsed, fetched.url) if fetched else None
     with store.transaction():
         held.check(end=True)
         store.record_pull(
@@ -337,8 +341,8 @@ def _finish(
             now,
             etag=fetched.etag if fetched else None,
             last_modified=fetched.last_modified if fetched else None,
-            feed_title=feed_title(parsed) if parsed else None,
-            feed_link=feed_link(parsed, fetched.url) if parsed and fetched else None,
+            feed_title=title,
+            feed_link=link,
             body_hash=body_hash,
         )
         store.set_next_pull(source.name, nxt.at, nxt.reason)
