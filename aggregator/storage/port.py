@@ -20,23 +20,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from aggregator.model import (
-    Busy,
-    Candidate,
-    CopyMeta,
-    CopyText,
-    Intent,
-    Item,
-    Lease,
-    LeaseRow,
-    Lookups,
-    PullOutcome,
-    SourceRecord,
-    SourceState,
-    TagMatch,
-)
+if TYPE_CHECKING:  # what a pull makes loads when a pull runs (model/items.py)
+    from aggregator.model import (
+        Busy,
+        Candidate,
+        CopyMeta,
+        CopyText,
+        Intent,
+        Item,
+        Lease,
+        LeaseRow,
+        Lookups,
+        PullOutcome,
+        SourceRecord,
+        SourceState,
+        TagMatch,
+    )
 
 
 class Storage(Protocol):

@@ -164,10 +164,14 @@ def _column(row: sqlite3.Row, name: str) -> Any:  # the type of the field of tha
     return _dt(value) if name in _TIMES and value is not None else value
 
 
+_RECORD = tuple(f.name for f in fields(SourceRecord))  # fields() rebuilt its tuple per call
+_STATE = tuple(f.name for f in fields(SourceState))
+
+
 def _record(row: sqlite3.Row) -> SourceRecord:
     """A `sources` row as the port's value: every field is the column of its name."""
-    return SourceRecord(**{f.name: _column(row, f.name) for f in fields(SourceRecord)})
+    return SourceRecord(**{name: _column(row, name) for name in _RECORD})
 
 
 def _state(row: sqlite3.Row) -> SourceState:
-    return SourceState(**{f.name: _column(row, f.name) for f in fields(SourceState)})
+    return SourceState(**{name: _column(row, name) for name in _STATE})
