@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from aggregator.model import Item, ParsedEntry, ParsedFeed, Source
@@ -34,16 +36,56 @@ def item_uid(source: str, key: str) -> str:
     return f"urn:uuid:{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
+# What entry_print covers besides the entry: bump it when normalize_entry's output for the
+# same entry changes (a stored print then no longer vouches for the stored item).
+ENTRY_PRINT_VERSION = "1"
+
+
+def entry_print(entry: ParsedEntry, feed: ParsedFeed, source: Source) -> int:
+    """63 bits naming everything `normalize_entry` reads but the clock (which only dates an
+    undated entry when first seen): the same print is the same key and content."""
+    parts = (
+        ENTRY_PRINT_VERSION,
+        source.name,
+        source.url,
+        source.language,
+        feed.language,
+        entry.guid,
+        entry.link,
+        entry.title,
+        entry.summary,
+        entry.content,
+        entry.base,
+        entry.published.isoformat() if entry.published else "",
+        entry.updated.isoformat() if entry.updated else "",
+        "\x1e".join(entry.authors),
+        "\x1e".join(entry.categories),
+        entry.language,
+        "1" if entry.title_is_html else "0",
+    )
+    digest = hashlib.blake2b(
+        "\x1f".join(parts).encode("utf-8", "surrogatepass"), digest_size=8
+    ).digest()
+    return int.from_bytes(digest, "big") >> 1 or 1  # 0 is "no print" in the store
+
+
 def normalize_feed(
-    parsed: ParsedFeed, source: Source, now: datetime, problems: list[str] | None = None
+    parsed: ParsedFeed,
+    source: Source,
+    now: datetime,
+    problems: list[str] | None = None,
+    seen: dict[str, str] | None = None,
+    prints: Sequence[int] = (),
 ) -> list[Item]:
     """Every entry of one document; distinct entries sharing a guid keep distinct keys.
 
     An entry that fails here is dropped, with a line in `problems`: it costs that entry,
-    never its neighbours."""
+    never its neighbours. `seen` holds the keys already taken (key -> content hash: the
+    stored entries a worker did not normalize again); `prints`, each entry's
+    `entry_print`, is kept on its item."""
     items: list[Item] = []
-    seen: dict[str, str] = {}  # key -> content hash of the entry that took it
-    for entry in parsed.entries:
+    seen = {} if seen is None else seen  # key -> content hash of the entry that took it
+    for n, entry in enumerate(parsed.entries):
         try:
             item = normalize_entry(entry, parsed, source, now)
         except Exception as exc:
@@ -60,7 +102,7 @@ def normalize_feed(
                 continue
             item = _rekey(item, key)
         seen[item.key] = item.content_hash
-        items.append(item)
+        items.append(replace(item, entry_print=prints[n]) if prints else item)
     return items
 
 
@@ -152,8 +194,6 @@ def feed_link(parsed: ParsedFeed, url: str) -> str:
 
 
 def _rekey(item: Item, key: str) -> Item:
-    from dataclasses import replace
-
     uid = item_uid(item.source, key)
     return replace(item, key=key, uid=uid, story=uid)
 

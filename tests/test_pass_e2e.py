@@ -499,6 +499,68 @@ def test_workers_leave_untagged_only_the_items_whose_content_is_stored():
     assert again.near[0] == full.near[0] and again.items[2] == full.items[2]
 
 
+def test_entries_known_by_their_print_are_not_normalized_again():
+    """A document's entries whose print (normalize.entry_print) a stored copy carries come
+    back as unchanged (key, date) without being normalized; a changed entry, a new one
+    and one sharing a known entry's guid are normalized, the last under a key of its own
+    as on the first pull (issue #20: a changed feed lists mostly what it listed before)."""
+    from aggregator.ingest.workers import prepare
+    from aggregator.model import Fetched, Source, TagRule
+
+    def doc(entries: list[dict]) -> Fetched:
+        body = rss([e | {"date": NOW, "description": "About bitcoin."} for e in entries])
+        return Fetched(url="https://x.example/feed", status=200, body=body.encode())
+
+    entries = [
+        {"title": f"Bitcoin story {n}", "link": f"https://x.example/{n}", "guid": f"g{n}"}
+        for n in range(3)
+    ]
+    twin = {"title": "Another story", "link": "https://x.example/t", "guid": "g0"}
+    source = Source(name="x", url="https://x.example/feed")
+    rules = (TagRule(name="crypto", keywords=("bitcoin",)),)
+    first = prepare(doc([*entries, twin]), source, rules, (), NOW)
+    assert [i.key for i in first.items][:3] == ["g0", "g1", "g2"] and first.unchanged == ()
+    assert all(i.entry_print for i in first.items)
+    known = {i.entry_print: (i.key, i.content_hash, i.published.timestamp()) for i in first.items}
+    changed = entries[1] | {"title": "Bitcoin story 1, updated"}
+    new = {"title": "Bitcoin story 9", "link": "https://x.example/9", "guid": "g9"}
+    again = prepare(doc([entries[0], changed, entries[2], twin, new]), source, rules, (), NOW,
+                    known=known)  # fmt: skip
+    assert [key for key, _ in again.unchanged] == ["g0", "g2", first.items[3].key]
+    assert [i.key for i in again.items] == ["g1", "g9"]
+    # the twin shares g0's guid: normalized again, it keeps its own key, not g0's
+    alone = prepare(doc([twin, entries[0]]), source, rules, (), NOW,
+                    known={k: v for k, v in known.items() if v[0] == "g0"})  # fmt: skip
+    assert [i.key for i in alone.items] == [first.items[3].key]
+
+
+def test_a_changed_feed_counts_its_known_entries_unchanged(server: FeedServer, tmp_path):
+    """Through the CLI: the pull after a feed gained an item stores the new one and says
+    the others are the same, and a pull of the same entries in another order (other
+    bytes: parsed again) changes nothing."""
+    import sqlite3
+
+    entries = [
+        {"title": f"Bitcoin story {n}", "link": f"https://x.example/{n}", "guid": f"g{n}",
+         "date": NOW - timedelta(minutes=n), "description": "About bitcoin."}
+        for n in range(4)
+    ]  # fmt: skip
+    url = server.add("/a.rss", rss(entries))
+    config = write_config(tmp_path, _src("a", url) + TAGS + FEEDS)
+    assert run_cli("--config", str(config), "run", "--once", "--all").returncode == 0
+    new = entries[0] | {"title": "Bitcoin story new", "guid": "gn", "link": "https://x.example/n"}
+    for document, expected in (
+        ([new, *entries], ["1", "0", "0", "4"]),
+        ([*entries, new], ["0", "0", "0", "5"]),
+    ):
+        server.add("/a.rss", rss(document))
+        result = run_cli("--config", str(config), "run", "--once", "--all")
+        row = next(line for line in result.stdout.splitlines() if line.startswith("a "))
+        assert row.split()[2:6] == expected, result.stdout  # new, updated, duplicate, same
+    db = sqlite3.connect(tmp_path / "agg.db")
+    assert db.execute("SELECT count(*) FROM items WHERE entry_print != 0").fetchone() == (5,)
+
+
 def test_a_cron_run_pulls_only_what_is_due(server: FeedServer, tmp_path):
     """`run --once` pulled every source on every run: a 429 with Retry-After 3600 three
     times in twenty seconds, a 6-hour source every time (issue 16, item 2)."""

@@ -211,8 +211,9 @@ async def _pull(
     from aggregator.ingest.workers import content_print
 
     stored = frozenset(map(content_print, store.content_hashes(source.name)))
+    known = store.entry_prints(source.name)
     try:
-        prepared = await pool.prepare_for(fetched, source, config, now, stored)
+        prepared = await pool.prepare_for(fetched, source, config, now, stored, known)
     except ParseError as exc:
         return failed(fetched.status, exc.kind, str(exc))
     except Exception as exc:  # a parser bug on one hostile document must not end the pass
@@ -221,10 +222,16 @@ async def _pull(
         return failed(fetched.status, ErrorKind.PARSE_ERROR, f"{type(exc).__name__}: {message}")
 
     parsed = prepared.parsed
+    # the entries known stored unchanged (their prints) were not even normalized
     counts = {"new": 0, "updated": 0, "duplicate": 0, "unchanged": 0, "skipped": 0}
+    counts["unchanged"] = len(prepared.unchanged)
     cutoff = now - timedelta(seconds=source.retention or config.settings.retention)
     if source.keep_min_items and prepared.items:  # a quiet source's newest, however old
-        newest = sorted((i.published for i in prepared.items), reverse=True)
+        newest = sorted(
+            [i.published for i in prepared.items]
+            + [datetime.fromtimestamp(at, UTC) for _, at in prepared.unchanged],
+            reverse=True,
+        )
         cutoff = min(cutoff, newest[min(source.keep_min_items, len(newest)) - 1])
     stored_at = time.process_time()
     with store.transaction():

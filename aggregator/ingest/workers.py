@@ -15,6 +15,7 @@ import gc
 import multiprocessing
 import resource
 import time
+from collections.abc import Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -90,6 +91,9 @@ class Prepared:
     # (its content among `stored`): not tagged nor fingerprinted, see `prepare`
     near: list[tuple[str, list[int]] | None]
     seconds: dict[str, float]  # CPU time by stage: parse, normalize, language, tag, dedupe
+    # the entries known stored unchanged by their print, not normalized: (key, published
+    # as epoch seconds) of each
+    unchanged: tuple[tuple[str, float], ...] = ()
 
 
 def content_print(content_hash: str) -> int:
@@ -106,8 +110,14 @@ def prepare(
     stored: frozenset[int] = frozenset(),
     model: bool = False,
     cap: int = 1000,
+    known: Mapping[int, tuple[str, str, float]] | None = None,
 ) -> Prepared:
     """parse -> normalize -> language -> tag -> fingerprint for one document (in a worker).
+
+    `known` maps the `entry_print` of the source's stored copies to (key, content hash,
+    published): an entry with one of those prints is that copy, unchanged. It is not
+    normalized (most of a changed document's cost: its other entries are the ones it
+    listed before) and comes back in `unchanged`.
 
     `stored` holds the `content_print` of the source's stored items: an item whose content
     is among them is most likely stored unchanged (a changed feed lists mostly the items
@@ -116,7 +126,7 @@ def prepare(
     case it is not stored under its key after all."""
     from aggregator.dedupe.similarity import dumps, fingerprint, index_keys_many
     from aggregator.language import settle
-    from aggregator.normalize import lead_text, newest, normalize_feed
+    from aggregator.normalize import entry_print, lead_text, newest, normalize_feed
     from aggregator.parse.feed import parse
     from aggregator.tagging import compile_rules
 
@@ -125,7 +135,21 @@ def prepare(
     parsed = parse(fetched.body, fetched.url, fetched.content_type)
     t1 = clock()
     problems: list[str] = []
-    normalized = newest(normalize_feed(parsed, source, now, problems), cap, problems)
+    seen: dict[str, str] = {}  # the keys the known entries hold: others sharing one get theirs
+    unchanged: list[tuple[str, float]] = []
+    entries, marks = [], []
+    for entry in parsed.entries:
+        mark = entry_print(entry, parsed, source)
+        if known and (copy := known.get(mark)) is not None and copy[0] not in seen:
+            seen[copy[0]] = copy[1]
+            unchanged.append((copy[0], copy[2]))
+        else:
+            entries.append(entry)
+            marks.append(mark)
+    fresh_doc = replace(parsed, entries=tuple(entries))
+    normalized = newest(
+        normalize_feed(fresh_doc, source, now, problems, seen, marks), cap, problems
+    )
     t2 = clock()
     normalized = [
         settle(i, source) if content_print(i.content_hash) not in stored else i for i in normalized
@@ -165,7 +189,9 @@ def prepare(
         "dedupe": t4 - t3,
     }
     forget_texts()  # the document's texts are done with; a worker holds no HTML between them
-    return Prepared(replace(parsed, entries=(), warning=warning), items, near, seconds)
+    return Prepared(
+        replace(parsed, entries=(), warning=warning), items, near, seconds, tuple(unchanged)
+    )
 
 
 class ParsePool:
@@ -197,6 +223,7 @@ class ParsePool:
         config: Config,
         now: datetime,
         stored: frozenset[int] = frozenset(),
+        known: Mapping[int, tuple[str, str, float]] | None = None,
     ) -> Prepared:
         """`prepare` with the config's rules, disclaimers, topic model and item cap: what a
         pull and `sources add` run."""
@@ -209,6 +236,7 @@ class ParsePool:
             stored,
             config.settings.topic_model,
             config.settings.max_document_items,
+            known,
         )
 
     async def prepare(
@@ -221,10 +249,11 @@ class ParsePool:
         stored: frozenset[int] = frozenset(),
         model: bool = False,
         cap: int = 1000,
+        known: Mapping[int, tuple[str, str, float]] | None = None,
     ) -> Prepared:
         future = self._get().schedule(
             prepare,
-            args=(fetched, source, rules, boilerplate, now, stored, model, cap),
+            args=(fetched, source, rules, boilerplate, now, stored, model, cap, known),
             timeout=self.timeout,
         )
         try:

@@ -92,6 +92,9 @@ class Item:
     similarity: float | None = None  # score against the copy it matched, when it joined one
     matched: str = ""  # uid of that copy
     match_reason: str = ""  # "same link", "lead overlap", "title similarity"
+    # the print of the feed entry it was made from (normalize.entry_print): the same entry
+    # in a later document is known stored unchanged without normalizing it again
+    entry_print: int = field(default=0, compare=False)
 
     @property
     def tag_names(self) -> frozenset[str]:

@@ -98,4 +98,8 @@ MIGRATIONS: list[str] = [
         INCLUDE (story, source, language, tag_names);
     DROP INDEX items_published;
     """,
+    # 4: SQLite's 11, the print of the feed entry each copy was made from
+    """
+    ALTER TABLE items ADD COLUMN entry_print BIGINT NOT NULL DEFAULT 0;
+    """,
 ]

@@ -102,6 +102,15 @@ class Items:
         sql = "SELECT content_hash FROM items WHERE source = ? ORDER BY rowid DESC LIMIT ?"
         return [r[0] for r in self.db.execute(sql, (source, limit))]
 
+    def entry_prints(self, source: str, limit: int = 1000) -> dict[int, tuple[str, str, float]]:
+        """The source's `limit` last stored copies by the print of the entry each was made
+        from: print -> (key, content hash, published as epoch seconds)."""
+        sql = (
+            "SELECT entry_print, key, content_hash, published FROM items "
+            "WHERE source = ? AND entry_print != 0 ORDER BY rowid DESC LIMIT ?"
+        )
+        return {r[0]: (r[1], r[2], r[3]) for r in self.db.execute(sql, (source, limit))}
+
     def insert_item(self, item: Item, now: datetime, near_print: str = "") -> int:
         """Store a new copy; returns its rowid (what the near-duplicate index refers to).
 
@@ -111,8 +120,8 @@ class Items:
             """INSERT INTO items(uid, source, key, story, link, canonical, title, summary_html,
                  summary_text, content_html, content_text, authors, categories, language,
                  published, updated, first_seen, content_hash, tags, tag_names, similarity,
-                 matched, match_reason, near_print)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                 matched, match_reason, near_print, entry_print)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
             (
                 item.uid,
                 item.source,
@@ -126,6 +135,7 @@ class Items:
                 item.matched,
                 item.match_reason,
                 near_print,
+                item.entry_print,
             ),
         )
         return int(cursor.lastrowid or 0)
@@ -136,9 +146,15 @@ class Items:
             """UPDATE items SET link = ?, canonical = ?, title = ?, summary_html = ?,
                  summary_text = ?, content_html = ?, content_text = ?, authors = ?,
                  categories = ?, language = ?, published = ?, updated = ?,
-                 content_hash = ?, tags = ?, tag_names = ?, near_print = ''
+                 content_hash = ?, tags = ?, tag_names = ?, near_print = '', entry_print = ?
                WHERE uid = ?""",
-            (*self._fields(item), item.content_hash, *_tag_columns(item.tags), uid),
+            (
+                *self._fields(item),
+                item.content_hash,
+                *_tag_columns(item.tags),
+                item.entry_print,
+                uid,
+            ),
         )
 
     @staticmethod

@@ -147,6 +147,7 @@ def _read_item(row: sqlite3.Row) -> Item:
         similarity=row["similarity"],
         matched=row["matched"],
         match_reason=row["match_reason"],
+        entry_print=row["entry_print"],
     )
 
 

@@ -157,4 +157,9 @@ MIGRATIONS: list[str] = [
     CREATE INDEX items_copies ON items(published, uid, story, source, language, tag_names);
     DROP INDEX items_published;
     """,
+    # 11: the print of the feed entry each copy was made from (normalize.entry_print): an
+    # entry seen again is known unchanged without normalizing it (0: no print yet)
+    """
+    ALTER TABLE items ADD COLUMN entry_print INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
