@@ -3,11 +3,14 @@ publishers' boilerplate, sane dates."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import sys
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from aggregator.model import Item, ParsedEntry, ParsedFeed, Source
 from aggregator.text.boilerplate import strip_tail
@@ -36,16 +39,32 @@ def item_uid(source: str, key: str) -> str:
     return f"urn:uuid:{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
-# What entry_print covers besides the entry: bump it when normalize_entry's output for the
-# same entry changes (a stored print then no longer vouches for the stored item).
-ENTRY_PRINT_VERSION = "1"
+@functools.cache
+def code_print() -> str:
+    """The code `normalize_entry` runs, as a digest: this module and the text toolkit's
+    sources, and the versions of the HTML libraries under them. A change to any of them
+    changes every entry's print, so no stored item outlives the code that made it
+    unnormalized (its entry is normalized again at its next document, as before)."""
+    import ada_url
+    import lxml
+    import nh3
+
+    from aggregator.text import boilerplate, sanitize, urls
+
+    digest = hashlib.blake2b(digest_size=8)
+    for module in (sys.modules[__name__], sanitize, boilerplate, urls, ada_url):
+        digest.update(Path(str(module.__file__)).read_bytes())
+    for library in (nh3, lxml):  # their versions (importlib.metadata's lookup took 24 ms)
+        digest.update(str(library.__version__).encode())
+    return digest.hexdigest()
 
 
 def entry_print(entry: ParsedEntry, feed: ParsedFeed, source: Source) -> int:
     """63 bits naming everything `normalize_entry` reads but the clock (which only dates an
-    undated entry when first seen): the same print is the same key and content."""
+    undated entry when first seen), and the code it runs: the same print is the same key
+    and content."""
     parts = (
-        ENTRY_PRINT_VERSION,
+        code_print(),
         source.name,
         source.url,
         source.language,
