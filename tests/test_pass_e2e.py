@@ -607,6 +607,21 @@ def test_a_cron_run_pulls_only_what_is_due(server: FeedServer, tmp_path):
     heavy = {"asyncio", "aiohttp", "numpy", "feedgen", "lxml", "email.utils"}
     assert not heavy & loaded
     assert not {m for m in loaded if m.startswith(("aggregator.tagging", "aggregator.text"))}
+    # nor the values a pull makes (model/items.py: 17 dataclasses, ~15 ms to build), which
+    # load through the model package's __getattr__, out of -X importtime's sight
+    script = (
+        "import sys, runpy; sys.argv = ['aggregator', *sys.argv[1:]]\n"
+        "try: runpy.run_module('aggregator', run_name='__main__')\n"
+        "except SystemExit: pass\n"
+        "print('items' if 'aggregator.model.items' in sys.modules else 'none', file=sys.stderr)"
+    )
+    lazy = subprocess.run(
+        [sys.executable, "-c", script, "--config", str(config), "run", "--once"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert lazy.stderr.splitlines()[-1] == "none", lazy.stderr
 
     forced = run_cli("--config", str(config), "run", "--once", "--all")
     assert forced.returncode == 0

@@ -10,9 +10,12 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aggregator.model import Config, CopyMeta, SourceRecord, is_acronym
+from aggregator.model import Config, SourceRecord, is_acronym
+
+if TYPE_CHECKING:  # what a pull makes (model/items.py): loaded when a pull runs
+    from aggregator.model import CopyMeta
 
 FAILING_FOR = timedelta(days=1)
 NEVER_OK_FAILURES = 3

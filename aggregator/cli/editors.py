@@ -12,13 +12,15 @@ from typing import TYPE_CHECKING
 from aggregator.cli.common import EXIT_FAILED, EXIT_OK, reason
 from aggregator.config.load import load
 from aggregator.errors import AggregatorError
-from aggregator.model import Config, Item, Source
+from aggregator.model import Config, Source
 from aggregator.select import why_stand_in
 from aggregator.storage import database_exists, open_store
 from aggregator.tagging import tagger_for
 from aggregator.text.urls import canonical
 
 if TYPE_CHECKING:  # the pipeline (0.3 s of imports) is imported by the commands that run it
+    from aggregator.model import Item
+
     pass
 
 

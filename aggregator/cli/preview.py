@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aggregator.model import Config, Item
+from aggregator.model import Config
+
+if TYPE_CHECKING:  # what a pull makes (model/items.py): loaded when a pull runs
+    from aggregator.model import Item
 from aggregator.select import group, select
 from aggregator.tagging import tagger_for
 

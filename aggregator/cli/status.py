@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 from aggregator.cli.common import EXIT_OK, from_iso, iso, print_table, terminal_width, when_short
 from aggregator.config.load import load
 from aggregator.errors import ConfigError
-from aggregator.model import Config, LeaseRow, SourceRecord, retention_at
+from aggregator.model import Config, SourceRecord, retention_at
 from aggregator.storage import Storage, database_exists, describe, leasing, open_store
 
 if TYPE_CHECKING:  # the pipeline (0.3 s of imports) is imported by the commands that run it
+    from aggregator.model import LeaseRow
+
     pass
 
 

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from aggregator.model import CopyMeta, Item, Source
+from aggregator.model import Source
+
+if TYPE_CHECKING:  # what a pull makes (model/items.py): loaded when a pull runs
+    from aggregator.model import CopyMeta, Item
 
 # The version of the near-duplicate keys (dedupe/similarity.py computes them); stored keys
 # of another version are rebuilt. 1: blake2b of each band, 16x4 + 12x3; 2: 64-bit keys,

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from aggregator import schedule
+from aggregator import model, schedule
 from aggregator.errors import LeaseLost
 from aggregator.ingest.pull import (
     Clock,
@@ -41,12 +41,13 @@ from aggregator.ingest.pull import (
     utcnow,
 )
 from aggregator.ingest.retag import fingerprint, reindex_if_keys_changed, retag_if_rules_changed
-from aggregator.model import Busy, Config, PullOutcome, Settings, Source, retention_at
+from aggregator.model import Config, Settings, Source, retention_at
 from aggregator.schedule import Skipped
 from aggregator.storage import Leasing, Storage, leasing
 
 if TYPE_CHECKING:  # a cron run with nothing due imports none of them (numpy, feedgen, pebble)
     from aggregator.fetch import Fetcher
+    from aggregator.model import Busy, PullOutcome
     from aggregator.publish import Published
 
 log = logging.getLogger("aggregator.pull")
@@ -238,7 +239,7 @@ class Runner:
             lease = self.leasing.claim(
                 source.name, self.clock(), seconds, not force, host, per_host
             )
-            if isinstance(lease, Busy):
+            if isinstance(lease, model.Busy):
                 return lease
             held = Held(lease, self.leasing, give_back)
             self._live.add(lease.token)
@@ -248,7 +249,9 @@ class Runner:
                 )
             except LeaseLost as exc:
                 log.warning("%s", exc)
-                return Busy(source.name, self.clock() + timedelta(seconds=seconds), "taken over")
+                return model.Busy(
+                    source.name, self.clock() + timedelta(seconds=seconds), "taken over"
+                )
             except BaseException:  # cancelled at a stop: the next node need not wait for it
                 with contextlib.suppress(Exception):
                     self.leasing.release(lease)
@@ -331,7 +334,7 @@ async def run_pass(
     async def one(runner: Runner, source: Source) -> PullOutcome | Busy:
         async with in_flight:
             outcome = await runner.pull(source, force=everything)
-        if isinstance(outcome, Busy):  # another node's (a shared store)
+        if isinstance(outcome, model.Busy):  # another node's (a shared store)
             log.info("%s: left to another node: %s", source.name, outcome.reason)
             return outcome
         log_outcome(outcome)
@@ -355,8 +358,8 @@ async def run_pass(
                 done_ = await asyncio.gather(*(one(runner, s) for s in enabled))
             if renewer is not None:
                 renewer.cancel()
-            outcomes = [o for o in done_ if isinstance(o, PullOutcome)]
-            busy = [b for b in done_ if isinstance(b, Busy)]
+            outcomes = [o for o in done_ if isinstance(o, model.PullOutcome)]
+            busy = [b for b in done_ if isinstance(b, model.Busy)]
             skipped = [*skipped, *(Skipped(b.source, b.until, b.reason, True) for b in busy)]
             if runner.leasing is not None:  # publish what the other nodes are storing too
                 await _others_done(runner.leasing, {b.source for b in busy if b.pulling}, config)

@@ -20,24 +20,17 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from aggregator import schedule
+from aggregator import model, schedule
 from aggregator.errors import ErrorKind, FetchError, LeaseLost, ParseError
 from aggregator.faults import crash_point
 from aggregator.ingest.stories import complete, store_items
-from aggregator.model import (
-    Config,
-    Fetched,
-    Lease,
-    ParsedFeed,
-    PullOutcome,
-    Source,
-    SourceState,
-)
+from aggregator.model import Config, Source, SourceState
 from aggregator.schedule import is_gone
 from aggregator.storage import Leasing, Storage
 
 if TYPE_CHECKING:
     from aggregator.ingest.workers import ParsePool
+    from aggregator.model import Fetched, Lease, ParsedFeed, PullOutcome
 
 log = logging.getLogger("aggregator.pull")
 Clock = Callable[[], datetime]
@@ -144,7 +137,7 @@ async def pull_source(
         error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
         log.error("%s: pull failed unexpectedly: %s", source.name, error)
         log.debug("%s: the failure's traceback", source.name, exc_info=True)
-        outcome = PullOutcome(
+        outcome = model.PullOutcome(
             source.name, ok=False, status=None, error_kind=ErrorKind.INTERNAL, error=error
         )
         state = store.source_state(source.name)
@@ -163,7 +156,7 @@ async def _pull(
     state = store.source_state(source.name)
     if is_gone(source, state):
         held.release()
-        return PullOutcome(
+        return model.PullOutcome(
             source.name,
             ok=False,
             status=410,
@@ -177,7 +170,7 @@ async def _pull(
     def failed(
         status: int | None, kind: str, error: str, retry: float | None = None
     ) -> PullOutcome:
-        outcome = PullOutcome(
+        outcome = model.PullOutcome(
             source.name,
             ok=False,
             status=status,
@@ -198,7 +191,7 @@ async def _pull(
     body_hash = "" if fetched.not_modified else hashlib.sha256(fetched.body).hexdigest()
     if fetched.not_modified or body_hash == state.body_hash:
         # 304, or a server without validators sending the same bytes: nothing to parse.
-        outcome = PullOutcome(
+        outcome = model.PullOutcome(
             source.name,
             ok=True,
             status=fetched.status,
@@ -249,7 +242,7 @@ async def _pull(
             # sees that the files do not show the store yet
             mark_unpublished(store)
         seconds = {**prepared.seconds, "store": time.process_time() - stored_at}
-        outcome = PullOutcome(
+        outcome = model.PullOutcome(
             source.name,
             ok=True,
             status=fetched.status,

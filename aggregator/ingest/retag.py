@@ -13,10 +13,14 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from aggregator.dedupe import KEYS_VERSION
 from aggregator.ingest.pull import mark_unpublished
-from aggregator.model import Config, Item, TagMatch
+from aggregator.model import Config
+
+if TYPE_CHECKING:  # what a pull makes (model/items.py): loaded when a pull runs
+    from aggregator.model import Item, TagMatch
 from aggregator.storage import Storage
 from aggregator.topics import file_print
 

@@ -11,11 +11,13 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from aggregator.model import Candidate, Config, Dedupe, Intent, Item, Lookups, Near, Source
+from aggregator import model
+from aggregator.model import Config, Dedupe, Source
 from aggregator.storage import Storage
 
 if TYPE_CHECKING:
     from aggregator.ingest.workers import Prepared
+    from aggregator.model import Candidate, Intent, Item, Lookups, Near
 
 
 def complete(
@@ -27,7 +29,7 @@ def complete(
     items, nears = list(prepared.items), []
     for n, (item, sent) in enumerate(zip(prepared.items, prepared.near, strict=True)):
         known = lookups.by_key.get(item.key)
-        near = Near(sent[0], tuple(sent[1])) if sent is not None else None
+        near = model.Near(sent[0], tuple(sent[1])) if sent is not None else None
         if near is None and (known is None or known.content_hash != item.content_hash):
             # rare (most items come tagged from the worker): loaded when one needs them
             from aggregator.language import settle
@@ -37,7 +39,7 @@ def complete(
             tags = tagger_for(config).tag(full, source.tags, leans=source.leans)
             items[n] = replace(item, language=full.language, tags=tags)
             near = near_of(full)
-        nears.append(near or Near())
+        nears.append(near or model.Near())
     return items, nears
 
 
@@ -47,7 +49,7 @@ def near_of(item: Item) -> Near:
     from aggregator.normalize import lead_text
 
     fp = similarity.fingerprint(item.title, lead_text(item))
-    return Near(similarity.dumps(fp), tuple(similarity.index_keys(fp)))
+    return model.Near(similarity.dumps(fp), tuple(similarity.index_keys(fp)))
 
 
 def store_items(

@@ -9,19 +9,19 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from aggregator.model import (
-    Candidate,
-    CopyMeta,
-    CopyText,
-    Intent,
-    Item,
-    Kind,
-    Known,
-    Lookups,
-    TagMatch,
-)
+from aggregator import model
 
 if TYPE_CHECKING:  # numpy, imported on first use: a cron run with nothing due never needs it
+    from aggregator.model import (
+        Candidate,
+        CopyMeta,
+        CopyText,
+        Intent,
+        Item,
+        Known,
+        Lookups,
+        TagMatch,
+    )
     from aggregator.storage.keyindex import KeyIndex
 from aggregator.storage.sqlite.rows import (
     _CANDIDATE,
@@ -67,7 +67,7 @@ class Items:
         """What the store knows under the keys of one document's items, in three queries
         instead of three per item."""
         if not items:
-            return Lookups()
+            return model.Lookups()
         by_key: dict[str, Known] = {}
         by_url: dict[str, Known] = {}
         source = items[0].source
@@ -76,7 +76,7 @@ class Items:
             marks = ",".join("?" * len(chunk))
             sql = f"SELECT {cols} FROM items WHERE source = ? AND key IN ({marks})"
             for row in self.db.execute(sql, (source, *chunk)):
-                by_key[row[2]] = Known(*row)
+                by_key[row[2]] = model.Known(*row)
         for chunk in _chunks(sorted({i.canonical for i in items if i.canonical})):
             marks = ",".join("?" * len(chunk))
             sql = (
@@ -84,7 +84,7 @@ class Items:
                 "ORDER BY first_seen DESC, uid DESC"
             )
             for row in self.db.execute(sql, chunk):  # the earliest copy is written last
-                by_url[row[3]] = Known(*row)
+                by_url[row[3]] = model.Known(*row)
         tombs = [_key_tomb(source, i.key) for i in items]
         tombs += [_url_tomb(i.canonical) for i in items if i.canonical]
         found: set[str] = set()
@@ -94,7 +94,7 @@ class Items:
             found.update(r[0] for r in self.db.execute(sql, chunk))
         keys = frozenset((source, i.key) for i in items if _key_tomb(source, i.key) in found)
         urls = frozenset(i.canonical for i in items if _url_tomb(i.canonical) in found)
-        return Lookups(by_key, by_url, keys, urls - {""})
+        return model.Lookups(by_key, by_url, keys, urls - {""})
 
     def content_hashes(self, source: str, limit: int = 1000) -> list[str]:
         """The content hashes of the source's `limit` last stored items (a feed lists its
@@ -234,7 +234,7 @@ class Items:
             tags = tag_sets.get(names)
             if tags is None:
                 tags = tag_sets[names] = frozenset(names.split())
-            out.append(CopyMeta(uid, story or uid, source, language, _dt(published), tags))
+            out.append(model.CopyMeta(uid, story or uid, source, language, _dt(published), tags))
         return out
 
     def titles(self, newest: int) -> list[str]:
@@ -282,10 +282,10 @@ class Items:
         updated copies in place; unchanged, skipped: nothing."""
         rows = []
         for intent in intents:
-            if intent.kind in (Kind.NEW, Kind.DUPLICATE):
+            if intent.kind in (model.Kind.NEW, model.Kind.DUPLICATE):
                 rowid = self.insert_item(intent.item, now, intent.near.print)
                 rows.append((rowid, intent.near.keys))
-            elif intent.kind is Kind.UPDATED:
+            elif intent.kind is model.Kind.UPDATED:
                 self.update_item(intent.target, intent.item)
         self.add_near_keys(rows)
 
@@ -334,7 +334,7 @@ class Items:
             if not row["near_print"]:
                 row = self.db.execute(f"SELECT {_NEAR} FROM items WHERE uid = ?", (row["uid"],))
                 row = row.fetchone()
-            out.append(Candidate(_copy_text(row)[1], row["near_print"]))
+            out.append(model.Candidate(_copy_text(row)[1], row["near_print"]))
         return out
 
     def near_texts(self, since: datetime) -> Iterator[tuple[int, CopyText]]:

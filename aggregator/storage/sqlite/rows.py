@@ -9,16 +9,14 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import fields
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from aggregator import model
 from aggregator.errors import StoreError
-from aggregator.model import (
-    CopyText,
-    Item,
-    SourceRecord,
-    SourceState,
-    TagMatch,
-)
+from aggregator.model import SourceRecord, SourceState
+
+if TYPE_CHECKING:  # what a pull makes (model/items.py): loaded when a pull runs
+    from aggregator.model import CopyText, Item, TagMatch
 
 
 def _ts(dt: datetime) -> float:
@@ -87,7 +85,7 @@ _CANDIDATE = (
 
 def _copy_text(row: sqlite3.Row) -> tuple[int, CopyText]:
     lead = _text(row, "summary") or _text(row, "content")
-    return row["rowid"], CopyText(row["uid"], row["source"], row["story"], row["title"], lead)
+    return row["rowid"], model.CopyText(row["uid"], row["source"], row["story"], row["title"], lead)
 
 
 def _text(row: sqlite3.Row, field: str) -> str:
@@ -127,7 +125,7 @@ def _json_ok(row: sqlite3.Row, column: str) -> bool:
 
 
 def _read_item(row: sqlite3.Row) -> Item:
-    return Item(
+    return model.Item(
         source=row["source"],
         key=row["key"],
         uid=row["uid"],
@@ -142,7 +140,7 @@ def _read_item(row: sqlite3.Row) -> Item:
         categories=tuple(json.loads(row["categories"])),
         language=row["language"],
         content_hash=row["content_hash"],
-        tags=tuple(TagMatch(*t) for t in json.loads(row["tags"])),
+        tags=tuple(model.TagMatch(*t) for t in json.loads(row["tags"])),
         story=row["story"],
         similarity=row["similarity"],
         matched=row["matched"],

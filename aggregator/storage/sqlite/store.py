@@ -12,13 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aggregator.errors import StoreError
-from aggregator.model import (
-    PullOutcome,
-    SourceRecord,
-    SourceState,
-)
+from aggregator.model import SourceRecord, SourceState
 
 if TYPE_CHECKING:  # numpy, imported on first use: a cron run with nothing due never needs it
+    from aggregator.model import PullOutcome
     from aggregator.storage.keyindex import KeyIndex
 from aggregator.storage.sqlite.items import Items
 from aggregator.storage.sqlite.rows import (
