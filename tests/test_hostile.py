@@ -35,12 +35,16 @@ def _silent_server() -> tuple[socket.socket, int]:
     held = []
 
     def accept() -> None:
-        while True:
-            try:
-                conn, _ = sock.accept()
-            except OSError:
-                return
-            held.append(conn)
+        try:
+            while True:
+                try:
+                    conn, _ = sock.accept()
+                except OSError:
+                    return
+                held.append(conn)
+        finally:  # left to the collector, they were a ResourceWarning in another test
+            for conn in held:
+                conn.close()
 
     threading.Thread(target=accept, daemon=True).start()
     return sock, sock.getsockname()[1]
