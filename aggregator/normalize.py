@@ -7,7 +7,7 @@ import functools
 import hashlib
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -93,18 +93,30 @@ def normalize_feed(
     source: Source,
     now: datetime,
     problems: list[str] | None = None,
-    seen: dict[str, str] | None = None,
-    prints: Sequence[int] = (),
+    known: Mapping[int, tuple[str, str, float]] | None = None,
+    unchanged: list[tuple[str, float]] | None = None,
 ) -> list[Item]:
     """Every entry of one document; distinct entries sharing a guid keep distinct keys.
 
     An entry that fails here is dropped, with a line in `problems`: it costs that entry,
-    never its neighbours. `seen` holds the keys already taken (key -> content hash: the
-    stored entries a worker did not normalize again); `prints`, each entry's
-    `entry_print`, is kept on its item."""
+    never its neighbours. Each item keeps its entry's `entry_print`. `known` maps the
+    prints of stored copies to (key, content hash, published): an entry carrying one is
+    that copy unchanged, is not normalized again (most of a changed document's cost) and
+    goes to `unchanged` as (key, published); its key is taken first, so that another
+    entry sharing its guid is keyed apart as on the pull that stored it."""
     items: list[Item] = []
-    seen = {} if seen is None else seen  # key -> content hash of the entry that took it
-    for n, entry in enumerate(parsed.entries):
+    seen: dict[str, str] = {}  # key -> content hash of the entry that took it
+    fresh: list[tuple[ParsedEntry, int]] = []
+    for entry in parsed.entries:
+        mark = entry_print(entry, parsed, source)
+        copy = known.get(mark) if known else None
+        if copy is not None and copy[0] not in seen:
+            seen[copy[0]] = copy[1]
+            if unchanged is not None:
+                unchanged.append((copy[0], copy[2]))
+        else:
+            fresh.append((entry, mark))
+    for entry, mark in fresh:
         try:
             item = normalize_entry(entry, parsed, source, now)
         except Exception as exc:
@@ -121,7 +133,7 @@ def normalize_feed(
                 continue
             item = _rekey(item, key)
         seen[item.key] = item.content_hash
-        items.append(replace(item, entry_print=prints[n]) if prints else item)
+        items.append(replace(item, entry_print=mark))
     return items
 
 

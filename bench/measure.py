@@ -84,22 +84,13 @@ def _reap_orphans(keep: set[int], timeout: float = 10.0) -> None:
     """Wait for every child of this process but `keep` (the measured command's orphans)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        left = set(_own_children()) - keep
+        left = set(children(os.getpid())) - keep
         if not left:
             return
         for pid in left:
             with contextlib.suppress(ChildProcessError, OSError):
                 os.waitpid(pid, os.WNOHANG)
         time.sleep(0.005)
-
-
-def _own_children() -> list[int]:
-    found: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in Path(f"/proc/{os.getpid()}/task").glob("*"):
-            with contextlib.suppress(OSError):
-                found += [int(c) for c in (task / "children").read_text().split()]
-    return found
 
 
 def _children_cpu() -> float:
@@ -115,7 +106,7 @@ def run_measured(cmd: list[str], env: dict | None = None) -> Measured:
     process's own peak.
     """
     subreaper = _become_subreaper()
-    keep = set(_own_children())  # the bench's own long-lived children (its HTTP server)
+    keep = set(children(os.getpid()))  # the bench's own long-lived children (its HTTP server)
     cpu_before = _children_cpu()
     started = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

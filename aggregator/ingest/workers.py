@@ -126,7 +126,7 @@ def prepare(
     case it is not stored under its key after all."""
     from aggregator.dedupe.similarity import dumps, fingerprint, index_keys_many
     from aggregator.language import settle
-    from aggregator.normalize import entry_print, lead_text, newest, normalize_feed
+    from aggregator.normalize import lead_text, newest, normalize_feed
     from aggregator.parse.feed import parse
     from aggregator.tagging import compile_rules
 
@@ -135,20 +135,9 @@ def prepare(
     parsed = parse(fetched.body, fetched.url, fetched.content_type)
     t1 = clock()
     problems: list[str] = []
-    seen: dict[str, str] = {}  # the keys the known entries hold: others sharing one get theirs
     unchanged: list[tuple[str, float]] = []
-    entries, marks = [], []
-    for entry in parsed.entries:
-        mark = entry_print(entry, parsed, source)
-        if known and (copy := known.get(mark)) is not None and copy[0] not in seen:
-            seen[copy[0]] = copy[1]
-            unchanged.append((copy[0], copy[2]))
-        else:
-            entries.append(entry)
-            marks.append(mark)
-    fresh_doc = replace(parsed, entries=tuple(entries))
     normalized = newest(
-        normalize_feed(fresh_doc, source, now, problems, seen, marks), cap, problems
+        normalize_feed(parsed, source, now, problems, known, unchanged), cap, problems
     )
     t2 = clock()
     normalized = [
