@@ -346,6 +346,14 @@ def test_tags_says_what_was_named_only_in_passing():
     assert "openai  " not in result.stdout.replace("in passing       openai", "")
 
 
+def test_tags_says_which_rule_an_exclude_vetoed():
+    text = "Kraken prices its IPO at $41 a share\nShares jumped as investors piled in."
+    result = run_cli("--config", str(ROOT / "config.toml"), "tags", text)
+    assert result.returncode == 0, result.stderr
+    assert 'vetoed           markets: "IPO" in the title (see `exclude`)' in result.stdout
+    assert "funding " in result.stdout and "markets " not in result.stdout
+
+
 def test_check_and_preview_read_only_the_newest_stored_items(server: FeedServer, tmp_path):
     """Issue 21, item 3: with 400,000 stored items `check` took 25 s and 920 MB, `preview`
     29 s and 1.1 GB. Both read the newest READ_AT_MOST items and say so."""

@@ -50,6 +50,17 @@ def test_meta_is_not_metavers_and_exclude_vetoes():
     assert tags([META], "A meta-analysis of Meta studies") == set()
 
 
+def test_exclude_in_title_vetoes_only_when_the_title_says_it():
+    """A listing whose text quotes share prices is a funding story: the title decides."""
+    markets = TagRule("markets", keywords=("shares",), exclude_in_title=("IPO", "lays off"))
+    assert tags([markets], "Kraken prices its IPO\nShares open at $41") == set()
+    assert tags([markets], "Kraken shares jump 30%\nA year after its IPO") == {"markets"}
+    assert tags([markets], "Exchange lays off 10%\nas shares slump") == set()
+    vetoes: list[str] = []
+    Tagger((markets,)).tag_text("Kraken prices its IPO\nShares open at $41", vetoes=vetoes)
+    assert vetoes == ['markets: "IPO" in the title']
+
+
 def test_sec_is_not_sec():
     assert tags([SEC], "The SEC delays an ETF") == {"regulation"}
     assert tags([SEC], "Un vin sec et un temps sec") == set()

@@ -70,6 +70,7 @@ def cmd_tags(args: argparse.Namespace, path: Path) -> int:
     problems: list[str] = []
     passing: list[str] = []
     rare: list[str] = []
+    vetoes: list[str] = []
     if args.url:
         found = _stored_item(config, args.url)
         if found is None:
@@ -83,11 +84,14 @@ def cmd_tags(args: argparse.Namespace, path: Path) -> int:
             source.leans if source else (),
             passing,
             rare=rare,
+            vetoes=vetoes,
         )
         print(f"{item.title} ({item.source})")
     else:
         text = _read_text(args.file) if args.file else args.text
-        matches = tagger.tag_text(text, problems=problems, passing=passing, rare=rare)
+        matches = tagger.tag_text(
+            text, problems=problems, passing=passing, rare=rare, vetoes=vetoes
+        )
         from aggregator.language import decide
 
         print(f"{'language':<16} {decide(text, '', '').reason}")
@@ -103,6 +107,8 @@ def cmd_tags(args: argparse.Namespace, path: Path) -> int:
         print(f"{'in passing':<16} {'; '.join(passing)} (not counted: see `passing`)")
     if rare:
         print(f"{'too rare':<16} {'; '.join(rare)} (see `mentions`)")
+    if vetoes:
+        print(f"{'vetoed':<16} {'; '.join(vetoes)} (see `exclude`)")
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
     return EXIT_OK
@@ -211,6 +217,7 @@ def explain_text(item: Item, copies: list[Item], config: Config) -> str:
     lines += [f"  {tag}: {'; '.join(reasons)}" for tag, reasons in by_tag.items()] or ["  (none)"]
     passing: list[str] = []
     rare: list[str] = []
+    vetoes: list[str] = []
     source = sources.get(item.source)
     tagger_for(config).tag(
         item,
@@ -219,11 +226,14 @@ def explain_text(item: Item, copies: list[Item], config: Config) -> str:
         source.leans if source else (),
         passing,
         rare=rare,
+        vetoes=vetoes,
     )
     if passing:
         lines.append(f"  in passing (not counted): {'; '.join(passing)}")
     if rare:
         lines.append(f"  too rare in a long text (not counted): {'; '.join(rare)}")
+    if vetoes:
+        lines.append(f"  vetoed (see `exclude`): {'; '.join(vetoes)}")
     best, why = why_stand_in(copies, sources)
     lines += ["", f"Story: {len(copies)} cop{'y' if len(copies) == 1 else 'ies'}"]
     by_uid = {c.uid: c for c in copies}

@@ -79,6 +79,7 @@ TAG_KEYS = {
     "keywords",
     "patterns",
     "exclude",
+    "exclude_in_title",
     "categories",
     "implies",
     "needs_context",

@@ -103,6 +103,7 @@ DESCRIPTIONS = {
     ),
     "patterns": "regular expressions, case-insensitive",
     "exclude": "phrases that veto the tag",
+    "exclude_in_title": "phrases that veto the tag when the title says them",
     "categories": "the item's own feed categories that give the tag",
     "needs_context": (
         "names that count only beside a word of `context`; matched as written (a capital "

@@ -245,6 +245,7 @@ class _Validator(Reader):
                 keywords=self.strings(raw, "keywords", w),
                 patterns=patterns,
                 exclude=self.strings(raw, "exclude", w),
+                exclude_in_title=self.strings(raw, "exclude_in_title", w),
                 categories=self.strings(raw, "categories", w),
                 implies=self.strings(raw, "implies", w),
                 needs_context=self.strings(raw, "needs_context", w),

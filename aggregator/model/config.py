@@ -89,6 +89,9 @@ class TagRule:
     keywords: tuple[str, ...] = ()
     patterns: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    # phrases that veto the tag when the title says them: the story is another one (an IPO
+    # whose text quotes share prices is funding, not a market move)
+    exclude_in_title: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     implies: tuple[str, ...] = ()
     # names that count only beside a word of `context` ("Claude" with "model", "Anthropic")

@@ -126,6 +126,7 @@ class _Compiled:
     keywords: _Phrases
     patterns: tuple[regex.Pattern[str], ...]
     exclude: _Phrases
+    exclude_in_title: _Phrases
     categories: frozenset[str]
     implies: tuple[str, ...]
     names: _Phrases  # needs_context, matched as written

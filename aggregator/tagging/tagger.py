@@ -27,7 +27,9 @@ from aggregator.text.sanitize import boilerplate_probe, text_key
 from aggregator.topics import DOUBT, EVIDENCE, PROPOSE, TopicModel
 from aggregator.topics import load as load_model
 
-SLOTS = 4  # rule n's keywords are index slot 4n, excludes 4n+1, names 4n+2, context 4n+3
+# rule n's keywords are index slot 5n, excludes 5n+1, names 5n+2, context 5n+3, excludes
+# in the title 5n+4
+SLOTS = 5
 
 
 class Tagger:
@@ -55,6 +57,7 @@ class Tagger:
                 keywords=_Phrases.of(r.keywords),
                 patterns=tuple(regex.compile(p, regex.IGNORECASE | regex.V0) for p in r.patterns),
                 exclude=_Phrases.of(r.exclude),
+                exclude_in_title=_Phrases.of(r.exclude_in_title),
                 categories=frozenset(_category_key(c) for c in r.categories),
                 implies=r.implies,
                 names=_Phrases.of(r.needs_context, as_written=True),
@@ -70,7 +73,11 @@ class Tagger:
         )
         self.by_name = {r.name: r for r in self.rules}
         self.index = _Index(
-            [p for r in self.rules for p in (r.keywords, r.exclude, r.names, r.context)],
+            [
+                p
+                for r in self.rules
+                for p in (r.keywords, r.exclude, r.names, r.context, r.exclude_in_title)
+            ],
             more=frozenset().union(*self.boilerplate_words),
         )
 
@@ -86,6 +93,7 @@ class Tagger:
         gave_up: set[str] | None = None,
         *,
         rare: list[str] | None = None,
+        vetoes: list[str] | None = None,
     ) -> tuple[TagMatch, ...]:
         """Tags for `text` (its first line the title, then summary and content) and the
         entry's own categories; `leans` are the source's tags that need some evidence.
@@ -96,7 +104,9 @@ class Tagger:
         backtracks costs PATTERN_TIMEOUT once a batch, not once an item (80 items of a
         feed cost 8 s a pattern, and the feed was refused for the rule's slowness).
         `rare`, when given, receives the rules whose words a long text says too few times
-        to count (`needed`), for `tags` and `explain` to say why they did not fire."""
+        to count (`needed`), for `tags` and `explain` to say why they did not fire.
+        `vetoes`, when given, receives "tag: "word"" for each rule an `exclude` (or an
+        `exclude_in_title` said in the title) vetoed."""
         prepared = Text(text)
         first = self.index.first(prepared)
         if self.boilerplate and self._may_hold_boilerplate(prepared, first):
@@ -115,8 +125,14 @@ class Tagger:
         title_end = prepared.lowered.find("\n") % (len(prepared.lowered) + 1)
         for n, rule in enumerate(self.rules):
             slot = SLOTS * n
-            if slot + 1 in keyword_hits:  # an exclude: nothing else of the rule matters
+            veto = keyword_hits.get(slot + 1) or [
+                h for h in keyword_hits.get(slot + 4, ()) if h[0] < title_end
+            ]
+            if veto:  # an exclude: nothing else of the rule matters
                 vetoed.add(rule.name)
+                if vetoes is not None:
+                    how = "" if slot + 1 in keyword_hits else " in the title"
+                    vetoes.append(f'{rule.name}: "{_spelled(veto, prepared, 1)[0]}"{how}')
                 continue
             # keywords come first and reasons past MAX_REASONS are dropped: spell no more
             words = keyword_hits.get(slot)
@@ -265,6 +281,7 @@ class Tagger:
         gave_up: set[str] | None = None,
         *,
         rare: list[str] | None = None,
+        vetoes: list[str] | None = None,
     ) -> tuple[TagMatch, ...]:
         summary = item.summary_text
         if summary and f"\n{summary}\n" in f"\n{item.content_text}\n":
@@ -281,6 +298,7 @@ class Tagger:
             passing,
             gave_up,
             rare=rare,
+            vetoes=vetoes,
         )
 
     def tag_of(
