@@ -398,6 +398,23 @@ def test_the_new_keys_are_checked_with_their_place(tmp_path):
 # ---------------------------------------------------------------- the topic model (issue 15)
 
 
+def test_a_keyword_said_once_counts_when_the_topic_model_agrees():
+    """`mentions = 2` wants a keyword in the title or twice; said once in the text, it
+    counts when the model finds the topic likely (AGREES), and only then."""
+    from aggregator.topics import AGREES, TopicModel
+
+    rule = TagRule("ai", keywords=("KI",), mentions=2, passing=("ex-*",))
+    sure = TopicModel("t", {"ai": -3.0}, {"stellen": {"ai": 4.0}})  # 0.73
+    unsure = TopicModel("t", {"ai": -3.0}, {"stellen": {"ai": 3.5}})  # 0.62
+    text = "Aleph Alpha streicht Stellen\nDas KI-Unternehmen baut 60 Stellen ab."
+    (match,) = Tagger((rule,), model=sure).tag_text(text)
+    assert (match.rule, match.matched) == ("once", "KI + 0.73") and AGREES <= 0.73
+    assert Tagger((rule,), model=unsure).tag_text(text) == ()
+    assert Tagger((rule,)).tag_text(text) == ()  # no model: the rule's own `mentions`
+    # a mention in passing is no keyword said once
+    assert Tagger((rule,), model=sure).tag_text("Stellen\nEin ex-KI Team baut Stellen ab.") == ()
+
+
 def test_the_topic_model_proposes_a_topic_the_rules_miss_and_an_exclude_still_wins():
     from aggregator.topics import PROPOSE, TopicModel
 

@@ -44,10 +44,12 @@ def from_iso(text: str) -> datetime:
 
 
 def reason(m: TagMatch) -> str:
-    if m.rule in ("name", "lean"):
+    if m.rule in ("name", "lean", "once"):
         first, _, word = m.matched.partition(" + ")
         if m.rule == "name":
             return f'name "{first}" beside "{word}"'
+        if m.rule == "once":
+            return f'keyword "{first}" said once, and the topic model agrees ({word})'
         return f'source {first} leans to it, "{word}" in the text'
     return {
         "keyword": f'keyword "{m.matched}"',

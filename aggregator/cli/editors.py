@@ -175,13 +175,13 @@ def _topic_scores(config: Config, text: str) -> str:
     """What the topic model makes of a text: each topic's probability (rules decide)."""
     if not config.settings.topic_model:
         return "off ([aggregator] topic_model = false)"
-    from aggregator.topics import EVIDENCE, PROPOSE
+    from aggregator.topics import AGREES, EVIDENCE, PROPOSE
     from aggregator.topics import load as topic_model
 
     scores = topic_model().scores(text)
-    return (
-        ", ".join(f"{topic} {score:.2f}" for topic, score in scores.items())
-        + f" (gives a topic at {PROPOSE}, evidence for a leaning source at {EVIDENCE})"
+    return ", ".join(f"{topic} {score:.2f}" for topic, score in scores.items()) + (
+        f" (gives a topic at {PROPOSE}, backs a keyword said once at {AGREES}, evidence for "
+        f"a leaning source at {EVIDENCE})"
     )
 
 

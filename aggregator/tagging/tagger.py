@@ -24,7 +24,7 @@ from aggregator.tagging.index import LONG, _Index, _Phrases, _salient, _spelled,
 from aggregator.tagging.passing import _Compiled, _Passing, _rival_names, _said_in_passing
 from aggregator.tagging.words import _WORD, MAX_REASONS, PATTERN_TIMEOUT, Hit, Text, fold
 from aggregator.text.sanitize import boilerplate_probe, text_key
-from aggregator.topics import DOUBT, EVIDENCE, PROPOSE, TopicModel
+from aggregator.topics import AGREES, DOUBT, EVIDENCE, PROPOSE, TopicModel
 from aggregator.topics import load as load_model
 
 # rule n's keywords are index slot 5n, excludes 5n+1, names 5n+2, context 5n+3, excludes
@@ -186,6 +186,17 @@ class Tagger:
                 ]
             if (
                 not found
+                and words
+                and self._likely(rule.name, text, scores)
+                and _salient(words, prepared, title_end, 1, rule.passing)
+            ):
+                # a keyword said once, short of `mentions`, and the topic model finds the
+                # topic likely: two weak signals that agree ("das KI-Unternehmen" in a short
+                # story about its layoffs)
+                word = _spelled(words, prepared, 1)[0]
+                found = [TagMatch(rule.name, "once", f"{word} + {scores[rule.name]:.2f}")]
+            if (
+                not found
                 and rule.name in leans
                 and (evidence := _in_lead(context or words, title_end))
                 and not self._doubts(rule.name, text, scores)
@@ -240,6 +251,15 @@ class Tagger:
             score = scores[topic]
             if score >= PROPOSE or (topic in leans and score >= EVIDENCE):
                 matches[topic] = [TagMatch(topic, "model", f"{score:.2f}")]
+
+    def _likely(self, topic: str, text: str, scores: dict[str, float]) -> bool:
+        """The topic model finds `topic` likely enough in `text` to back a keyword said
+        once (fills `scores` once)."""
+        if self.model is None or topic not in self.model.topics:
+            return False
+        if not scores:
+            scores.update(self.model.scores(text))
+        return scores[topic] >= AGREES
 
     def _doubts(self, topic: str, text: str, scores: dict[str, float]) -> bool:
         """The topic model finds `topic` unlikely in `text` (fills `scores` once)."""
