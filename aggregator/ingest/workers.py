@@ -44,6 +44,7 @@ PRELOAD = (
     "aggregator.language",
     "aggregator.tagging",
     "aggregator.dedupe.similarity",
+    "aggregator.ingest.preload",
 )
 PARSE_TIMEOUT = 15.0  # seconds for one document: parse, normalize, tag
 PARSE_MEMORY = 1 << 30  # address space of a worker, bytes
