@@ -36,12 +36,13 @@ class Store(Items):
             self.db.execute("PRAGMA busy_timeout = 5000")
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
-            # 16 MB of pages at most. 64 MB was meant for the random-access indexes of
+            # 4 MB of pages at most. 64 MB was meant for the random-access indexes of
             # 100,000 items, but it filled with the pages of rows written once and never
-            # read again: 38 MB more of a full pass at N=200, and at N=2,000 the full
-            # pass took the same time with 16 MB (52.3 s against 52.8 s, bench/, #20);
-            # the pages it drops are read back from the OS's cache.
-            self.db.execute("PRAGMA cache_size = -16384")
+            # read again: 38 MB more of a full pass at N=200. At N=2,000 the full pass
+            # took the same time with 16 MB (52.3 s against 52.8 s) and with 4 MB (41.5 s
+            # against 43.6 s for 16 MB, alternating), which is 10-13 MB less PSS at N=200
+            # (bench/, #20); the pages it drops are read back from the OS's cache.
+            self.db.execute("PRAGMA cache_size = -4096")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot use database {path}: {exc}") from None
