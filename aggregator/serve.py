@@ -32,6 +32,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from aggregator.fetch import lean  # noqa: F401  # first: aiohttp without its default contexts
+
+# isort: split
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 

@@ -190,6 +190,28 @@ def test_concurrency_is_bounded_globally_and_per_host(server: FeedServer):
     assert active["max"] == 3  # the global limit
 
 
+def test_aiohttp_is_imported_without_its_default_contexts():
+    """fetch/lean.py: aiohttp's import-time default contexts hold no CA (they cost 60-100
+    ms of every pull's start and nothing uses them), so a request falling back on them
+    would fail verification, never pass unverified; `ssl` is itself again after."""
+    import subprocess
+    import sys
+
+    code = (
+        "import ssl, certifi, aggregator.fetch, aiohttp.connector as c\n"
+        "verified = c._SSL_CONTEXT_VERIFIED\n"
+        "print(verified.cert_store_stats()['x509_ca'], verified.verify_mode.name,"
+        " verified.check_hostname)\n"
+        "print(ssl.create_default_context.__module__, ssl.SSLContext.set_default_verify_paths"
+        ".__qualname__)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    assert out[0] == "0 CERT_REQUIRED True", out
+    assert out[1] == "ssl _SSLContext.set_default_verify_paths", out
+
+
 def test_a_certificate_that_does_not_verify_is_a_tls_error(tmp_path: Path):
     """https sources are verified against certifi's bundle: a self-signed server fails
     with kind tls, never with the certificate silently accepted."""

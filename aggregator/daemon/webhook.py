@@ -105,11 +105,16 @@ class Webhook:
     # ------------------------------------------------------------ delivery
 
     async def _deliver_all(self) -> None:
+        import ssl
+
         import aiohttp
 
         headers = {"User-Agent": f"aggregator/{__version__}"}
+        # the system's CAs, as an operator's own webhook endpoint expects; built here, on
+        # the first delivery (fetch/lean.py: aiohttp's default context trusts nothing)
+        connector = aiohttp.TCPConnector(ssl=ssl.create_default_context())
         async with aiohttp.ClientSession(
-            headers=headers, timeout=aiohttp.ClientTimeout(total=TIMEOUT)
+            headers=headers, timeout=aiohttp.ClientTimeout(total=TIMEOUT), connector=connector
         ) as session:
             while True:
                 event = await self.queue.get()

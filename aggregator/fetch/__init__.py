@@ -24,6 +24,9 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+from aggregator.fetch import lean  # noqa: F401  # first: aiohttp without its default contexts
+
+# isort: split
 import aiohttp
 from yarl import URL
 
