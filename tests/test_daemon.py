@@ -197,8 +197,10 @@ def test_daemon_pulls_serves_reloads_and_stops(server: FeedServer, tmp_path, dae
     # an invalid edit is refused with its line; the daemon goes on with the last good config
     good = path.read_text()
     path.write_text(good.replace('any_tags = ["ai"]', 'any_tags = ["a1"]'))
-    wait_for(lambda: "config refused" in d.log, what="refusal")
-    assert "feeds[\"ai\"].any_tags[0]: unknown tag 'a1'" in d.log
+    # the watcher may first read the file half written (a refusal of its own): wait for the
+    # refusal of the edit itself
+    refusal = "feeds[\"ai\"].any_tags[0]: unknown tag 'a1'"
+    wait_for(lambda: "config refused" in d.log and refusal in d.log, what="refusal")
     assert d.proc.poll() is None
     # /healthz and status tell the truth: degraded (503) and why, the sources still shown
     health = httpx.get(f"http://127.0.0.1:{port}/healthz")
