@@ -18,10 +18,8 @@ from aggregator.storage import database_exists, open_store
 from aggregator.tagging import tagger_for
 from aggregator.text.urls import canonical
 
-if TYPE_CHECKING:  # the pipeline (0.3 s of imports) is imported by the commands that run it
+if TYPE_CHECKING:  # what a pull makes (model/items.py) loads when a stored item is read
     from aggregator.model import Item
-
-    pass
 
 
 def cmd_preview(args: argparse.Namespace, path: Path) -> int:

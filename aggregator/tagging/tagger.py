@@ -252,22 +252,24 @@ class Tagger:
             if score >= PROPOSE or (topic in leans and score >= EVIDENCE):
                 matches[topic] = [TagMatch(topic, "model", f"{score:.2f}")]
 
-    def _likely(self, topic: str, text: str, scores: dict[str, float]) -> bool:
-        """The topic model finds `topic` likely enough in `text` to back a keyword said
-        once (fills `scores` once)."""
+    def _score(self, topic: str, text: str, scores: dict[str, float]) -> float | None:
+        """The topic model's probability of `topic` in `text`, None when it has no say
+        (off, or a topic it does not know); `scores` is filled once an item."""
         if self.model is None or topic not in self.model.topics:
-            return False
+            return None
         if not scores:
             scores.update(self.model.scores(text))
-        return scores[topic] >= AGREES
+        return scores[topic]
+
+    def _likely(self, topic: str, text: str, scores: dict[str, float]) -> bool:
+        """The model finds `topic` likely enough to back a keyword said once."""
+        score = self._score(topic, text, scores)
+        return score is not None and score >= AGREES
 
     def _doubts(self, topic: str, text: str, scores: dict[str, float]) -> bool:
-        """The topic model finds `topic` unlikely in `text` (fills `scores` once)."""
-        if self.model is None or topic not in self.model.topics:
-            return False
-        if not scores:
-            scores.update(self.model.scores(text))
-        return scores[topic] < DOUBT
+        """The model finds `topic` too unlikely for a leaning source's one word."""
+        score = self._score(topic, text, scores)
+        return score is not None and score < DOUBT
 
     def _require(self, matches: dict[str, list[TagMatch]]) -> None:
         """Drop the tags whose `requires` none of the item's tags meets (a source's own
