@@ -354,6 +354,23 @@ def test_tags_says_which_rule_an_exclude_vetoed():
     assert "funding " in result.stdout and "markets " not in result.stdout
 
 
+def test_tags_says_which_theme_the_topic_model_doubted():
+    """A dev item of the corpus (the model was trained on it): Google is the seller of a
+    browser, not an AI story's subject. After a retraining that moves it, pick another
+    from `tags` over dev's items."""
+    text = (
+        "Perplexity makes $34.5 billion offer for Google Chrome\nAI search startup Perplexity "
+        "has made an unsolicited $34.5 billion bid for Chrome, in case a US court forces "
+        "Google to sell the browser. Perplexity, valued at $18 billion, says investors have "
+        "agreed to back the deal."
+    )
+    result = run_cli("--config", str(ROOT / "config.toml"), "tags", text)
+    assert result.returncode == 0, result.stderr
+    line = next(x for x in result.stdout.splitlines() if x.startswith("doubted"))
+    assert line.startswith("doubted          google 0.0") and "topic model" in line
+    assert "\ngoogle " not in result.stdout
+
+
 def test_check_and_preview_read_only_the_newest_stored_items(server: FeedServer, tmp_path):
     """Issue 21, item 3: with 400,000 stored items `check` took 25 s and 920 MB, `preview`
     29 s and 1.1 GB. Both read the newest READ_AT_MOST items and say so."""

@@ -451,13 +451,43 @@ def test_a_leaning_source_s_one_word_is_not_believed_when_the_model_doubts_it():
     assert match.rule == "lean" and match.matched == "site + Bitcoin"
 
 
+def test_a_theme_the_rules_found_is_dropped_when_the_model_disbelieves_it():
+    """A name said in passing ("researchers from OpenAI" hired by Meta) is no OpenAI story:
+    the model judges the themes it never gives alone (issue 15)."""
+    from aggregator.topics import DISBELIEVES, TopicModel
+
+    rules = (
+        TagRule("ai", keywords=("AI",)),
+        TagRule("openai", keywords=("OpenAI",), categories=("OpenAI",), implies=("ai",)),
+    )
+    model = TopicModel(
+        "t",
+        {"ai": 0.0, "openai": 0.0},
+        {"meta": {"openai": -5.0}, "chatgpt": {"openai": 3.0}},
+        proposes=frozenset({"ai"}),
+    )
+    tagger = Tagger(rules, model=model)
+    doubted: list[str] = []
+    hired = "Meta hires three OpenAI researchers"
+    assert tagger.tag_text(hired, doubted=doubted) == ()  # nor the `ai` it would imply
+    assert doubted == ["openai 0.007"] and DISBELIEVES > 0.007
+    # the model agreeing, or the item's own category saying it, the theme stands
+    (match,) = [m for m in tagger.tag_text("OpenAI updates ChatGPT") if m.tag == "openai"]
+    assert match.rule == "keyword"
+    assert "openai" in {m.tag for m in tagger.tag_text(hired, ("OpenAI",))}
+    # a topic the model may give alone is never doubted, nor anything with the model off
+    assert [m.tag for m in tagger.tag_text("Meta AI")] == ["ai"]
+    assert {m.tag for m in Tagger(rules).tag_text(hired)} == {"ai", "openai"}
+
+
 def test_the_shipped_model_loads_and_the_switch_turns_it_off(tmp_path):
     from aggregator.config.load import parse
     from aggregator.tagging import compile_rules
     from aggregator.topics import load
 
     model = load()
-    assert set(model.topics) == {"ai", "crypto"}
+    assert model.proposes == {"ai", "crypto"}  # it may give the topics alone
+    assert {"markets", "regulation", "openai", "bitcoin"} <= set(model.topics)  # it judges these
     scores = model.scores("L'exchange a gelé les retraits, bitcoin et stablecoins en chute")
     assert scores["crypto"] > 0.5 > scores["ai"]
     text = '[disclaimer]\nen = "x"\n[aggregator]\ntopic_model = false\n'

@@ -69,6 +69,7 @@ def cmd_tags(args: argparse.Namespace, path: Path) -> int:
     passing: list[str] = []
     rare: list[str] = []
     vetoes: list[str] = []
+    doubted: list[str] = []
     if args.url:
         found = _stored_item(config, args.url)
         if found is None:
@@ -83,12 +84,13 @@ def cmd_tags(args: argparse.Namespace, path: Path) -> int:
             passing,
             rare=rare,
             vetoes=vetoes,
+            doubted=doubted,
         )
         print(f"{item.title} ({item.source})")
     else:
         text = _read_text(args.file) if args.file else args.text
         matches = tagger.tag_text(
-            text, problems=problems, passing=passing, rare=rare, vetoes=vetoes
+            text, problems=problems, passing=passing, rare=rare, vetoes=vetoes, doubted=doubted
         )
         from aggregator.language import decide
 
@@ -107,6 +109,8 @@ def cmd_tags(args: argparse.Namespace, path: Path) -> int:
         print(f"{'too rare':<16} {'; '.join(rare)} (see `mentions`)")
     if vetoes:
         print(f"{'vetoed':<16} {'; '.join(vetoes)} (see `exclude`)")
+    if doubted:
+        print(f"{'doubted':<16} {'; '.join(doubted)} ({DOUBTED})")
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
     return EXIT_OK
@@ -169,6 +173,10 @@ def _link_variants(url: str) -> list[str]:
     return variants
 
 
+# why a doubted theme is not given: the tags and explain commands say it after the scores
+DOUBTED = "the rules found it, the topic model finds it unlikely: see `topic_model`"
+
+
 def _topic_scores(config: Config, text: str) -> str:
     """What the topic model makes of a text: each topic's probability (rules decide)."""
     if not config.settings.topic_model:
@@ -176,8 +184,9 @@ def _topic_scores(config: Config, text: str) -> str:
     from aggregator.topics import AGREES, EVIDENCE, PROPOSE
     from aggregator.topics import load as topic_model
 
-    scores = topic_model().scores(text)
-    return ", ".join(f"{topic} {score:.2f}" for topic, score in scores.items()) + (
+    model = topic_model()
+    scores = model.scores(text)  # the topics it may give; themes show when it doubts them
+    return ", ".join(f"{t} {s:.2f}" for t, s in scores.items() if model.may_propose(t)) + (
         f" (gives a topic at {PROPOSE}, backs a keyword said once at {AGREES}, evidence for "
         f"a leaning source at {EVIDENCE})"
     )
@@ -216,6 +225,7 @@ def explain_text(item: Item, copies: list[Item], config: Config) -> str:
     passing: list[str] = []
     rare: list[str] = []
     vetoes: list[str] = []
+    doubted: list[str] = []
     source = sources.get(item.source)
     tagger_for(config).tag(
         item,
@@ -225,6 +235,7 @@ def explain_text(item: Item, copies: list[Item], config: Config) -> str:
         passing,
         rare=rare,
         vetoes=vetoes,
+        doubted=doubted,
     )
     if passing:
         lines.append(f"  in passing (not counted): {'; '.join(passing)}")
@@ -232,6 +243,8 @@ def explain_text(item: Item, copies: list[Item], config: Config) -> str:
         lines.append(f"  too rare in a long text (not counted): {'; '.join(rare)}")
     if vetoes:
         lines.append(f"  vetoed (see `exclude`): {'; '.join(vetoes)}")
+    if doubted:
+        lines.append(f"  doubted ({DOUBTED}): {'; '.join(doubted)}")
     best, why = why_stand_in(copies, sources)
     lines += ["", f"Story: {len(copies)} cop{'y' if len(copies) == 1 else 'ies'}"]
     by_uid = {c.uid: c for c in copies}

@@ -24,7 +24,7 @@ from aggregator.tagging.index import LONG, _Index, _Phrases, _salient, _spelled,
 from aggregator.tagging.passing import _Compiled, _Passing, _rival_names, _said_in_passing
 from aggregator.tagging.words import _WORD, MAX_REASONS, PATTERN_TIMEOUT, Hit, Text, fold
 from aggregator.text.sanitize import boilerplate_probe, text_key
-from aggregator.topics import AGREES, DOUBT, EVIDENCE, PROPOSE, TopicModel
+from aggregator.topics import AGREES, DISBELIEVES, DOUBT, EVIDENCE, PROPOSE, TopicModel
 from aggregator.topics import load as load_model
 
 # rule n's keywords are index slot 5n, excludes 5n+1, names 5n+2, context 5n+3, excludes
@@ -94,6 +94,7 @@ class Tagger:
         *,
         rare: list[str] | None = None,
         vetoes: list[str] | None = None,
+        doubted: list[str] | None = None,
     ) -> tuple[TagMatch, ...]:
         """Tags for `text` (its first line the title, then summary and content) and the
         entry's own categories; `leans` are the source's tags that need some evidence.
@@ -106,7 +107,8 @@ class Tagger:
         `rare`, when given, receives the rules whose words a long text says too few times
         to count (`needed`), for `tags` and `explain` to say why they did not fire.
         `vetoes`, when given, receives "tag: "word"" for each rule an `exclude` (or an
-        `exclude_in_title` said in the title) vetoed."""
+        `exclude_in_title` said in the title) vetoed; `doubted`, "tag 0.03" for each theme
+        the rules found and the topic model disbelieves (`_disbelieves`)."""
         prepared = Text(text)
         first = self.index.first(prepared)
         if self.boilerplate and self._may_hold_boilerplate(prepared, first):
@@ -216,6 +218,12 @@ class Tagger:
                         f"{need} times in {len(prepared.lowered) - title_end - 1:,} characters, "
                         "none in the title)"
                     )
+            if found and self._disbelieves(rule.name, found, text, scores):
+                # the rules found the tag, the topic model reading every word finds it most
+                # unlikely: a name said in passing, a word used in another sense
+                if doubted is not None:
+                    doubted.append(f"{rule.name} {scores[rule.name]:.3f}")
+                found = []
             if found:
                 matches[rule.name] = _dedupe(found)[:MAX_REASONS]
         for tag in source_tags:
@@ -238,10 +246,11 @@ class Tagger:
         when it is sure, or when it finds them likely in a source that leans to them. Only
         topics with a rule of their own (an editor who removes `[tags.ai]` gets no `ai`)."""
         assert self.model is not None
+        model = self.model
         wanted = [
             t
-            for t in self.model.topics
-            if t in self.by_name and t not in matches and t not in vetoed
+            for t in model.topics
+            if model.may_propose(t) and t in self.by_name and t not in matches and t not in vetoed
         ]
         if not wanted:
             return
@@ -265,6 +274,18 @@ class Tagger:
         """The model finds `topic` likely enough to back a keyword said once."""
         score = self._score(topic, text, scores)
         return score is not None and score >= AGREES
+
+    def _disbelieves(
+        self, topic: str, found: list[TagMatch], text: str, scores: dict[str, float]
+    ) -> bool:
+        """The model finds the theme `topic` too unlikely for what the rules found, unless
+        the item's own categories say it (the site's word, like a source's tags, stands)."""
+        if self.model is None or self.model.may_propose(topic):
+            return False  # a topic it may give is not doubted: its rules are the first word
+        if any(m.rule == "category" for m in found):
+            return False
+        score = self._score(topic, text, scores)
+        return score is not None and score < DISBELIEVES
 
     def _doubts(self, topic: str, text: str, scores: dict[str, float]) -> bool:
         """The model finds `topic` too unlikely for a leaning source's one word."""
@@ -304,6 +325,7 @@ class Tagger:
         *,
         rare: list[str] | None = None,
         vetoes: list[str] | None = None,
+        doubted: list[str] | None = None,
     ) -> tuple[TagMatch, ...]:
         summary = item.summary_text
         if summary and f"\n{summary}\n" in f"\n{item.content_text}\n":
@@ -321,6 +343,7 @@ class Tagger:
             gave_up,
             rare=rare,
             vetoes=vetoes,
+            doubted=doubted,
         )
 
     def tag_of(
