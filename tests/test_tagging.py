@@ -404,8 +404,8 @@ def test_a_keyword_said_once_counts_when_the_topic_model_agrees():
     from aggregator.topics import AGREES, TopicModel
 
     rule = TagRule("ai", keywords=("KI",), mentions=2, passing=("ex-*",))
-    sure = TopicModel("t", {"ai": -3.0}, {"stellen": {"ai": 4.0}})  # 0.73
-    unsure = TopicModel("t", {"ai": -3.0}, {"stellen": {"ai": 3.5}})  # 0.62
+    sure = TopicModel.of("t", {"ai": -3.0}, {"stellen": {"ai": 4.0}})  # 0.73
+    unsure = TopicModel.of("t", {"ai": -3.0}, {"stellen": {"ai": 3.5}})  # 0.62
     text = "Aleph Alpha streicht Stellen\nDas KI-Unternehmen baut 60 Stellen ab."
     (match,) = Tagger((rule,), model=sure).tag_text(text)
     assert (match.rule, match.matched) == ("once", "KI + 0.73") and AGREES <= 0.73
@@ -418,7 +418,7 @@ def test_a_keyword_said_once_counts_when_the_topic_model_agrees():
 def test_the_topic_model_proposes_a_topic_the_rules_miss_and_an_exclude_still_wins():
     from aggregator.topics import PROPOSE, TopicModel
 
-    model = TopicModel("t", {"ai": -3.0}, {"chatbot": {"ai": 3.0}, "maker": {"ai": 3.0}})
+    model = TopicModel.of("t", {"ai": -3.0}, {"chatbot": {"ai": 3.0}, "maker": {"ai": 3.0}})
     rules = (TagRule("ai", keywords=("AI",), exclude=("chatbot maker fair",)),)
     tagger = Tagger(rules, model=model)
     (match,) = tagger.tag_text("The chatbot maker raises money")
@@ -426,7 +426,7 @@ def test_the_topic_model_proposes_a_topic_the_rules_miss_and_an_exclude_still_wi
     assert tagger.tag_text("The chatbot maker fair opens") == ()  # the editor's exclude wins
     assert tagger.tag_text("A maker of chairs") == ()  # 0.5: not sure enough
     # likely (>= EVIDENCE) is enough for a source that leans to the topic
-    tagger2 = Tagger(rules, model=TopicModel("t", {"ai": -3.0}, {"maker": {"ai": 3.5}}))
+    tagger2 = Tagger(rules, model=TopicModel.of("t", {"ai": -3.0}, {"maker": {"ai": 3.5}}))
     assert tagger2.tag_text("A maker of chairs") == ()
     assert [m.rule for m in tagger2.tag_text("A maker", leans=("ai",))] == ["model"]
     # a topic without a rule of its own is never given
@@ -438,7 +438,7 @@ def test_a_leaning_source_s_one_word_is_not_believed_when_the_model_doubts_it():
     from aggregator.topics import TopicModel
 
     rules = (TagRule("crypto", keywords=("crypto",), context=("bitcoin",), mentions=2),)
-    model = TopicModel(
+    model = TopicModel.of(
         "t", {"crypto": 0.0}, {"claude": {"crypto": -4.0}, "bitcoin": {"crypto": 3.0}}
     )
     tagger = Tagger(rules, model=model)
@@ -460,7 +460,7 @@ def test_a_theme_the_rules_found_is_dropped_when_the_model_disbelieves_it():
         TagRule("ai", keywords=("AI",)),
         TagRule("openai", keywords=("OpenAI",), categories=("OpenAI",), implies=("ai",)),
     )
-    model = TopicModel(
+    model = TopicModel.of(
         "t",
         {"ai": 0.0, "openai": 0.0},
         {"meta": {"openai": -5.0}, "chatgpt": {"openai": 3.0}},
