@@ -51,6 +51,12 @@ AGREES = 0.7
 # for 0.88 -> 0.87, regulation 0.94 -> 0.97 for 0.87 -> 0.86; at 0.08 each gains a point
 # of precision for two to three of recall
 DISBELIEVES = 0.05
+# ...unless the rule's words are said this many times: the model, trained mostly on feed
+# summaries, misreads long articles. The seed article (3,000 characters) names OpenAI in its
+# title and a dozen times after; Meta's poaching of its researchers, which the corpus's
+# summaries label `meta` alone, weighs its `openai` down to 0.000. Cross-validated on dev,
+# 5 costs regulation a point of precision (0.985 -> 0.974), 3 would cost two
+SAID = 5
 READ = 2000  # characters of an item read (the title and the start of its text)
 _WORD = re.compile(r"\w+")
 

@@ -475,6 +475,14 @@ def test_a_theme_the_rules_found_is_dropped_when_the_model_disbelieves_it():
     (match,) = [m for m in tagger.tag_text("OpenAI updates ChatGPT") if m.tag == "openai"]
     assert match.rule == "keyword"
     assert "openai" in {m.tag for m in tagger.tag_text(hired, ("OpenAI",))}
+    # said SAID times, a theme is the story's, whatever the model makes of its words
+    from aggregator.topics import SAID
+
+    long = "OpenAI and Meta\n" + "OpenAI hires. " * (SAID - 1)
+    assert "openai" in {m.tag for m in tagger.tag_text(long)}
+    assert "openai" not in {
+        m.tag for m in tagger.tag_text("OpenAI and Meta\n" + "OpenAI hires. " * (SAID - 2))
+    }
     # a topic the model may give alone is never doubted, nor anything with the model off
     assert [m.tag for m in tagger.tag_text("Meta AI")] == ["ai"]
     assert {m.tag for m in Tagger(rules).tag_text(hired)} == {"ai", "openai"}

@@ -200,6 +200,29 @@ def needed(mentions: int, text: Text, title_end: int) -> int:
     return mentions + max(0, len(text.lowered) - title_end - 1 - LONG) // LONG
 
 
+def _mentions(
+    hits: list[Hit], text: Text, passing: _Passing | None = None
+) -> list[tuple[int, int, bool]]:
+    """Every mention of the keywords of `hits` (the index reports a word's first
+    occurrence only), in order: start, end, and whether it fits a `passing` template; a
+    keyword inside a longer one's mention is that mention."""
+    spans = {(text.lowered if lowered else text.folded)[a:b]: lowered for a, b, lowered in hits}
+    said: list[tuple[int, int, bool]] = []
+    for span, lowered in sorted(spans.items(), key=lambda s: -len(s[0])):  # longest first
+        scanned = text.lowered if lowered else text.folded
+        for start in _starts(scanned, span):
+            end = start + len(span)
+            if any(a <= start and end <= b for a, b, _ in said):
+                continue
+            said.append((start, end, passing is not None and passing.at(scanned, start, end)))
+    return sorted(said)
+
+
+def said_times(hits: list[Hit], text: Text, passing: _Passing | None = None) -> int:
+    """How many times the keywords of `hits` are said, not in passing."""
+    return sum(not in_passing for _, _, in_passing in _mentions(hits, text, passing))
+
+
 def _salient(
     hits: list[Hit], text: Text, title_end: int, mentions: int, passing: _Passing | None = None
 ) -> bool:
@@ -210,17 +233,8 @@ def _salient(
     if passing is None and (mentions <= 1 or any(start < title_end for start, _, _ in hits)):
         return True
     mentions = needed(mentions, text, title_end)
-    spans = {(text.lowered if lowered else text.folded)[a:b]: lowered for a, b, lowered in hits}
-    said: list[tuple[int, int, bool]] = []  # each mention: start, end, in passing
-    for span, lowered in sorted(spans.items(), key=lambda s: -len(s[0])):  # longest first
-        scanned = text.lowered if lowered else text.folded
-        for start in _starts(scanned, span):
-            end = start + len(span)
-            if any(a <= start and end <= b for a, b, _ in said):
-                continue
-            said.append((start, end, passing is not None and passing.at(scanned, start, end)))
     total = 0
-    for start, _, in_passing in sorted(said):
+    for start, _, in_passing in _mentions(hits, text, passing):
         if in_passing:
             continue
         total += 1

@@ -20,11 +20,11 @@ import functools
 import regex
 
 from aggregator.model import Config, Item, Source, TagMatch, TagRule
-from aggregator.tagging.index import LONG, _Index, _Phrases, _salient, _spelled, needed
+from aggregator.tagging.index import LONG, _Index, _Phrases, _salient, _spelled, needed, said_times
 from aggregator.tagging.passing import _Compiled, _Passing, _rival_names, _said_in_passing
 from aggregator.tagging.words import _WORD, MAX_REASONS, PATTERN_TIMEOUT, Hit, Text, fold
 from aggregator.text.sanitize import boilerplate_probe, text_key
-from aggregator.topics import AGREES, DISBELIEVES, DOUBT, EVIDENCE, PROPOSE, TopicModel
+from aggregator.topics import AGREES, DISBELIEVES, DOUBT, EVIDENCE, PROPOSE, SAID, TopicModel
 from aggregator.topics import load as load_model
 
 # rule n's keywords are index slot 5n, excludes 5n+1, names 5n+2, context 5n+3, excludes
@@ -218,9 +218,14 @@ class Tagger:
                         f"{need} times in {len(prepared.lowered) - title_end - 1:,} characters, "
                         "none in the title)"
                     )
-            if found and self._disbelieves(rule.name, found, text, scores):
+            if (
+                found
+                and self._disbelieves(rule.name, found, text, scores)
+                and said_times([*(words or ()), *(names or ())], prepared, rule.passing) < SAID
+            ):
                 # the rules found the tag, the topic model reading every word finds it most
-                # unlikely: a name said in passing, a word used in another sense
+                # unlikely: a name said in passing, a word used in another sense; a theme
+                # said SAID times is the story's, whatever the model makes of its words
                 if doubted is not None:
                     doubted.append(f"{rule.name} {scores[rule.name]:.3f}")
                 found = []
