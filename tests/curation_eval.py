@@ -12,7 +12,7 @@ accuracy and disclaimer-language accuracy.
     .venv/bin/python tests/curation_eval.py --show dev   # and each error of the dev half
 
 `dev.jsonl` (2,500 items, fifteen parts) is what the rules and the topic model are tuned on;
-`holdout.jsonl` (1,100 items, six parts) is never tuned on: read its figures, never its errors.
+`holdout.jsonl` (1,320 items, seven parts) is never tuned on: read its figures, never its errors.
 How a part is written and labelled: `fixtures/curation/LABELLING.md`.
 """
 
