@@ -2,6 +2,8 @@
 
     .venv/bin/python scripts/train_topics.py          # writes aggregator/data/topics.json
     .venv/bin/python scripts/train_topics.py --check  # cross-validation only, writes nothing
+    .venv/bin/python scripts/train_topics.py --check --scores cv.json
+        # and each dev item's cross-validated scores: tests/curation_eval.py --scores cv.json
 
 Logistic regression, one weight per word and tag, on the words of each item's title and
 text as the pipeline sees them (normalized: markup, disclaimers and footers gone), for the
