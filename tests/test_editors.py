@@ -354,16 +354,37 @@ def test_tags_says_which_rule_an_exclude_vetoed():
     assert "funding " in result.stdout and "markets " not in result.stdout
 
 
-def test_tags_says_which_theme_the_topic_model_doubted():
-    """A dev item of the corpus (the model was trained on it): Google is the seller of a
-    browser, not an AI story's subject. After a retraining that moves it, pick another
-    from `tags` over dev's items."""
-    text = (
-        "Perplexity makes $34.5 billion offer for Google Chrome\nAI search startup Perplexity "
-        "has made an unsolicited $34.5 billion bid for Chrome, in case a US court forces "
-        "Google to sell the browser. Perplexity, valued at $18 billion, says investors have "
-        "agreed to back the deal."
+# A dev item of the corpus (the model was trained on it): Google is the seller of a browser,
+# not an AI story's subject. After a retraining that moves it, pick another from `tags` over
+# dev's items.
+CHROME_TITLE = "Perplexity makes $34.5 billion offer for Google Chrome"
+CHROME_TEXT = (
+    "AI search startup Perplexity has made an unsolicited $34.5 billion bid for Chrome, in "
+    "case a US court forces Google to sell the browser. Perplexity, valued at $18 billion, "
+    "says investors have agreed to back the deal."
+)
+
+
+def test_explain_says_which_theme_the_topic_model_doubted(server: FeedServer, tmp_path):
+    item = {"title": CHROME_TITLE, "link": "https://tech.example/chrome", "guid": "c-1",
+            "description": CHROME_TEXT}  # fmt: skip
+    url = server.add("/tech.rss", rss([item], title="Tech"))
+    body = (
+        f'[[sources]]\nname = "tech"\nurl = "{url}"\n'
+        '[tags.ai]\nkeywords = ["AI"]\n[tags.google]\nkeywords = ["Google"]\n'
+        '[[feeds]]\nname = "google"\ntitle = "Google"\nany_tags = ["google"]\n'
     )
+    config = write_config(tmp_path, body)
+    assert run_cli("--config", str(config), "run", "--once", cwd=tmp_path).returncode == 0
+    explained = run_cli("--config", str(config), "explain", item["link"], cwd=tmp_path)
+    assert explained.returncode == 0, explained.stderr
+    assert "  ai: keyword" in explained.stdout and "  google:" not in explained.stdout
+    assert "  doubted (the rules found it, the topic model finds it unlikely" in explained.stdout
+    assert "): google 0.0" in explained.stdout
+
+
+def test_tags_says_which_theme_the_topic_model_doubted():
+    text = f"{CHROME_TITLE}\n{CHROME_TEXT}"
     result = run_cli("--config", str(ROOT / "config.toml"), "tags", text)
     assert result.returncode == 0, result.stderr
     line = next(x for x in result.stdout.splitlines() if x.startswith("doubted"))
