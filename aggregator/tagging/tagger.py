@@ -249,7 +249,8 @@ class Tagger:
     ) -> None:
         """The topics the rules did not give and did not veto, from the topic model: given
         when it is sure, or when it finds them likely in a source that leans to them. Only
-        topics with a rule of their own (an editor who removes `[tags.ai]` gets no `ai`)."""
+        the topics it may give (never a theme it only judges), and only those with a rule
+        of their own (an editor who removes `[tags.ai]` gets no `ai`)."""
         assert self.model is not None
         model = self.model
         wanted = [
