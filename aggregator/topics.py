@@ -83,7 +83,7 @@ class TopicModel:
     where Python took 70 (issue 20: the full pass's tag stage)."""
 
     version: str
-    tags: tuple[str, ...]
+    topics: tuple[str, ...]  # every tag the model scores, topics and themes
     bias: np.ndarray  # a float64 intercept per tag
     index: dict[str, int]  # word -> its row
     rows: np.ndarray  # words x tags, float32
@@ -109,13 +109,8 @@ class TopicModel:
         index = {word: n for n, word in enumerate(weights)}
         return cls(version, tags, np.array(list(bias.values())), index, rows, proposes)
 
-    @property
-    def topics(self) -> tuple[str, ...]:
-        """Every tag the model scores."""
-        return self.tags
-
     def may_propose(self, tag: str) -> bool:
-        return tag in self.tags and (self.proposes is None or tag in self.proposes)
+        return tag in self.topics and (self.proposes is None or tag in self.proposes)
 
     def scores(self, text: str) -> dict[str, float]:
         """Each tag's probability for an item whose title and text are `text`."""
@@ -124,7 +119,7 @@ class TopicModel:
         logits = self.bias + self.rows[said].sum(axis=0, dtype=float) if said else self.bias
         return {
             tag: 1 / (1 + math.exp(-max(-30.0, min(30.0, x))))
-            for tag, x in zip(self.tags, logits.tolist(), strict=True)
+            for tag, x in zip(self.topics, logits.tolist(), strict=True)
         }
 
 
