@@ -7,13 +7,15 @@ from collections import defaultdict
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, Union
 
 from aggregator.dedupe import stand_in_order
-from aggregator.model import CopyMeta, CuratedFeed, Item, Source
 
-Copy = Item | CopyMeta  # whole, or as much as choosing reads (the store's `copies()`)
-C = TypeVar("C", Item, CopyMeta)
+if TYPE_CHECKING:  # names only: `check` chooses from light copies with no pull's model loaded
+    from aggregator.model import CopyMeta, CuratedFeed, Item, Source
+
+Copy = Union["Item", "CopyMeta"]  # whole, or as much as choosing reads (the store's `copies()`)
+C = TypeVar("C", "Item", "CopyMeta")
 
 
 @dataclass(frozen=True)

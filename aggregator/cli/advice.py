@@ -22,7 +22,10 @@ NEVER_OK_FAILURES = 3
 MIN_LOWERCASE_USES = 3
 # Stored items read, newest first, light (what choosing a feed reads, and titles): `check`
 # stays a few milliseconds whatever the store holds. Whole items and their texts took a
-# second at 5,000 (and all 400,000 of a flooded store 25 s and 920 MB).
+# second at 5,000 (and all 400,000 of a flooded store 25 s and 920 MB). The newest
+# FIRST_LOOK are read first, and READ_AT_MOST only when they leave a warning possible: on
+# a store of 10,000 items the 5,000 cost 40 ms of a `check` that should take under 80.
+FIRST_LOOK = 1000
 READ_AT_MOST = 5000
 
 
@@ -49,6 +52,15 @@ def advise(
         found += _acronyms_never_in_capitals(config, titles, read)
     found += _failing_sources(config, sources, now)
     return found
+
+
+def worth_a_longer_look(config: Config, copies: list[CopyMeta], titles: list[str]) -> bool:
+    """Whether the newest items read so far leave a warning about them possible: a feed
+    none of them would enter, or a keyword in capitals they write only otherwise. A keyword
+    the newest titles never write is not worth a warning either way."""
+    return any(_empty_feeds(config, copies, "")) or any(
+        uses and not in_capitals for _, _, _, in_capitals, uses in _acronym_uses(config, titles)
+    )
 
 
 def _unused_tags(config: Config) -> Iterable[tuple[tuple[Any, ...], str]]:
@@ -102,7 +114,19 @@ def _acronyms_never_in_capitals(
     config: Config, titles: list[str], read: str
 ) -> Iterable[tuple[tuple[Any, ...], str]]:
     """Keywords in capitals that the stored titles write only otherwise (lower case, as a
-    word): one pass over the titles for every such keyword at once."""
+    word)."""
+    for name, k, keyword, in_capitals, uses in _acronym_uses(config, titles):
+        if not in_capitals and uses >= MIN_LOWERCASE_USES:
+            yield (
+                ("tags", name, "keywords", k),
+                f'"{keyword}" is in capitals, so it matches only "{keyword}"; {read} '
+                f"write it otherwise {uses} times and never in capitals",
+            )
+
+
+def _acronym_uses(config: Config, titles: list[str]) -> Iterable[tuple[str, int, str, int, int]]:
+    """(tag, index, keyword, times the titles write it in capitals, times in any case) of
+    each keyword in capitals: one pass over the titles for every such keyword at once."""
     keywords = [
         (rule.name, k, keyword)
         for rule in config.tags
@@ -122,13 +146,7 @@ def _acronyms_never_in_capitals(
     for written, times in found.items():
         anycase[written.casefold()] += times
     for name, k, keyword in keywords:
-        uses = anycase[keyword.casefold()]
-        if not found[keyword] and uses >= MIN_LOWERCASE_USES:
-            yield (
-                ("tags", name, "keywords", k),
-                f'"{keyword}" is in capitals, so it matches only "{keyword}"; {read} '
-                f"write it otherwise {uses} times and never in capitals",
-            )
+        yield name, k, keyword, found[keyword], anycase[keyword.casefold()]
 
 
 def _failing_sources(

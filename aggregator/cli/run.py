@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # the pipeline (0.3 s of imports) is imported by the commands
 
 
 def cmd_check(args: argparse.Namespace, path: Path) -> int:
-    from aggregator.cli.advice import READ_AT_MOST, advise
+    from aggregator.cli.advice import FIRST_LOOK, READ_AT_MOST, advise, worth_a_longer_look
     from aggregator.config.place import key_lines, place
 
     config = load(path)
@@ -47,9 +47,12 @@ def cmd_check(args: argparse.Namespace, path: Path) -> int:
     if database_exists(config.settings.database):
         store = open_store(config.settings.database)
         try:
-            copies = store.copies(newest=READ_AT_MOST)
-            titles = store.titles(READ_AT_MOST)
+            copies = store.copies(newest=FIRST_LOOK)
+            titles = store.titles(FIRST_LOOK)
             stored = store.count_items()
+            if stored > FIRST_LOOK and worth_a_longer_look(config, copies, titles):
+                copies = store.copies(newest=READ_AT_MOST)
+                titles = store.titles(READ_AT_MOST)
             rows = {r.name: r for r in store.source_rows()}
         finally:
             store.close()

@@ -1,7 +1,8 @@
 """Frozen values every stage shares, named for their place in the flow.
 
 config.py  what config.toml says: `Settings`, `Source`, `TagRule`, `CuratedFeed`, `Config`
-state.py   what the store remembers of each source: `SourceState`, `SourceRecord`
+state.py   what the store remembers of each source: `SourceState`, `SourceRecord`; and
+           `CopyMeta`, the light copy of a stored item that choosing a feed reads
 items.py   what a pull makes: `Fetched` -> `ParsedFeed`/`ParsedEntry` -> `Item` (+
            `TagMatch`) -> `PullOutcome`; and what stories, leases and lookups read
 
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     from aggregator.model.items import (
         Busy,
         Candidate,
-        CopyMeta,
         CopyText,
         Fetched,
         Intent,
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
         _plain,
         forget_texts,
     )
-    from aggregator.model.state import SourceRecord, SourceState
+    from aggregator.model.state import CopyMeta, SourceRecord, SourceState
 
 __all__ = [
     "DATABASE_URLS",
@@ -93,7 +93,7 @@ _WHERE = {
     "Busy": "items",
     "Candidate": "items",
     "Config": "config",
-    "CopyMeta": "items",
+    "CopyMeta": "state",
     "CopyText": "items",
     "CuratedFeed": "config",
     "DATABASE_URLS": "config",

@@ -208,19 +208,6 @@ class Intent:
     target: str = ""  # uid of the stored copy to replace, for UPDATED
 
 
-@dataclass(frozen=True, slots=True)
-class CopyMeta:
-    """What choosing a feed's stories reads of a stored copy; the chosen ones are then read
-    whole (a pass of 10,000 stored copies publishes 50 a feed)."""
-
-    uid: str
-    story: str
-    source: str
-    language: str
-    published: datetime
-    tag_names: frozenset[str]
-
-
 @dataclass(frozen=True)
 class Lease:
     """A node's claim on one source while it pulls it, on a store shared by several nodes:
