@@ -354,14 +354,15 @@ def test_tags_says_which_rule_an_exclude_vetoed():
     assert "funding " in result.stdout and "markets " not in result.stdout
 
 
-# A dev item of the corpus (the model was trained on it): Google is the seller of a browser,
-# not an AI story's subject. After a retraining that moves it, pick another from `tags` over
-# dev's items.
-CHROME_TITLE = "Perplexity makes $34.5 billion offer for Google Chrome"
+# A dev item of the corpus, reworded: Google is named beside "AI" but is the seller of a
+# browser, not the subject. The model trained on 2,940 items scores `google` 0.018, well
+# under DISBELIEVES (0.05; the first wording's 0.033 became 0.052 after a retraining). If a
+# retraining moves it above, pick another with `aggregator tags`.
+CHROME_TITLE = "Perplexity bids $34.5 billion for Google Chrome"
 CHROME_TEXT = (
-    "AI search startup Perplexity has made an unsolicited $34.5 billion bid for Chrome, in "
-    "case a US court forces Google to sell the browser. Perplexity, valued at $18 billion, "
-    "says investors have agreed to back the deal."
+    "AI search startup Perplexity, valued at $18 billion, has offered $34.5 billion in cash "
+    "for Chrome, should a US court force Google to sell its browser. Investors have agreed to "
+    "fund the bid, it said."
 )
 
 
