@@ -12,26 +12,26 @@ from curation_eval import evaluate
 # Feed -> (precision, recall) floors, per half: what the shipped rules reach, to the cent.
 FLOORS = {
     "dev": {
-        "ai": (0.99, 0.99),
+        "ai": (0.98, 0.99),
         "crypto": (0.99, 0.99),
-        "ai-x-crypto": (0.94, 1.00),
+        "ai-x-crypto": (0.95, 0.98),
         "regulation": (0.98, 0.92),
         "ia-fr": (0.99, 0.99),
-        "ai-labs": (0.97, 0.91),
+        "ai-labs": (0.97, 0.92),
         "coins": (0.98, 0.98),
         "business": (0.98, 0.92),
-        "risk": (0.98, 0.90),
+        "risk": (0.98, 0.89),
     },
     "holdout": {
-        "ai": (0.96, 0.97),
+        "ai": (0.97, 0.97),
         "crypto": (0.98, 0.98),
-        "ai-x-crypto": (0.84, 0.93),
-        "regulation": (0.92, 0.78),
-        "ia-fr": (0.99, 0.97),
-        "ai-labs": (0.94, 0.90),
-        "coins": (0.94, 0.94),
-        "business": (0.97, 0.84),
-        "risk": (0.97, 0.83),
+        "ai-x-crypto": (0.90, 0.92),
+        "regulation": (0.91, 0.77),
+        "ia-fr": (0.99, 0.98),
+        "ai-labs": (0.95, 0.91),
+        "coins": (0.95, 0.94),
+        "business": (0.98, 0.85),
+        "risk": (0.96, 0.83),
     },
 }
 
