@@ -58,7 +58,9 @@ def main() -> None:
 
     def run() -> None:
         for fetched, source in zip(docs, config.sources, strict=True):
-            done = prepare(fetched, source, config.tags, boilerplate, now)
+            done = prepare(  # with the topic model when the config has it, as a pass does
+                fetched, source, config.tags, boilerplate, now, model=config.settings.topic_model
+            )
             for stage, seconds in done.seconds.items():
                 stages[stage] = stages.get(stage, 0.0) + seconds
 

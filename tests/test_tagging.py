@@ -502,6 +502,9 @@ def test_the_shipped_model_loads_and_the_switch_turns_it_off(tmp_path):
     config = parse(text, tmp_path / "config.toml")
     assert config.settings.topic_model is False
     assert compile_rules((), (), config.settings.topic_model).model is None
+    # scoring looks up every word of the text unfiltered: the model holds only the words
+    # it was trained on, `tokens` (two letters or more, not a number), so the sum is the same
+    assert not [w for w in model.index if len(w) < 2 or w.isdigit()]
 
 
 def test_rivals_listed_together_are_a_comparison_not_the_subject():
