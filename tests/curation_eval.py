@@ -18,8 +18,8 @@ Dev is read in-sample: the rules were tuned on it and the topic model trained on
 fifths of dev it is not in) in place of the shipped model's for the themes, so the themes'
 doubt is judged on items its model never saw (the rules stay as tuned).
 
-`dev.jsonl` (3,140 items, eighteen parts) is what the rules and the topic model are tuned on;
-`holdout.jsonl` (1,920 items, ten parts) is never tuned on: read its figures, never its errors.
+`dev.jsonl` (3,340 items, nineteen parts) is what the rules and the topic model are tuned on;
+`holdout.jsonl` (2,120 items, eleven parts) is never tuned on: read its figures, never its errors.
 How a part is written and labelled: `fixtures/curation/LABELLING.md`.
 """
 
