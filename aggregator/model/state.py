@@ -45,7 +45,8 @@ class SourceRecord(SourceState):
 class CopyMeta(NamedTuple):
     """What choosing a feed's stories reads of a stored copy; the chosen ones are then read
     whole (a pass of 10,000 stored copies publishes 50 a feed). A tuple, not a dataclass:
-    built 5,000 at a time by `check` and 10,000 by a pass, with no model of a pull loaded."""
+    built up to 5,000 at a time by `check` and 10,000 by a pass, with no model of a pull
+    loaded."""
 
     uid: str
     story: str
