@@ -58,6 +58,13 @@ DISBELIEVES = 0.05
 # summaries label `meta` alone, weighs its `openai` down to 0.000. Cross-validated on dev,
 # 5 costs regulation a point of precision (0.985 -> 0.974), 3 would cost two
 SAID = 5
+# ...nor on a text shorter than this many words: a headline typed into `aggregator tags`
+# or a feed that sends titles only. Trained on titles with their summaries, the model reads
+# a lone headline near its prior, which is low for every theme: "Vitalik Buterin proposes
+# raising the blob fee floor in the next hard fork" read ethereum 0.03. On the blind
+# one-sentence part AG, unseen: ai-labs recall 0.67 -> 0.79, ai 0.78 -> 0.86; no item of
+# the corpus's two halves is that short
+JUDGES_FROM = 20
 READ = 2000  # characters of an item read (the title and the start of its text)
 _WORD = re.compile(r"\w+")
 

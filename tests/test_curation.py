@@ -13,24 +13,24 @@ from curation_eval import evaluate
 FLOORS = {
     "dev": {
         "ai": (0.98, 0.99),
-        "crypto": (0.99, 0.99),
-        "ai-x-crypto": (0.95, 0.98),
-        "regulation": (0.98, 0.93),
+        "crypto": (0.98, 0.99),
+        "ai-x-crypto": (0.93, 0.97),
+        "regulation": (0.98, 0.94),
         "ia-fr": (0.99, 0.99),
-        "ai-labs": (0.97, 0.91),
-        "coins": (0.98, 0.98),
+        "ai-labs": (0.96, 0.91),
+        "coins": (0.97, 0.98),
         "business": (0.98, 0.92),
-        "risk": (0.98, 0.89),
+        "risk": (0.97, 0.88),
     },
     "holdout": {
         "ai": (0.97, 0.97),
-        "crypto": (0.98, 0.99),
-        "ai-x-crypto": (0.91, 0.93),
-        "regulation": (0.92, 0.78),
+        "crypto": (0.98, 0.98),
+        "ai-x-crypto": (0.91, 0.95),
+        "regulation": (0.93, 0.80),
         "ia-fr": (0.99, 0.98),
-        "ai-labs": (0.95, 0.91),
+        "ai-labs": (0.95, 0.90),
         "coins": (0.95, 0.95),
-        "business": (0.98, 0.86),
+        "business": (0.96, 0.87),
         "risk": (0.97, 0.82),
     },
 }
@@ -56,4 +56,4 @@ def test_each_feed_keeps_its_floors(half):
 def test_every_item_gets_the_disclaimer_of_its_language(half):
     name, result = half
     assert result["disclaimer"] == 1.0, name
-    assert result["language"] == 1.0, name
+    assert result["language"] == 1.0, name  # every feed item's (sentences aside)

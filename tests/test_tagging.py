@@ -468,9 +468,19 @@ def test_a_theme_the_rules_found_is_dropped_when_the_model_disbelieves_it():
     )
     tagger = Tagger(rules, model=model)
     doubted: list[str] = []
-    hired = "Meta hires three OpenAI researchers"
+    # a headline and its summary: JUDGES_FROM words or more, enough for the model to judge
+    hired = (
+        "Meta hires three OpenAI researchers\nThe three scientists, who worked on the "
+        "reasoning team, join the superintelligence group in Menlo Park next month, the "
+        "company said."
+    )
     assert tagger.tag_text(hired, doubted=doubted) == ()  # nor the `ai` it would imply
     assert doubted == ["openai 0.007"] and DISBELIEVES > 0.007
+    # the headline alone is too short to judge: the rules' word stands
+    assert {m.tag for m in tagger.tag_text("Meta hires three OpenAI researchers")} == {
+        "ai",
+        "openai",
+    }
     # the model agreeing, or the item's own category saying it, the theme stands
     (match,) = [m for m in tagger.tag_text("OpenAI updates ChatGPT") if m.tag == "openai"]
     assert match.rule == "keyword"
@@ -478,10 +488,12 @@ def test_a_theme_the_rules_found_is_dropped_when_the_model_disbelieves_it():
     # said SAID times, a theme is the story's, whatever the model makes of its words
     from aggregator.topics import SAID
 
-    long = "OpenAI and Meta\n" + "OpenAI hires. " * (SAID - 1)
+    padding = " Meta said more." * 8  # long enough to judge
+    long = "OpenAI and Meta\n" + "OpenAI hires. " * (SAID - 1) + padding
     assert "openai" in {m.tag for m in tagger.tag_text(long)}
     assert "openai" not in {
-        m.tag for m in tagger.tag_text("OpenAI and Meta\n" + "OpenAI hires. " * (SAID - 2))
+        m.tag
+        for m in tagger.tag_text("OpenAI and Meta\n" + "OpenAI hires. " * (SAID - 2) + padding)
     }
     # a topic the model may give alone is never doubted, nor anything with the model off
     assert [m.tag for m in tagger.tag_text("Meta AI")] == ["ai"]

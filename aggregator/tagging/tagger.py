@@ -24,7 +24,16 @@ from aggregator.tagging.index import LONG, _Index, _Phrases, _salient, _spelled,
 from aggregator.tagging.passing import _Compiled, _Passing, _rival_names, _said_in_passing
 from aggregator.tagging.words import _WORD, MAX_REASONS, PATTERN_TIMEOUT, Hit, Text, fold
 from aggregator.text.sanitize import boilerplate_probe, text_key
-from aggregator.topics import AGREES, DISBELIEVES, DOUBT, EVIDENCE, PROPOSE, SAID, TopicModel
+from aggregator.topics import (
+    AGREES,
+    DISBELIEVES,
+    DOUBT,
+    EVIDENCE,
+    JUDGES_FROM,
+    PROPOSE,
+    SAID,
+    TopicModel,
+)
 from aggregator.topics import load as load_model
 
 # rule n's keywords are index slot 5n, excludes 5n+1, names 5n+2, context 5n+3, excludes
@@ -285,11 +294,14 @@ class Tagger:
         self, topic: str, found: list[TagMatch], text: str, scores: dict[str, float]
     ) -> bool:
         """The model finds the theme `topic` too unlikely for what the rules found, unless
-        the item's own categories say it (the site's word, like a source's tags, stands)."""
+        the item's own categories say it (the site's word, like a source's tags, stands) or
+        the text is shorter than JUDGES_FROM words."""
         if self.model is None or self.model.may_propose(topic):
             return False  # a topic it may give is not doubted: its rules are the first word
         if any(m.rule == "category" for m in found):
             return False
+        if len(text.split(None, JUDGES_FROM)) < JUDGES_FROM:
+            return False  # a headline alone: too few words for the model to judge a theme
         score = self._score(topic, text, scores)
         return score is not None and score < DISBELIEVES
 
