@@ -65,6 +65,13 @@ SAID = 5
 # one-sentence part AG, unseen: ai-labs recall 0.67 -> 0.79, ai 0.78 -> 0.86; no item of
 # the corpus's two halves is that short
 JUDGES_FROM = 20
+
+
+def judges(text: str) -> bool:
+    """Whether `text` is long enough (JUDGES_FROM words) for the model to judge its themes."""
+    return len(text.split(None, JUDGES_FROM)) >= JUDGES_FROM
+
+
 READ = 2000  # characters of an item read (the title and the start of its text)
 _WORD = re.compile(r"\w+")
 

@@ -390,7 +390,11 @@ def test_tags_says_which_theme_the_topic_model_doubted():
     assert result.returncode == 0, result.stderr
     line = next(x for x in result.stdout.splitlines() if x.startswith("doubted"))
     assert line.startswith("doubted          google 0.0") and "topic model" in line
-    assert "\ngoogle " not in result.stdout
+    assert "\ngoogle " not in result.stdout and "does not judge" not in result.stdout
+    # a headline alone is too short for the model to judge a theme: `tags` says so
+    short = run_cli("--config", str(ROOT / "config.toml"), "tags", CHROME_TITLE)
+    assert "; under 20 words it does not judge the themes)" in short.stdout
+    assert "doubted" not in short.stdout
 
 
 def test_check_reads_further_back_only_when_the_newest_items_leave_a_warning_possible(tmp_path):

@@ -181,14 +181,15 @@ def _topic_scores(config: Config, text: str) -> str:
     """What the topic model makes of a text: each topic's probability (rules decide)."""
     if not config.settings.topic_model:
         return "off ([aggregator] topic_model = false)"
-    from aggregator.topics import AGREES, EVIDENCE, PROPOSE
+    from aggregator.topics import AGREES, EVIDENCE, JUDGES_FROM, PROPOSE, judges
     from aggregator.topics import load as topic_model
 
     model = topic_model()
     scores = model.scores(text)  # the topics it may give; themes show when it doubts them
+    short = "" if judges(text) else f"; under {JUDGES_FROM} words it does not judge the themes"
     return ", ".join(f"{t} {s:.2f}" for t, s in scores.items() if model.may_propose(t)) + (
         f" (gives a topic at {PROPOSE}, backs a keyword said once at {AGREES}, evidence for "
-        f"a leaning source at {EVIDENCE})"
+        f"a leaning source at {EVIDENCE}{short})"
     )
 
 

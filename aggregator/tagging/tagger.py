@@ -29,10 +29,10 @@ from aggregator.topics import (
     DISBELIEVES,
     DOUBT,
     EVIDENCE,
-    JUDGES_FROM,
     PROPOSE,
     SAID,
     TopicModel,
+    judges,
 )
 from aggregator.topics import load as load_model
 
@@ -300,7 +300,7 @@ class Tagger:
             return False  # a topic it may give is not doubted: its rules are the first word
         if any(m.rule == "category" for m in found):
             return False
-        if len(text.split(None, JUDGES_FROM)) < JUDGES_FROM:
+        if not judges(text):
             return False  # a headline alone: too few words for the model to judge a theme
         score = self._score(topic, text, scores)
         return score is not None and score < DISBELIEVES
