@@ -382,6 +382,8 @@ def test_explain_says_which_theme_the_topic_model_doubted(server: FeedServer, tm
     assert "  ai: keyword" in explained.stdout and "  google:" not in explained.stdout
     assert "  doubted (the rules found it, the topic model finds it unlikely" in explained.stdout
     assert "): google 0.0" in explained.stdout
+    # the scores of the text the tagger read: title and summary, long enough to judge
+    assert "  topics:    ai 0." in explained.stdout and "does not judge" not in explained.stdout
 
 
 def test_tags_says_which_theme_the_topic_model_doubted():

@@ -15,7 +15,7 @@ from aggregator.errors import AggregatorError
 from aggregator.model import Config, Source
 from aggregator.select import why_stand_in
 from aggregator.storage import database_exists, open_store
-from aggregator.tagging import tagger_for
+from aggregator.tagging import tagged_text, tagger_for
 from aggregator.text.urls import canonical
 
 if TYPE_CHECKING:  # what a pull makes (model/items.py) loads when a stored item is read
@@ -202,7 +202,7 @@ def _language_why(item: Item, sources: dict[str, Source]) -> str:
 
 
 def _item_text(item: Item) -> str:
-    """The title and text that the language and the topic model read."""
+    """The title and text that the language is decided from."""
     return f"{item.title}\n{item.summary_text or item.content_text}"
 
 
@@ -215,7 +215,7 @@ def explain_text(item: Item, copies: list[Item], config: Config) -> str:
         f"  published: {item.published.isoformat()}",
         f"  language:  {item.language or config.default_language} ({_language_why(item, sources)})",
         f"  story id:  {item.story}",
-        f"  topics:    {_topic_scores(config, _item_text(item))}",
+        f"  topics:    {_topic_scores(config, tagged_text(item))}",
         "",
         "Tags:",
     ]

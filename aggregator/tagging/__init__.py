@@ -9,7 +9,7 @@ each tag (how a keyword matches: tagger.py, and docs/editing.md for editors).
 """
 
 from aggregator.model import is_acronym
-from aggregator.tagging.tagger import Tagger, compile_rules, tagger_for
+from aggregator.tagging.tagger import Tagger, compile_rules, tagged_text, tagger_for
 from aggregator.tagging.words import _WORD, MAX_REASONS, PATTERN_TIMEOUT, fold, words_of
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "compile_rules",
     "fold",
     "is_acronym",
+    "tagged_text",
     "tagger_for",
     "words_of",
 ]

@@ -345,13 +345,8 @@ class Tagger:
         vetoes: list[str] | None = None,
         doubted: list[str] | None = None,
     ) -> tuple[TagMatch, ...]:
-        summary = item.summary_text
-        if summary and f"\n{summary}\n" in f"\n{item.content_text}\n":
-            summary = ""  # the excerpt is whole lines of the content (WordPress): read once
-        title = " ".join(item.title.split())  # one line: the text's first line is the title
-        text = "\n".join((title, summary, item.content_text))
         return self.tag_text(
-            text,
+            tagged_text(item),
             item.categories,
             source_tags,
             item.source,
@@ -390,6 +385,17 @@ class Tagger:
                 if implied not in matches:
                     matches[implied] = [TagMatch(implied, "implied", tag)]
                     queue.append(implied)
+
+
+def tagged_text(item: Item) -> str:
+    """What the rules and the topic model read of an item: its title on the first line, then
+    its summary and its content (an excerpt that is whole lines of the content, as
+    WordPress writes it, is read once)."""
+    summary = item.summary_text
+    if summary and f"\n{summary}\n" in f"\n{item.content_text}\n":
+        summary = ""
+    title = " ".join(item.title.split())  # one line: the text's first line is the title
+    return "\n".join((title, summary, item.content_text))
 
 
 @functools.lru_cache(maxsize=8)
