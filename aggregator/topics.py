@@ -67,12 +67,16 @@ SAID = 5
 JUDGES_FROM = 20
 
 
-def judges(text: str) -> bool:
-    """Whether `text` is long enough (JUDGES_FROM words) for the model to judge its themes."""
-    return len(text.split(None, JUDGES_FROM)) >= JUDGES_FROM
-
-
 READ = 2000  # characters of an item read (the title and the start of its text)
+
+
+def judges(text: str) -> bool:
+    """Whether `text` is long enough (JUDGES_FROM words) for the model to judge its themes.
+    Counted in what the model reads (READ characters): the tagger asks once per theme it
+    found, and a split of a whole article copied it each time."""
+    return len(text[:READ].split(None, JUDGES_FROM)) >= JUDGES_FROM
+
+
 _WORD = re.compile(r"\w+")
 
 

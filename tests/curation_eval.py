@@ -256,12 +256,12 @@ def main() -> None:
         "--scores", type=Path, help="dev only, the themes' cross-validated scores from this file"
     )
     opts = args.parse_args()
+    config = load(opts.config)  # for the sentences' own figures
     for half in ("dev",) if opts.scores else HALVES:
         result, judged = evaluate(half, opts.config, opts.scores)
         _print(half + (", cross-validated" if opts.scores else ""), result)
         sentences = [j for j in judged if j.record["source"] == SENTENCE]
         if sentences:  # also on their own: what `aggregator tags TEXT` shows an editor
-            config = load(opts.config)
             print(
                 f"\n{half}, its {len(sentences)} single sentences alone (feed precision / recall):"
             )
