@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from aggregator.model import Source, SourceState
 from aggregator.units import format_duration, parse_http_date
@@ -27,15 +27,14 @@ CRON_TOLERANCE_CAP = 600.0
 PERMANENT_REDIRECTS_TO_MOVE = 3  # 301/308s in a row to one target before pulling it directly
 
 
-@dataclass(frozen=True)
-class NextPull:
+class NextPull(NamedTuple):
     at: datetime | None  # None: not scheduled (gone)
     reason: str
 
 
 def source_print(source: Source) -> str:
     """Fingerprint of a source's config entry: a 410 or a move holds until it changes."""
-    entry = replace(source, order=0, priority=0, title="", tags=())
+    entry = source._replace(order=0, priority=0, title="", tags=())
     return hashlib.sha256(repr(entry).encode()).hexdigest()[:16]
 
 
@@ -132,8 +131,7 @@ def on_start(
     return NextPull(now + timedelta(seconds=rng.uniform(0, spread)), "overdue")
 
 
-@dataclass(frozen=True)
-class Due:
+class Due(NamedTuple):
     due: bool
     until: datetime | None = None  # when it is next due (None: not while its entry stands)
     reason: str = ""  # why it waits, as stored with its next pull
@@ -178,8 +176,7 @@ def due_now(
     return Due(False, next_pull, reason)
 
 
-@dataclass(frozen=True)
-class Skipped:
+class Skipped(NamedTuple):
     """A source a one-shot run left alone: not due until `until` (None: gone), `reason`."""
 
     name: str

@@ -5,9 +5,8 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from collections.abc import Container, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar, Union
 
 from aggregator.dedupe import stand_in_order
 
@@ -18,8 +17,7 @@ Copy = Union["Item", "CopyMeta"]  # whole, or as much as choosing reads (the sto
 C = TypeVar("C", "Item", "CopyMeta")
 
 
-@dataclass(frozen=True)
-class Story(Generic[C]):
+class Story(NamedTuple, Generic[C]):
     """One article as published: the copy that stands for it, and the others. A
     Story[CopyMeta] is chosen from the store's light copies; publishing reads the chosen
     ones whole into a Story[Item], which is what renderers take."""

@@ -80,7 +80,7 @@ def source_for(config: Config, outlet: str) -> Source:
     if outlet in LIKE_SHIPPED:
         shipped = config.source(LIKE_SHIPPED[outlet])
         assert shipped is not None, f"config.toml has no source {LIKE_SHIPPED[outlet]}"
-        return replace(shipped, name=outlet, url=f"https://{outlet}.example/feed")
+        return shipped._replace(name=outlet, url=f"https://{outlet}.example/feed")
     return Source(name=outlet, url=f"https://{outlet}.example/feed", language=OWN_LANGUAGE[outlet])
 
 

@@ -28,7 +28,6 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -111,8 +110,8 @@ def _check(work: Path) -> list[str]:
     shutil.rmtree(fresh, ignore_errors=True)
     store = Store(work / "agg.db")
     try:
-        settings = replace(config.settings, output_dir=fresh)
-        publish(store, replace(config, settings=settings))
+        settings = config.settings._replace(output_dir=fresh)
+        publish(store, config._replace(settings=settings))
     finally:
         store.close()
     for feed in ("all", "crypto", "ai"):

@@ -203,3 +203,49 @@ def test_log_lines_print_above_the_progress_bar_not_over_it(server: FeedServer, 
     logged = [x for x in lines if "HTTP 500" in x and ("WARNING" in x or "ERROR" in x)]
     assert logged, lines
     assert not [x for x in lines if "pulling" in x and ("WARNING" in x or "ERROR" in x)], lines
+
+
+LINES = [
+    ["check"],
+    ["--config", "x.toml", "check"],
+    ["--config", "run", "check"],  # a config file named "run"
+    ["--conf", "run", "status", "--json"],  # abbreviated, as argparse allows
+    ["--config=run", "run", "--once"],
+    ["--log-format=json", "run", "--once", "--all", "--config", "y.toml"],
+    ["--log-format", "json", "-v", "serve", "--listen", "127.0.0.1:0"],
+    ["sources", "add", "https://x.example/feed", "--name", "x", "--tags", "ai"],
+    ["db", "copy", "a.db", "postgresql://h/d"],
+    ["tags", "--file", "t.txt"],
+    ["refresh", "--all"],
+    ["explain", "https://x.example/1", "-v"],
+]
+FAILING = [
+    ["chek"],
+    ["--config", "run", "chek"],
+    ["--conf"],
+    ["run", "--bogus"],
+    ["refresh", "a", "--all"],
+    ["check", "--help"],
+    ["--help", "check"],
+    ["sources", "--help"],
+    [],
+]
+
+
+def test_the_parser_built_for_one_command_reads_every_line_as_the_whole_one(capsys):
+    """`main` builds only the command a line names (4 ms of every start): the line must
+    read the same, errors and help included, as with every command built."""
+    from aggregator.cli.main import _parser
+
+    for line in LINES:
+        assert vars(_parser(line).parse_args(line)) == vars(_parser([]).parse_args(line)), line
+    for line in FAILING:
+        said = []
+        for parser in (_parser(line), _parser([])):
+            try:
+                parser.parse_args(line)
+            except SystemExit as exc:
+                said.append((exc.code, capsys.readouterr()))
+            else:
+                raise AssertionError(f"{line} parsed")
+        assert said[0] == said[1], line

@@ -403,7 +403,7 @@ def test_check_reads_further_back_only_when_the_newest_items_leave_a_warning_pos
     """Issue 20: `check` on a store of 10,000 items spent 40 ms of its 144 reading the
     newest 5,000. It reads FIRST_LOOK, and READ_AT_MOST only when those leave a feed empty
     or a keyword in capitals written only otherwise."""
-    from aggregator.cli.advice import worth_a_longer_look
+    from aggregator.cli.advice import look_at
     from aggregator.config.load import load
     from aggregator.model import CopyMeta
 
@@ -414,14 +414,14 @@ def test_check_reads_further_back_only_when_the_newest_items_leave_a_warning_pos
     )
     config = load(write_config(tmp_path, body))
     copies = [CopyMeta("u1", "u1", "a", "en", datetime.now(UTC), frozenset({"crypto"}))]
-    assert not worth_a_longer_look(config, copies, ["Bitcoin ETF filing"])
-    assert not worth_a_longer_look(config, copies, ["Bitcoin rallies"])  # never written
-    assert worth_a_longer_look(config, copies, ["Bitcoin etf filing"])  # only otherwise
-    assert worth_a_longer_look(config, [], ["Bitcoin ETF filing"])  # the feed is empty
+    assert not look_at(config, copies, ["Bitcoin ETF filing"]).worth_more()
+    assert not look_at(config, copies, ["Bitcoin rallies"]).worth_more()  # never written
+    assert look_at(config, copies, ["Bitcoin etf filing"]).worth_more()  # only otherwise
+    assert look_at(config, [], ["Bitcoin ETF filing"]).worth_more()  # the feed is empty
     german = load(
         write_config(tmp_path, body + '[[feeds]]\nname = "de"\ntitle = "De"\nlanguages = ["de"]\n')
     )
-    assert worth_a_longer_look(german, copies, ["Bitcoin ETF filing"])
+    assert look_at(german, copies, ["Bitcoin ETF filing"]).worth_more()
 
 
 def test_check_and_preview_read_only_the_newest_stored_items(server: FeedServer, tmp_path):

@@ -10,7 +10,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aggregator.model import Config, SourceRecord, is_acronym
 
@@ -29,38 +29,52 @@ FIRST_LOOK = 1000
 READ_AT_MOST = 5000
 
 
+class Look(NamedTuple):
+    """What the stored items read say, found once: the feeds none of them would enter, and
+    how the titles write each keyword in capitals (`_acronym_uses`)."""
+
+    read: str  # which items: "the 1000 stored items", "the newest 1000 ... (of 10200)"
+    empty_feeds: list[int]
+    acronyms: list[tuple[str, int, str, int, int]]
+
+    def worth_more(self) -> bool:
+        """Whether more items could change a warning: a feed none would enter, or a
+        keyword in capitals they write only otherwise. A keyword the newest titles never
+        write is not worth a warning either way."""
+        return bool(self.empty_feeds) or any(
+            uses and not in_capitals for _, _, _, in_capitals, uses in self.acronyms
+        )
+
+
+def look_at(
+    config: Config, copies: list[CopyMeta], titles: list[str], stored: int | None = None
+) -> Look:
+    """The stored items' side of the advice: `copies` are the newest stored items (and
+    `titles` theirs), of `stored` in all (when they are not all)."""
+    read = (
+        f"the newest {len(copies)} stored items (of {stored})"
+        if stored is not None and stored > len(copies)
+        else f"the {len(copies)} stored items"
+    )
+    return Look(read, list(_empty_feeds(config, copies)), list(_acronym_uses(config, titles)))
+
+
 def advise(
-    config: Config,
-    copies: list[CopyMeta],
-    titles: list[str],
-    sources: Mapping[str, SourceRecord],
-    now: datetime,
-    stored: int | None = None,
+    config: Config, look: Look | None, sources: Mapping[str, SourceRecord], now: datetime
 ) -> list[tuple[tuple[Any, ...], str]]:
-    """(key path, message) for each thing worth a second look; `copies` are the newest
-    stored items (and `titles` theirs), of `stored` in all (when they are not all)."""
+    """(key path, message) for each thing worth a second look; `look` is None when the
+    store holds no item."""
     found: list[tuple[tuple[Any, ...], str]] = []
     found += _unused_tags(config)
     found += _stray_source_tags(config)
-    if copies:
-        read = (
-            f"the newest {len(copies)} stored items (of {stored})"
-            if stored is not None and stored > len(copies)
-            else f"the {len(copies)} stored items"
-        )
-        found += _empty_feeds(config, copies, read)
-        found += _acronyms_never_in_capitals(config, titles, read)
+    if look is not None:
+        found += [
+            (("feeds", n), f"would be empty: none of {look.read} matches it")
+            for n in look.empty_feeds
+        ]
+        found += _acronyms_never_in_capitals(look)
     found += _failing_sources(config, sources, now)
     return found
-
-
-def worth_a_longer_look(config: Config, copies: list[CopyMeta], titles: list[str]) -> bool:
-    """Whether the newest items read so far leave a warning about them possible: a feed
-    none of them would enter, or a keyword in capitals they write only otherwise. A keyword
-    the newest titles never write is not worth a warning either way."""
-    return any(_empty_feeds(config, copies, "")) or any(
-        uses and not in_capitals for _, _, _, in_capitals, uses in _acronym_uses(config, titles)
-    )
 
 
 def _unused_tags(config: Config) -> Iterable[tuple[tuple[Any, ...], str]]:
@@ -89,9 +103,7 @@ def _stray_source_tags(config: Config) -> Iterable[tuple[tuple[Any, ...], str]]:
                 )
 
 
-def _empty_feeds(
-    config: Config, copies: list[CopyMeta], read: str
-) -> Iterable[tuple[tuple[Any, ...], str]]:
+def _empty_feeds(config: Config, copies: list[CopyMeta]) -> Iterable[int]:
     """Feeds that no story of `copies` would enter: its tags (over all its copies) fit the
     feed and one of its copies may stand for it (the rules of `select`, which also orders
     and counts; a feed with a story is known at its first)."""
@@ -107,19 +119,17 @@ def _empty_feeds(
             and any(eligible(c, feed, sources, default) for c in copies)
             for story, copies in stories.items()
         ):
-            yield ("feeds", n), f"would be empty: none of {read} matches it"
+            yield n
 
 
-def _acronyms_never_in_capitals(
-    config: Config, titles: list[str], read: str
-) -> Iterable[tuple[tuple[Any, ...], str]]:
+def _acronyms_never_in_capitals(look: Look) -> Iterable[tuple[tuple[Any, ...], str]]:
     """Keywords in capitals that the stored titles write only otherwise (lower case, as a
     word)."""
-    for name, k, keyword, in_capitals, uses in _acronym_uses(config, titles):
+    for name, k, keyword, in_capitals, uses in look.acronyms:
         if not in_capitals and uses >= MIN_LOWERCASE_USES:
             yield (
                 ("tags", name, "keywords", k),
-                f'"{keyword}" is in capitals, so it matches only "{keyword}"; {read} '
+                f'"{keyword}" is in capitals, so it matches only "{keyword}"; {look.read} '
                 f"write it otherwise {uses} times and never in capitals",
             )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 import textwrap
 from collections.abc import Coroutine, Sequence
@@ -101,4 +100,8 @@ def when_short(at: datetime) -> str:
 
 def terminal_width() -> int:
     """The terminal's width when stdout is one, else 0: files and pipes get whole lines."""
-    return shutil.get_terminal_size((80, 24)).columns if sys.stdout.isatty() else 0
+    if not sys.stdout.isatty():
+        return 0
+    import shutil  # here: 3 ms of every command's start (it imports bz2 and lzma)
+
+    return shutil.get_terminal_size((80, 24)).columns

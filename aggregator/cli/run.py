@@ -31,32 +31,31 @@ from aggregator.storage import Storage, database_exists, is_url, open_store, wri
 
 if TYPE_CHECKING:  # the pipeline (0.3 s of imports) is imported by the commands that run it
     from aggregator.ingest.pipeline import PassResult
-    from aggregator.model import CopyMeta, PullOutcome
+    from aggregator.model import PullOutcome
     from aggregator.schedule import Plan
 
 
 def cmd_check(args: argparse.Namespace, path: Path) -> int:
-    from aggregator.cli.advice import FIRST_LOOK, READ_AT_MOST, advise, worth_a_longer_look
+    from aggregator.cli.advice import FIRST_LOOK, READ_AT_MOST, Look, advise, look_at
     from aggregator.config.place import key_lines, place
 
     config = load(path)
-    copies: list[CopyMeta] = []
-    titles: list[str] = []
+    look: Look | None = None  # the stored items' side of the advice, when there are some
     rows: dict[str, SourceRecord] = {}
-    stored = 0
     if database_exists(config.settings.database):
         store = open_store(config.settings.database)
         try:
             copies = store.copies(newest=FIRST_LOOK)
-            titles = store.titles(FIRST_LOOK)
-            stored = store.count_items()
-            if stored > FIRST_LOOK and worth_a_longer_look(config, copies, titles):
-                copies = store.copies(newest=READ_AT_MOST)
-                titles = store.titles(READ_AT_MOST)
+            if copies:
+                stored = store.count_items()
+                look = look_at(config, copies, store.titles(FIRST_LOOK), stored)
+                if stored > FIRST_LOOK and look.worth_more():
+                    copies = store.copies(newest=READ_AT_MOST)
+                    look = look_at(config, copies, store.titles(READ_AT_MOST), stored)
             rows = {r.name: r for r in store.source_rows()}
         finally:
             store.close()
-    warnings = advise(config, copies, titles, rows, datetime.now(UTC), stored)
+    warnings = advise(config, look, rows, datetime.now(UTC))
     lines = key_lines(path) if warnings else {}
     names: dict[tuple[str | int, ...], str] = {
         ("sources", n): s.name for n, s in enumerate(config.sources)

@@ -12,9 +12,15 @@ from aggregator.config.keys import NAME
 Path_ = tuple[str | int, ...]
 
 
+_KEY_PART = re.compile(r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\'|([A-Za-z0-9_-]+)')
+_ARRAY_TABLE = re.compile(r"^\[\[\s*([^\]]+?)\s*\]\]")
+_TABLE = re.compile(r"^\[\s*([^\]]+?)\s*\]")
+_KEY_VALUE = re.compile(r'^((?:"[^"]*"|\'[^\']*\'|[A-Za-z0-9_.\s-])+?)\s*=\s*(.*)$')
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')
+
+
 def _split_key(key: str) -> list[str]:
-    parts = re.findall(r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\'|([A-Za-z0-9_-]+)', key)
-    return [a or b or c for a, b, c in parts]
+    return [a or b or c for a, b, c in _KEY_PART.findall(key)]
 
 
 def _locate(text: str) -> dict[Path_, int]:
@@ -33,15 +39,17 @@ def _locate(text: str) -> dict[Path_, int]:
             depth += _bracket_balance(line)
             continue
         s = line.strip()
-        if m := re.match(r"^\[\[\s*([^\]]+?)\s*\]\]", s):
+        if not s or s[0] == "#":
+            continue
+        if m := _ARRAY_TABLE.match(s):
             name = tuple(_split_key(m.group(1)))
             counts[name] = counts.get(name, -1) + 1
             table = (*name, counts[name])
             lines.setdefault(table, n)
-        elif m := re.match(r"^\[\s*([^\]]+?)\s*\]", s):
+        elif m := _TABLE.match(s):
             table = tuple(_split_key(m.group(1)))
             lines.setdefault(table, n)
-        elif m := re.match(r'^((?:"[^"]*"|\'[^\']*\'|[A-Za-z0-9_.\s-])+?)\s*=\s*(.*)$', s):
+        elif m := _KEY_VALUE.match(s):
             key = (*table, *_split_key(m.group(1)))
             lines.setdefault(key, n)
             value = m.group(2)
@@ -54,7 +62,9 @@ def _locate(text: str) -> dict[Path_, int]:
 
 
 def _bracket_balance(text: str) -> int:
-    text = re.sub(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'', "", text)
+    if "[" not in text and "{" not in text and "]" not in text and "}" not in text:
+        return 0  # most values: a string or a number (a check of a long config reads them all)
+    text = _STRING.sub("", text)
     text = text.split("#", 1)[0]
     return text.count("[") + text.count("{") - text.count("]") - text.count("}")
 

@@ -7,7 +7,6 @@ type. `aggregator schema` prints it; a test keeps the shipped file equal to this
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import types
 import typing
@@ -145,13 +144,13 @@ def _json_type(annotation: object) -> dict[str, Any]:
 def _table(cls: type, keys: set[str], required: tuple[str, ...] = ()) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
     properties: dict[str, dict[str, Any]] = {}
-    for field in dataclasses.fields(cls):
-        if field.name not in keys:
+    for name in cls._fields:  # type: ignore[attr-defined]  # a NamedTuple of model/config.py
+        if name not in keys:
             continue
-        prop: dict[str, Any] = dict(SPECIAL.get(field.name) or _json_type(hints[field.name]))
-        if field.name in DESCRIPTIONS:
-            prop["description"] = DESCRIPTIONS[field.name]
-        properties[field.name] = prop
+        prop: dict[str, Any] = dict(SPECIAL.get(name) or _json_type(hints[name]))
+        if name in DESCRIPTIONS:
+            prop["description"] = DESCRIPTIONS[name]
+        properties[name] = prop
     missing = keys - properties.keys()
     assert not missing, f"config keys without a field in {cls.__name__}: {missing}"
     table = {"type": "object", "additionalProperties": False, "properties": properties}

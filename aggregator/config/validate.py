@@ -25,6 +25,7 @@ from aggregator.config.keys import (
 from aggregator.config.place import Path_
 from aggregator.config.reader import Reader
 from aggregator.model import (
+    USER_AGENT,
     Config,
     CuratedFeed,
     Dedupe,
@@ -99,8 +100,7 @@ class _Validator(Reader):
             base_url=base_url,
             interval=self.converted(data, "interval", w, 900.0, INTERVAL),
             retention=self.converted(data, "retention", w, 30 * 86400.0, RETENTION),
-            user_agent=self.get(data, "user_agent", str, w, Settings.user_agent)
-            or Settings.user_agent,
+            user_agent=self.get(data, "user_agent", str, w, USER_AGENT) or USER_AGENT,
             timeout=self.converted(data, "timeout", w, 20.0, TIMEOUT),
             max_feed_size=self.converted(data, "max_feed_size", w, 10_000_000, FEED_SIZE),
             concurrency=concurrency,

@@ -194,7 +194,5 @@ class Watching:
 
 
 def _keep(new: Config, old: Config, keys: tuple[str, ...]) -> Config:
-    from dataclasses import replace
-
     kept = {k: getattr(old.settings, k) for k in keys}
-    return replace(new, settings=replace(new.settings, **kept))
+    return new._replace(settings=new.settings._replace(**kept))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from aggregator.model.config import (
         DATABASE_URLS,
+        USER_AGENT,
         Config,
         CuratedFeed,
         Dedupe,
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DATABASE_URLS",
+    "USER_AGENT",
     "Busy",
     "Candidate",
     "Config",
@@ -117,6 +119,7 @@ _WHERE = {
     "SourceState": "state",
     "TagMatch": "items",
     "TagRule": "config",
+    "USER_AGENT": "config",
     "_plain": "items",
     "database_at": "config",
     "forget_texts": "items",

@@ -1,15 +1,12 @@
 """What the store remembers of each source between pulls, and what `status` shows; and the
-light copy of a stored item that choosing a feed's stories (and `check`) reads."""
+light copy of a stored item that choosing a feed's stories (and `check`) reads. Named
+tuples with their annotations evaluated, as in config.py, for the same reason."""
 
-from __future__ import annotations
-
-from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class SourceState:
+class SourceState(NamedTuple):
     """What the store remembers of a source between pulls."""
 
     name: str
@@ -27,11 +24,24 @@ class SourceState:
     redirect_print: str = ""
 
 
-@dataclass(frozen=True)
-class SourceRecord(SourceState):
+class SourceRecord(NamedTuple):
     """A source's state with its last pull's outcome, as `status`, health and publishing
-    read it."""
+    read it: SourceState's fields (a named tuple cannot extend another's; a test holds the
+    two lists together), then the outcome's."""
 
+    name: str
+    etag: str = ""
+    last_modified: str = ""
+    feed_title: str = ""
+    feed_link: str = ""
+    body_hash: str = ""
+    consecutive_failures: int = 0
+    next_pull: datetime | None = None
+    next_reason: str = ""
+    gone_print: str = ""
+    redirect_url: str = ""
+    redirect_count: int = 0
+    redirect_print: str = ""
     url: str = ""  # the URL last pulled
     last_pull: datetime | None = None
     last_ok: datetime | None = None

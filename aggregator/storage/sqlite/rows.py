@@ -7,7 +7,6 @@ import functools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -163,8 +162,8 @@ def _column(row: sqlite3.Row, name: str) -> Any:  # the type of the field of tha
     return _dt(value) if name in _TIMES and value is not None else value
 
 
-_RECORD = tuple(f.name for f in fields(SourceRecord))  # fields() rebuilt its tuple per call
-_STATE = tuple(f.name for f in fields(SourceState))
+_RECORD = SourceRecord._fields
+_STATE = SourceState._fields
 
 
 def _record(row: sqlite3.Row) -> SourceRecord:
