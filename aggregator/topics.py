@@ -62,9 +62,11 @@ SAID = 5
 # or a feed that sends titles only. Trained on titles with their summaries, the model reads
 # a lone headline near its prior, which is low for every theme: "Vitalik Buterin proposes
 # raising the blob fee floor in the next hard fork" read ethereum 0.03. On the blind
-# one-sentence part AG, unseen: ai-labs recall 0.67 -> 0.79, ai 0.78 -> 0.86; no item of
-# the corpus's two halves is that short
-JUDGES_FROM = 20
+# one-sentence part AG, unseen: ai-labs recall 0.67 -> 0.79, ai 0.78 -> 0.86 (at 20 words).
+# 30 since the sentences of part AK (up to 30 words, written to test recall): on dev, its
+# ai-labs recall 0.78 -> 0.82 and business 0.62 -> 0.66, nothing lower on the whole half
+# (108 of its 3,840 feed items are that short, a title with a one-line summary)
+JUDGES_FROM = 30
 
 
 READ = 2000  # characters of an item read (the title and the start of its text)

@@ -355,7 +355,7 @@ def test_tags_says_which_rule_an_exclude_vetoed():
 
 
 # A dev item of the corpus, reworded: Google is named beside "AI" but is the seller of a
-# browser, not the subject. The model trained on 3,890 items scores `google` 0.019, well
+# browser, not the subject. The model trained on 4,240 items scores `google` 0.023, well
 # under DISBELIEVES (0.05; the first wording's 0.033 became 0.052 after a retraining). If a
 # retraining moves it above, pick another with `aggregator tags`.
 CHROME_TITLE = "Perplexity bids $34.5 billion for Google Chrome"
@@ -395,7 +395,7 @@ def test_tags_says_which_theme_the_topic_model_doubted():
     assert "\ngoogle " not in result.stdout and "does not judge" not in result.stdout
     # a headline alone is too short for the model to judge a theme: `tags` says so
     short = run_cli("--config", str(ROOT / "config.toml"), "tags", CHROME_TITLE)
-    assert "; under 20 words it does not judge the themes)" in short.stdout
+    assert "; under 30 words it does not judge the themes)" in short.stdout
     assert "doubted" not in short.stdout
 
 

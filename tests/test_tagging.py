@@ -472,7 +472,7 @@ def test_a_theme_the_rules_found_is_dropped_when_the_model_disbelieves_it():
     hired = (
         "Meta hires three OpenAI researchers\nThe three scientists, who worked on the "
         "reasoning team, join the superintelligence group in Menlo Park next month, the "
-        "company said."
+        "company said, to work on models that reason over long documents."
     )
     assert tagger.tag_text(hired, doubted=doubted) == ()  # nor the `ai` it would imply
     assert doubted == ["openai 0.007"] and DISBELIEVES > 0.007
