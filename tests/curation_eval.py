@@ -18,10 +18,10 @@ Dev is read in-sample: the rules were tuned on it and the topic model trained on
 fifths of dev it is not in) in place of the shipped model's for the themes, so the themes'
 doubt is judged on items its model never saw (the rules stay as tuned).
 
-`dev.jsonl` (4,240 items, twenty-four parts) is what the rules and the topic model are
+`dev.jsonl` (4,440 items, twenty-five parts) is what the rules and the topic model are
 tuned on; `holdout.jsonl` (2,870 items, fifteen parts) is never tuned on: read its figures,
-never its errors. Two parts of each are single sentences, tagged as `aggregator tags TEXT`
-does.
+never its errors. Three parts of dev and two of the held-out half are single sentences,
+tagged as `aggregator tags TEXT` does.
 How a part is written and labelled: `fixtures/curation/LABELLING.md`.
 """
 
