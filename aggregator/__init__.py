@@ -27,17 +27,6 @@ def main(argv: list[str] | None = None) -> int:
     if (sys.argv[1:] if argv is None else argv) == ["--version"]:
         print(f"aggregator {__version__}")
         return 0
-    import gc
+    from aggregator.cli.main import main as cli_main
 
-    # A command's start allocates tens of thousands of objects and frees none of them as
-    # cycles: collecting them was 3 ms of `check`. The CLI turns collection back on for
-    # every command but the brief ones (cli.main.BRIEF), which end before it would matter.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        from aggregator.cli.main import main as cli_main
-
-        return cli_main(argv)
-    finally:
-        if collecting:
-            gc.enable()
+    return cli_main(argv)

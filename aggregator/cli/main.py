@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import importlib
 import json
 import logging
@@ -32,17 +31,12 @@ if TYPE_CHECKING:  # the pipeline (0.3 s of imports) is imported by the commands
 
 log = logging.getLogger("aggregator.cli.main")
 
-# Commands that read the config (and the store) and end: the garbage collector stays off
-BRIEF = frozenset({"check", "schema"})
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser(argv).parse_args(argv)
     daemon = args.command == "serve" or (args.command == "run" and not args.once)
     _setup_logging(args.log_format, args.verbose, terse=not daemon)
     config_path = Path(args.config or os.environ.get("AGGREGATOR_CONFIG") or "config.toml")
-    if args.command not in BRIEF:
-        gc.enable()  # off while the CLI started (aggregator.main)
     try:
         return int(_command(args.func)(args, config_path))
     except ConfigError as exc:
