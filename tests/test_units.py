@@ -44,3 +44,11 @@ def test_format_duration():
     assert format_duration(900) == "15m"
     assert format_duration(86400) == "1d"
     assert format_duration(90) == "90s"
+
+
+def test_a_source_record_holds_every_field_of_a_source_state_in_its_order():
+    """SourceRecord repeats SourceState's fields (a named tuple cannot extend another's):
+    the two lists must not drift apart."""
+    from aggregator.model import SourceRecord, SourceState
+
+    assert SourceRecord._fields[: len(SourceState._fields)] == SourceState._fields

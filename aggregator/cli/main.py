@@ -115,12 +115,15 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"aggregator {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     named = _named_command(sys.argv[1:] if argv is None else argv)
-    for name, (help_text, build) in _COMMANDS.items():
+    for name, (help_text, func, build) in _COMMANDS.items():
         if named is None or name == named:
             command = sub.add_parser(
                 name, parents=[common], help=help_text, formatter_class=_Formatter
             )
-            build(command, common)
+            if func is not None:
+                command.set_defaults(func=func)
+            if build is not None:
+                build(command, common)
     return p
 
 
@@ -156,10 +159,6 @@ class _Formatter(argparse.HelpFormatter):
 Build = Callable[[argparse.ArgumentParser, argparse.ArgumentParser], None]
 
 
-def _check(check: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
-    check.set_defaults(func="run:cmd_check")
-
-
 def _run(run: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--once", action="store_true", help="one pass over the sources due, then exit (cron)"
@@ -167,17 +166,14 @@ def _run(run: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--all", action="store_true", help="with --once: pull every source, due or not"
     )
-    run.set_defaults(func="run:cmd_run")
 
 
 def _serve(serve: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     serve.add_argument("--listen", help='host:port (default: the config\'s "listen")')
-    serve.set_defaults(func="run:cmd_serve")
 
 
 def _status(status: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.set_defaults(func="status:cmd_status")
 
 
 def _sources(sources: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
@@ -220,34 +216,25 @@ def _db(db: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
 
 def _backup(backup: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     backup.add_argument("path", metavar="PATH", help="the backup file to write")
-    backup.set_defaults(func="db:cmd_backup")
 
 
 def _restore(restore: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     restore.add_argument("path", metavar="PATH", help="a file `backup` wrote")
-    restore.set_defaults(func="db:cmd_restore")
 
 
 def _refresh(refresh: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     which = refresh.add_mutually_exclusive_group(required=True)
     which.add_argument("name", nargs="?", help="the source to pull")
     which.add_argument("--all", action="store_true", help="every enabled source")
-    refresh.set_defaults(func="run:cmd_refresh")
 
 
 def _reset(reset: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     reset.add_argument("name", help="the source")
-    reset.set_defaults(func="run:cmd_reset")
 
 
 def _preview(prev: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     prev.add_argument("--against", type=Path, help="preview this config file instead")
     prev.add_argument("--json", action="store_true", help="machine-readable output")
-    prev.set_defaults(func="editors:cmd_preview")
-
-
-def _schema(schema: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
-    schema.set_defaults(func="editors:cmd_schema")
 
 
 def _tags(tags: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
@@ -255,33 +242,37 @@ def _tags(tags: argparse.ArgumentParser, common: argparse.ArgumentParser) -> Non
     what.add_argument("text", nargs="?", help="the text to tag")
     what.add_argument("--file", type=Path, help="tag the text of this file")
     what.add_argument("--url", help="tag the stored item with this link")
-    tags.set_defaults(func="editors:cmd_tags")
 
 
 def _explain(explain: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     explain.add_argument("url", help="the link of any copy (tracking parameters and all)")
-    explain.set_defaults(func="editors:cmd_explain")
 
 
-# name -> (the help line `aggregator --help` lists, what adds its options), in that order
-_COMMANDS: dict[str, tuple[str, Build]] = {
-    "check": ("validate the config and report every problem", _check),
-    "run": ("pull, process and publish", _run),
-    "serve": ("serve the output folder only", _serve),
-    "status": ("a table of sources and their last pull", _status),
-    "sources": ("the sources as OPML: export, import", _sources),
-    "db": ("the database: upgrade, copy", _db),
+# name -> (the help line `aggregator --help` lists, the "module:function" it runs (None: its
+# actions say), what adds its options), in that order
+_COMMANDS: dict[str, tuple[str, str | None, Build | None]] = {
+    "check": ("validate the config and report every problem", "run:cmd_check", None),
+    "run": ("pull, process and publish", "run:cmd_run", _run),
+    "serve": ("serve the output folder only", "run:cmd_serve", _serve),
+    "status": ("a table of sources and their last pull", "status:cmd_status", _status),
+    "sources": ("the sources as OPML: export, import", None, _sources),
+    "db": ("the database: upgrade, copy", None, _db),
     "backup": (
         "write a consistent copy of the database to PATH (a daemon may be running)",
+        "db:cmd_backup",
         _backup,
     ),
-    "restore": ("replace the database by the backup at PATH (no daemon may be running)", _restore),
-    "refresh": ("pull a source now (asks the running daemon)", _refresh),
-    "reset": ("forget a source's failures (and 410) and pull it now", _reset),
-    "preview": ("what the edited config would change, per feed", _preview),
-    "schema": ("print the JSON Schema of config.toml", _schema),
-    "tags": ("the tags the current rules give a text, and why", _tags),
-    "explain": ("why an item has its tags, and its story cluster", _explain),
+    "restore": (
+        "replace the database by the backup at PATH (no daemon may be running)",
+        "db:cmd_restore",
+        _restore,
+    ),
+    "refresh": ("pull a source now (asks the running daemon)", "run:cmd_refresh", _refresh),
+    "reset": ("forget a source's failures (and 410) and pull it now", "run:cmd_reset", _reset),
+    "preview": ("what the edited config would change, per feed", "editors:cmd_preview", _preview),
+    "schema": ("print the JSON Schema of config.toml", "editors:cmd_schema", None),
+    "tags": ("the tags the current rules give a text, and why", "editors:cmd_tags", _tags),
+    "explain": ("why an item has its tags, and its story cluster", "editors:cmd_explain", _explain),
 }
 
 
